@@ -1,0 +1,242 @@
+"""Gateway events: the pydantic model at the log's edge, per-type rules, identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+EventType = Literal[
+    "message.received",
+    "message.sent",
+    "tool.used",
+    "message.edited",
+    "message.deleted",
+    "thread.created",
+    "session.reset",
+    "summary.recorded",
+    "content.redacted",
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+ChatType = Literal["dm", "group", "channel"]
+
+DEFAULT_MAX_TEXT_CHARS = 200_000
+
+# Fields each type needs beyond the envelope (type, agent, platform, occurred_at).
+# chat and chat_type are needed by every type except summary.recorded, which
+# names a projection's session instead of an address.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "message.received": ("sender", "message_id", "text"),
+    "message.sent": ("message_id", "reply_to", "text"),
+    "tool.used": ("reply_to", "text"),
+    "message.edited": ("message_id", "text"),
+    "message.deleted": ("message_id",),
+    "thread.created": ("topic", "parent_message_id"),
+    "session.reset": (),
+    "summary.recorded": ("session_id", "position", "text"),
+    "content.redacted": ("message_id",),
+}
+MESSAGE_TYPES = frozenset({"message.received", "message.sent", "tool.used", "message.edited"})
+
+
+def _parse_rfc3339(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an RFC 3339 time; write it like 2026-03-01T12:00:00Z"
+            ) from None
+    else:
+        raise ValueError("must be an RFC 3339 time string such as 2026-03-01T12:00:00Z")
+    if parsed.tzinfo is None:
+        raise ValueError("needs a UTC offset (RFC 3339), e.g. 2026-03-01T12:00:00Z or +02:00")
+    return parsed.astimezone(UTC)
+
+
+Rfc3339 = Annotated[datetime, BeforeValidator(_parse_rfc3339)]
+Id = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+def _stringify_id(value: Any) -> Any:
+    # Platforms hand out numeric ids (Telegram's -1001234567890); accept them as text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+class Event(BaseModel):
+    """One gateway event, as the design's contract defines it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    type: EventType
+    agent: Id
+    platform: Id
+    account: Id = "default"
+    space: Id | None = None
+    chat: Id | None = None
+    chat_type: ChatType | None = None
+    topic: Id | None = None
+    sender: Id | None = None
+    sender_name: str | None = Field(default=None, max_length=512)
+    message_id: Id | None = None
+    reply_to: Id | None = None
+    parent_message_id: Id | None = None
+    text: str | None = None
+    occurred_at: Rfc3339
+    id: Id | None = None
+    meta: dict[str, Any] | None = None
+    session_id: Id | None = None
+    position: int | None = Field(default=None, ge=0)
+
+    @field_validator(
+        "agent", "platform", "account", "space", "chat", "topic", "sender",
+        "message_id", "reply_to", "parent_message_id", "id", "session_id",
+        mode="before",
+    )
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        return _stringify_id(value)
+
+    @field_validator("text")
+    @classmethod
+    def _text_within_limit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        limit = (info.context or {}).get("max_text_chars", DEFAULT_MAX_TEXT_CHARS)
+        if value is not None and len(value) > limit:
+            raise ValueError(
+                f"is {len(value)} characters, over the limit of {limit}; "
+                "split the message or raise CONVLOG_MAX_TEXT_CHARS"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _required_for_type(self) -> Event:
+        needed = REQUIRED_FIELDS[self.type]
+        if self.type != "summary.recorded":
+            needed = ("chat", "chat_type", *needed)
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"{self.type} needs {', '.join(missing)}")
+        return self
+
+    @property
+    def event_id(self) -> str:
+        """The idempotency key: the gateway's own `id`, else derived from identity fields."""
+        if self.id is not None:
+            return self.id
+        if self.message_id is not None:
+            parts: list[str | None] = [
+                self.agent, self.platform, self.account, self.space, self.chat,
+                self.topic, self.type, self.message_id,
+            ]
+            if self.type == "message.edited":
+                parts.append(self.occurred_at.isoformat())
+        else:
+            # No platform id to anchor on: the whole event is its own identity.
+            parts = [self.canonical_json()]
+        return "d:" + _digest(json.dumps(parts, ensure_ascii=False))[:40]
+
+    def as_payload(self) -> dict[str, Any]:
+        """The event as stored: JSON-safe, nulls dropped, times in UTC."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.as_payload(), sort_keys=True, ensure_ascii=False,
+                          separators=(",", ":"))
+
+    def fingerprint(self) -> str:
+        """A digest of the content, to tell a retried delivery from a different event."""
+        return _digest(self.canonical_json())
+
+    @property
+    def address(self) -> dict[str, str | None]:
+        return {
+            "agent": self.agent, "platform": self.platform, "account": self.account,
+            "space": self.space, "chat": self.chat, "chat_type": self.chat_type,
+            "topic": self.topic, "sender": self.sender,
+        }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A line or object that was refused, with the reason and the raw input kept."""
+
+    line: int
+    reason: str
+    raw: str
+    code: str = "INVALID_EVENT"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "code": self.code, "reason": self.reason, "raw": self.raw}
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One sentence per problem, each naming the field it concerns."""
+    problems = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "event"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "is not a field of the event contract (put free data under meta)"
+        elif item["type"] == "missing":
+            message = "is required"
+        elif item["type"] == "literal_error" and where == "type":
+            message = f"must be one of {', '.join(EVENT_TYPES)}"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def parse_event(
+    obj: Any, *, line: int = 0, raw: str = "", max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+) -> Event | Rejection:
+    """Validate one decoded JSON value; never raises on bad input."""
+    if not isinstance(obj, dict):
+        return Rejection(line, f"event: must be a JSON object, got {type(obj).__name__}", raw)
+    try:
+        return Event.model_validate(obj, context={"max_text_chars": max_text_chars})
+    except ValidationError as error:
+        return Rejection(line, describe_validation_error(error), raw)
+
+
+def parse_line(
+    data: bytes | str, *, line: int, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+) -> Event | Rejection | None:
+    """Parse one JSONL line. Blank lines give None; bad lines give a Rejection."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raw = data.decode("utf-8", errors="replace")
+            return Rejection(line, f"line: invalid UTF-8 at byte {error.start}", raw.rstrip("\n"),
+                             code="INVALID_UTF8")
+    else:
+        text = data
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as error:
+        return Rejection(line, f"line: malformed JSON ({error.msg} at column {error.colno})",
+                         text, code="MALFORMED_JSON")
+    return parse_event(obj, line=line, raw=text, max_text_chars=max_text_chars)

@@ -1,0 +1,292 @@
+"""Append to and read from the event log: idempotent, gap-safe, immutable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from eventlog.errors import DatabaseError
+from eventlog.events import Event, Rejection
+from eventlog.schema import APPEND_LOCK_KEY, EVENTS_CHANNEL
+from eventlog.tokens import TokenCounter
+
+COPY_COLUMNS = (
+    "event_id", "fingerprint", "type", "agent", "platform", "account", "space", "chat",
+    "chat_type", "topic", "sender", "message_id", "reply_to", "occurred_at", "tokens", "payload",
+)
+READ_COLUMNS = (
+    "position", "event_id", "type", "agent", "platform", "account", "space", "chat",
+    "chat_type", "topic", "sender", "message_id", "reply_to", "occurred_at", "recorded_at",
+    "tokens", "payload",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the log holds it: its position, envelope columns and payload."""
+
+    position: int
+    event_id: str
+    type: str
+    agent: str
+    platform: str
+    account: str
+    space: str | None
+    chat: str | None
+    chat_type: str | None
+    topic: str | None
+    sender: str | None
+    message_id: str | None
+    reply_to: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+    tokens: int
+    payload: dict[str, Any]
+
+    @property
+    def text(self) -> str | None:
+        value = self.payload.get("text")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An event with everything computed that needs no database: id, digest, tokens."""
+
+    event: Event
+    event_id: str
+    fingerprint: bytes
+    tokens: int
+    payload_json: str
+    line: int = 0
+
+    def copy_row(self) -> tuple[Any, ...]:
+        e = self.event
+        return (
+            self.event_id, self.fingerprint, e.type, e.agent, e.platform, e.account, e.space,
+            e.chat, e.chat_type, e.topic, e.sender, e.message_id, e.reply_to, e.occurred_at,
+            self.tokens, self.payload_json,
+        )
+
+
+@dataclass
+class AppendResult:
+    appended: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    last_position: int | None = None
+
+    def merge(self, other: AppendResult) -> None:
+        self.appended += other.appended
+        self.duplicates += other.duplicates
+        self.rejected.extend(other.rejected)
+        if other.last_position is not None:
+            self.last_position = other.last_position
+
+    def summary(self) -> dict[str, int]:
+        return {"appended": self.appended, "duplicates": self.duplicates,
+                "rejected": len(self.rejected)}
+
+
+def prepare(events: Sequence[Event], counter: TokenCounter,
+            lines: Sequence[int] | None = None) -> list[PreparedEvent]:
+    """Compute ids, digests and token counts: the CPU half of an append."""
+    texts = [e.text or "" for e in events]
+    token_counts = counter.count_batch(texts)
+    prepared = []
+    for index, (event, tokens) in enumerate(zip(events, token_counts, strict=True)):
+        payload = event.canonical_json()
+        prepared.append(PreparedEvent(
+            event=event,
+            event_id=event.event_id,
+            fingerprint=bytes.fromhex(event.fingerprint()),
+            tokens=tokens,
+            payload_json=payload,
+            line=lines[index] if lines is not None else index + 1,
+        ))
+    return prepared
+
+
+def _id_conflict(item: PreparedEvent) -> Rejection:
+    return Rejection(
+        item.line,
+        f"id: {item.event_id!r} is already used by a different event; a retried delivery "
+        "must repeat the event exactly, and a new event needs its own id or message_id",
+        item.payload_json,
+        code="ID_CONFLICT",
+    )
+
+
+class EventStore:
+    """The log's public face: batch append and gap-safe reads."""
+
+    def __init__(self, engine: Engine, counter: TokenCounter | None = None) -> None:
+        self.engine = engine
+        self.counter = counter or TokenCounter()
+
+    def append(self, events: Sequence[Event], lines: Sequence[int] | None = None) -> AppendResult:
+        return self.append_prepared(prepare(events, self.counter, lines))
+
+    def append_prepared(self, batch: Sequence[PreparedEvent],
+                        conn: Connection | None = None) -> AppendResult:
+        """Append one batch atomically: all new events of it, or nothing.
+
+        With `conn`, the append joins the caller's transaction (and holds the
+        append lock until the caller commits); otherwise it commits its own.
+        """
+        result = AppendResult()
+        unique = self._dedupe_within_batch(batch, result)
+        if not unique:
+            return result
+        try:
+            if conn is not None:
+                self._append_locked(conn, unique, result)
+                return result
+            with self.engine.begin() as own:
+                self._append_locked(own, unique, result)
+        except DBAPIError as error:
+            raise DatabaseError(f"append failed: {error.orig}; nothing of this batch was "
+                                "written, so it can be retried as it is") from error
+        return result
+
+    @staticmethod
+    def _dedupe_within_batch(batch: Sequence[PreparedEvent],
+                             result: AppendResult) -> list[PreparedEvent]:
+        first_by_id: dict[str, PreparedEvent] = {}
+        for item in batch:
+            seen = first_by_id.get(item.event_id)
+            if seen is None:
+                first_by_id[item.event_id] = item
+            elif seen.fingerprint == item.fingerprint:
+                result.duplicates += 1
+            else:
+                result.rejected.append(_id_conflict(item))
+        return list(first_by_id.values())
+
+    def _append_locked(self, conn: Connection, batch: list[PreparedEvent],
+                       result: AppendResult) -> None:
+        # Why appends are serialized: positions come from a sequence, which hands
+        # out numbers when rows are inserted, not when transactions commit. Two
+        # concurrent appends can commit in the other order, and a reader that had
+        # already passed position N+1 would never see a late commit of N. Holding
+        # one transaction-scoped lock from before the positions are drawn until
+        # the commit makes position order equal commit order, so every committed
+        # position below the highest visible one is final: readers may read up to
+        # max(position) and never skip. The lock covers only the database half of
+        # an append (parsing and token counting happen before it), and a trigger
+        # takes the same lock for inserts that do not come through this method.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        existing = dict(conn.execute(
+            text("SELECT event_id, fingerprint FROM events WHERE event_id = ANY(:ids)"),
+            {"ids": [item.event_id for item in batch]},
+        ).all())
+        fresh = []
+        for item in batch:
+            stored = existing.get(item.event_id)
+            if stored is None:
+                fresh.append(item)
+            elif bytes(stored) == item.fingerprint:
+                result.duplicates += 1
+            else:
+                result.rejected.append(_id_conflict(item))
+        if not fresh:
+            return
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
+            for item in fresh:
+                copy.write_row(item.copy_row())
+        result.appended += len(fresh)
+        result.last_position = conn.execute(
+            text("SELECT max(position) FROM events")).scalar_one()
+        conn.execute(text("SELECT pg_notify(:channel, :position)"),
+                     {"channel": EVENTS_CHANNEL, "position": str(result.last_position)})
+
+    # -- reading ------------------------------------------------------------------
+
+    def horizon(self, conn: Connection | None = None) -> int:
+        """The safe horizon: every event at or below it is committed and final.
+
+        Appends are serialized (see _append_locked), so this is the highest
+        committed position; reading up to it never skips a late commit.
+        """
+        sql = text("SELECT coalesce(max(position), 0) FROM events")
+        if conn is not None:
+            return int(conn.execute(sql).scalar_one())
+        with self.engine.connect() as own:
+            return int(own.execute(sql).scalar_one())
+
+    def read(self, conn: Connection, after: int, limit: int,
+             upto: int | None = None) -> list[StoredEvent]:
+        """Events with after < position <= upto (default: the horizon), in order."""
+        bound = self.horizon(conn) if upto is None else upto
+        rows = conn.execute(
+            text(f"SELECT {', '.join(READ_COLUMNS)} FROM events "
+                 "WHERE position > :after AND position <= :upto "
+                 "ORDER BY position LIMIT :limit"),
+            {"after": after, "upto": bound, "limit": limit},
+        )
+        return [StoredEvent(*row) for row in rows]
+
+    def iter_events(self, after: int = 0, batch_size: int = 5_000,
+                    upto: int | None = None) -> Iterator[StoredEvent]:
+        """Every event after `after`, in position order, batch by batch."""
+        with self.engine.connect() as conn:
+            bound = self.horizon(conn) if upto is None else upto
+            position = after
+            while True:
+                batch = self.read(conn, position, batch_size, upto=bound)
+                if not batch:
+                    return
+                yield from batch
+                position = batch[-1].position
+
+    def tail(self, n: int) -> list[StoredEvent]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {', '.join(READ_COLUMNS)} FROM events "
+                     "ORDER BY position DESC LIMIT :n"), {"n": n})
+            return [StoredEvent(*row) for row in reversed(list(rows))]
+
+    def stats(self) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            totals = conn.execute(text(
+                "SELECT count(*), coalesce(max(position), 0), coalesce(sum(tokens), 0), "
+                "min(occurred_at), max(occurred_at) FROM events")).one()
+            by_type = dict(conn.execute(text(
+                "SELECT type, count(*) FROM events GROUP BY type ORDER BY 2 DESC")).all())
+            by_platform = dict(conn.execute(text(
+                "SELECT platform, count(*) FROM events GROUP BY platform ORDER BY 2 DESC")
+            ).all())
+        return {
+            "events": totals[0],
+            "head": totals[1],
+            "tokens": int(totals[2]),
+            "first_occurred_at": totals[3].isoformat() if totals[3] else None,
+            "last_occurred_at": totals[4].isoformat() if totals[4] else None,
+            "by_type": by_type,
+            "by_platform": by_platform,
+        }
+
+
+def stored_as_json(event: StoredEvent) -> dict[str, Any]:
+    return {"position": event.position, "event_id": event.event_id,
+            "recorded_at": event.recorded_at.isoformat(), "tokens": event.tokens,
+            **event.payload}
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+

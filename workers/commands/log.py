@@ -1,0 +1,142 @@
+"""`convlog init`, `convlog ingest` and `convlog log tail|stats`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eventlog.database import get_engine
+from eventlog.errors import ConfigurationError
+from eventlog.ingest import ingest_stream
+from eventlog.migrate import upgrade
+from eventlog.settings import Settings
+from eventlog.store import AppendResult, stored_as_json
+from workers.bootstrap import bootstrap
+from workers.commands.output import console, err_console, is_terminal, print_json
+
+
+def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    init = verbs.add_parser("init", help="create or upgrade the schema (safe to repeat)")
+    init.set_defaults(handler=run_init)
+
+    ingest = verbs.add_parser("ingest", help="append JSONL events from a file or - (stdin)")
+    ingest.add_argument("path", metavar="PATH|-")
+    ingest.add_argument("--rejects", metavar="FILE", type=Path,
+                        help="write rejected lines here (JSONL with line and reason)")
+    ingest.add_argument("--batch-size", type=int, default=None)
+    ingest.add_argument("--quiet", action="store_true", help="no per-line rejection report")
+    ingest.set_defaults(handler=run_ingest)
+
+    log = verbs.add_parser("log", help="look at the event log")
+    log_verbs = log.add_subparsers(dest="log_command", required=True, metavar="tail|stats")
+    tail = log_verbs.add_parser("tail", help="the newest events")
+    tail.add_argument("-n", type=int, default=20)
+    tail.add_argument("--json", action="store_true")
+    tail.set_defaults(handler=run_tail)
+    stats = log_verbs.add_parser("stats", help="counts by type and platform, head, tokens")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(handler=run_stats)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    engine = get_engine(Settings())
+    before, after = upgrade(engine)
+    if before == after:
+        print(f"schema is current (revision {after})")
+    else:
+        print(f"schema upgraded from {before or 'empty'} to revision {after}")
+    return 0
+
+
+def _open_input(path: str, stack: ExitStack) -> tuple[BinaryIO, int | None]:
+    if path == "-":
+        return sys.stdin.buffer, None
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigurationError(f"no such file: {path}; give a JSONL file or - for stdin",
+                                 code="INPUT_NOT_FOUND")
+    return stack.enter_context(file.open("rb")), file.stat().st_size
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    batch_size = args.batch_size or app.settings.ingest_batch_size
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        stream, size = _open_input(args.path, stack)
+        show_bar = is_terminal() and (size is None or size > 1_000_000)
+        progress = Progress(TextColumn("ingest"), BarColumn(), TextColumn("{task.description}"),
+                            TimeElapsedColumn(), console=err_console, disable=not show_bar)
+        with progress:
+            task = progress.add_task("", total=size)
+
+            def report(lines: int, so_far: AppendResult) -> None:
+                rate = lines / max(time.perf_counter() - started, 1e-9)
+                position = stream.tell() if size is not None else None
+                progress.update(task, completed=position,
+                                description=f"{lines:,} lines, {rate:,.0f}/s")
+
+            result = ingest_stream(app.store, stream, batch_size=batch_size,
+                                   max_text_chars=app.settings.max_text_chars,
+                                   on_progress=report)
+    elapsed = time.perf_counter() - started
+    _report_rejections(result, args)
+    print_json(result.summary())
+    handled = result.appended + result.duplicates
+    err_console.print(f"{handled:,} events in {elapsed:.2f}s "
+                      f"({handled / max(elapsed, 1e-9):,.0f} events/s)", highlight=False)
+    return 1 if result.rejected else 0
+
+
+def _report_rejections(result: AppendResult, args: argparse.Namespace) -> None:
+    if not args.quiet:
+        for rejection in result.rejected[:100]:
+            err_console.print(f"line {rejection.line}: [{rejection.code}] {rejection.reason}",
+                              highlight=False, markup=False, soft_wrap=True)
+        if len(result.rejected) > 100:
+            err_console.print(f"... and {len(result.rejected) - 100} more rejected lines"
+                              + ("" if args.rejects else "; use --rejects FILE to keep them"))
+    if args.rejects is not None:
+        with args.rejects.open("w", encoding="utf-8") as out:
+            for rejection in result.rejected:
+                out.write(json.dumps(rejection.as_dict(), ensure_ascii=False) + "\n")
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    events = bootstrap().store.tail(args.n)
+    if args.json:
+        for event in events:
+            print_json(stored_as_json(event))
+        return 0
+    table = Table("pos", "occurred_at", "type", "platform", "chat", "sender", "tokens", "text")
+    for event in events:
+        text = (event.text or "").replace("\n", " ")
+        table.add_row(str(event.position), event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      event.type, event.platform, event.chat or "", event.sender or "",
+                      str(event.tokens), text[:60] + ("…" if len(text) > 60 else ""))
+    console.print(table)
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    stats = bootstrap().store.stats()
+    if args.json:
+        print_json(stats)
+        return 0
+    console.print(f"events: {stats['events']:,}   head position: {stats['head']:,}   "
+                  f"tokens: {stats['tokens']:,}")
+    console.print(f"occurred: {stats['first_occurred_at']} … {stats['last_occurred_at']}")
+    for title, counts in (("type", stats["by_type"]), ("platform", stats["by_platform"])):
+        table = Table(title, "events")
+        for name, count in counts.items():
+            table.add_row(name, f"{count:,}")
+        console.print(table)
+    return 0
