@@ -19,6 +19,7 @@ from eventlog.ingest import ingest_stream
 from eventlog.migrate import upgrade
 from eventlog.settings import Settings
 from eventlog.store import AppendResult, stored_as_json
+from projections.registry import ensure_default
 from workers.bootstrap import bootstrap
 from workers.commands.output import console, err_console, is_terminal, print_json
 
@@ -49,6 +50,8 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run_init(args: argparse.Namespace) -> int:
     engine = get_engine(Settings())
     before, after = upgrade(engine)
+    with engine.begin() as conn:
+        ensure_default(conn)
     if before == after:
         print(f"schema is current (revision {after})")
     else:

@@ -8,8 +8,9 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# Off a terminal (pipes, CI logs) rich assumes 80 columns; keep rows whole instead.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def print_json(value: Any) -> None:

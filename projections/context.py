@@ -1,0 +1,241 @@
+"""Context assembly: a session's summary and newest messages within a token budget."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from eventlog.errors import ConvlogError
+from eventlog.tokens import TokenCounter
+
+PAGE = 128
+
+
+class ContextError(ConvlogError):
+    code = "CONTEXT"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One member of the context: one event, rendered as one or two chat messages."""
+
+    messages: tuple[dict[str, Any], ...]
+    tokens: int
+    position: int
+
+
+@dataclass
+class Context:
+    session_id: uuid.UUID
+    key: str
+    budget: int
+    as_of: int | None
+    summary: dict[str, Any] | None = None
+    items: list[Item] = field(default_factory=list)
+    left_out_messages: int = 0
+    left_out_tokens: int = 0
+    summary_left_out: bool = False
+    inherited_from: uuid.UUID | None = None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        rendered: list[dict[str, Any]] = []
+        if self.summary is not None:
+            rendered.append({"role": "system", "content": self.summary["text"],
+                             "source": {"summary_of": self.summary["covers_position"],
+                                        "tokens": self.summary["tokens"]}})
+        for item in self.items:
+            rendered.extend(item.messages)
+        return rendered
+
+    @property
+    def message_tokens(self) -> int:
+        return sum(item.tokens for item in self.items)
+
+    @property
+    def summary_tokens(self) -> int:
+        return self.summary["tokens"] if self.summary else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": str(self.session_id), "key": self.key, "budget": self.budget,
+            "as_of": self.as_of,
+            "tokens": {"summary": self.summary_tokens, "messages": self.message_tokens,
+                       "total": self.summary_tokens + self.message_tokens},
+            "left_out": {"messages": self.left_out_messages, "tokens": self.left_out_tokens,
+                         "summary": self.summary_left_out},
+            "inherited_from": str(self.inherited_from) if self.inherited_from else None,
+            "messages": self.messages,
+        }
+
+
+@lru_cache(maxsize=4096)
+def _prefix_tokens(counter: TokenCounter, prefix: str) -> int:
+    return counter.count(prefix)
+
+
+_MEMBERS = text("""
+    SELECT m.position, m.seq, m.kind, m.sender, m.tokens AS original_tokens, m.running_tokens,
+           e.platform, e.chat, e.topic, e.payload, c.change, c.tokens AS changed_tokens,
+           ce.payload->>'text' AS edited_text
+      FROM session_members m
+      JOIN events e ON e.position = m.position
+      LEFT JOIN LATERAL (
+            SELECT mc.change, mc.tokens, mc.position FROM member_changes mc
+             WHERE mc.projection_id = m.projection_id AND mc.session_id = m.session_id
+               AND mc.target_position = m.position AND mc.position <= :as_of
+             ORDER BY mc.position DESC LIMIT 1) c ON true
+      LEFT JOIN events ce ON ce.position = c.position AND c.change = 'edited'
+     WHERE m.projection_id = :p AND m.session_id = :s
+       AND m.position <= :upper AND m.position > :floor
+     ORDER BY m.position DESC
+     LIMIT :page
+""")
+
+
+class ContextAssembler:
+    """Builds contexts by walking a session backwards from its newest member.
+
+    Each page is an index range scan on (projection, session, position), so the
+    cost is one index descent plus the window returned, whatever the history's size.
+    """
+
+    def __init__(self, counter: TokenCounter) -> None:
+        self.counter = counter
+
+    def assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
+                 budget: int, as_of: int | None = None, tag_senders: bool = False) -> Context:
+        if budget < 0:
+            raise ContextError("the budget must be zero or more tokens", code="INVALID_BUDGET")
+        session = conn.execute(text(
+            "SELECT key, parent_session_id, parent_position, first_position FROM sessions "
+            "WHERE projection_id = :p AND session_id = :s"),
+            {"p": projection_id, "s": session_id}).first()
+        if session is None:
+            raise ContextError(f"no session {session_id} in this projection; see "
+                               "`convlog sessions`", code="UNKNOWN_SESSION")
+        upper = as_of if as_of is not None else 2**62
+        context = Context(session_id, session.key, budget, as_of)
+        floor = self._summary(conn, projection_id, session_id, upper, context)
+        remaining = budget - context.summary_tokens
+        full = self._walk(conn, projection_id, session_id, upper, floor, remaining, context,
+                          tag_senders)
+        if (not full and floor == 0 and session.parent_session_id is not None
+                and (as_of is None or as_of >= session.first_position)):
+            # inherit_parent: the thread begins with its parent's context up to the
+            # point the thread was created, read by reference from the parent session.
+            context.inherited_from = session.parent_session_id
+            parent_upper = min(session.parent_position, upper)
+            used = context.summary_tokens + context.message_tokens
+            self._walk(conn, projection_id, session.parent_session_id, parent_upper, 0,
+                       budget - used, context, tag_senders)
+        context.items.sort(key=lambda item: item.position)
+        return context
+
+    def _summary(self, conn: Connection, projection_id: int, session_id: uuid.UUID,
+                 upper: int, context: Context) -> int:
+        row = conn.execute(text(
+            "SELECT s.covers_position, s.tokens, e.payload->>'text' AS text "
+            "FROM session_summaries s JOIN events e ON e.position = s.position "
+            "WHERE s.projection_id = :p AND s.session_id = :s AND s.position <= :upper "
+            "ORDER BY s.covers_position DESC, s.position DESC LIMIT 1"),
+            {"p": projection_id, "s": session_id, "upper": upper}).first()
+        if row is None:
+            return 0
+        if row.tokens <= context.budget:
+            context.summary = {"text": row.text, "tokens": row.tokens,
+                               "covers_position": row.covers_position}
+        else:
+            context.summary_left_out = True
+        return int(row.covers_position)
+
+    def _walk(self, conn: Connection, projection_id: int, session_id: uuid.UUID, upper: int,
+              floor: int, remaining: int, context: Context, tag_senders: bool) -> bool:
+        """Add members newest first while they fit; True when the budget stopped the walk."""
+        cursor = upper
+        while True:
+            rows = conn.execute(_MEMBERS, {"p": projection_id, "s": session_id,
+                                           "upper": cursor, "floor": floor,
+                                           "as_of": upper, "page": PAGE}).all()
+            for row in rows:
+                item = self._render(row, tag_senders)
+                if item is None:
+                    continue
+                if item.tokens > remaining:
+                    seq, running = self._at(conn, projection_id, session_id, floor)
+                    context.left_out_messages += row.seq - seq
+                    context.left_out_tokens += row.running_tokens - running
+                    return True
+                remaining -= item.tokens
+                context.items.append(item)
+            if len(rows) < PAGE:
+                return False
+            cursor = rows[-1].position - 1
+
+    @staticmethod
+    def _at(conn: Connection, projection_id: int, session_id: uuid.UUID,
+            position: int) -> tuple[int, int]:
+        """(seq, running tokens) of the session's last member at or before `position`."""
+        if position <= 0:
+            return 0, 0
+        row = conn.execute(text(
+            "SELECT seq, running_tokens FROM session_members WHERE projection_id = :p "
+            "AND session_id = :s AND position <= :pos ORDER BY position DESC LIMIT 1"),
+            {"p": projection_id, "s": session_id, "pos": position}).first()
+        return (int(row.seq), int(row.running_tokens)) if row else (0, 0)
+
+    def _render(self, row: Any, tag_senders: bool) -> Item | None:
+        if row.change in ("deleted", "redacted"):
+            return None
+        payload = row.payload
+        body = row.edited_text if row.change == "edited" else payload.get("text", "")
+        tokens = row.changed_tokens if row.change == "edited" else row.original_tokens
+        source = {"platform": row.platform, "chat": row.chat, "topic": row.topic,
+                  "position": row.position, "tokens": tokens}
+        name = payload.get("sender_name") or row.sender
+        if row.kind == "tool":
+            return self._render_tool(payload, body, tokens, source, row.position)
+        role = "user" if row.kind == "user" else "assistant"
+        if tag_senders and role == "user":
+            prefix = f"[{name or 'someone'} in {_place(row)}] "
+            body = prefix + body
+            tokens += _prefix_tokens(self.counter, prefix)
+            source["tokens"] = tokens
+        message: dict[str, Any] = {"role": role, "content": body, "source": source}
+        if role == "user" and name:
+            message["name"] = _safe_name(name)
+        return Item((message,), tokens, row.position)
+
+    @staticmethod
+    def _render_tool(payload: dict[str, Any], body: str, tokens: int, source: dict[str, Any],
+                     position: int) -> Item:
+        # A tool event is the call and its result together: both messages go in or
+        # neither does, so a result never appears without the call that produced it.
+        meta = payload.get("meta") or {}
+        call_id = f"call_{position}"
+        call = {"role": "assistant", "content": None, "source": source,
+                "tool_calls": [{"id": call_id, "type": "function", "function": {
+                    "name": str(meta.get("tool", "tool")),
+                    "arguments": _arguments(meta.get("arguments", meta.get("args", {})))}}]}
+        result = {"role": "tool", "tool_call_id": call_id, "content": body, "source": source}
+        return Item((call, result), tokens, position)
+
+
+def _place(row: Any) -> str:
+    if row.topic:
+        return f"#{row.chat}/{row.topic}"
+    return f"#{row.chat}"
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name)
+    return cleaned[:64] or "user"
+
+
+def _arguments(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

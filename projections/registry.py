@@ -1,0 +1,149 @@
+"""Projections by name: create, look up, activate, roll back, drop; their partitions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from eventlog.errors import ConvlogError
+from projections.policy import Policy
+
+PARTITIONED_TABLES = (
+    "sessions", "session_heads", "session_members", "message_index", "member_changes",
+    "session_summaries", "thread_origins",
+)
+DEFAULT_PROJECTION = "default"
+
+
+class ProjectionError(ConvlogError):
+    code = "PROJECTION"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionInfo:
+    id: int
+    name: str
+    policy: Policy
+    checkpoint: int
+    created_at: datetime
+    caught_up_at: datetime | None
+    active: bool
+    previous: bool
+
+
+def _info(row: Any) -> ProjectionInfo:
+    return ProjectionInfo(
+        id=row.id, name=row.name, policy=Policy.model_validate(row.policy),
+        checkpoint=row.checkpoint, created_at=row.created_at, caught_up_at=row.caught_up_at,
+        active=bool(row.active), previous=bool(row.previous),
+    )
+
+
+_SELECT = """
+    SELECT p.id, p.name, p.policy, p.checkpoint, p.created_at, p.caught_up_at,
+           (a.projection_id = p.id) AS active, (a.previous_id = p.id) AS previous
+      FROM projections p LEFT JOIN active_projection a ON true
+"""
+
+
+def list_projections(conn: Connection) -> list[ProjectionInfo]:
+    return [_info(row) for row in conn.execute(text(_SELECT + " ORDER BY p.id"))]
+
+
+def find(conn: Connection, name: str) -> ProjectionInfo | None:
+    row = conn.execute(text(_SELECT + " WHERE p.name = :name"), {"name": name}).first()
+    return _info(row) if row is not None else None
+
+
+def get(conn: Connection, name: str | None = None) -> ProjectionInfo:
+    """The named projection, or the active one when name is None."""
+    if name is None:
+        row = conn.execute(text(_SELECT + " WHERE a.projection_id = p.id")).first()
+        if row is None:
+            raise ProjectionError("no projection is active; run `convlog init`, or "
+                                  "`convlog projection activate NAME`", code="NO_ACTIVE_PROJECTION")
+        return _info(row)
+    found = find(conn, name)
+    if found is None:
+        names = ", ".join(p.name for p in list_projections(conn)) or "none"
+        raise ProjectionError(f"no projection named {name!r} (there are: {names}); "
+                              "see `convlog projection list`", code="UNKNOWN_PROJECTION")
+    return found
+
+
+def create(conn: Connection, name: str, policy: Policy) -> ProjectionInfo:
+    """Register a projection and give it its own partition of every session table."""
+    if not name or len(name) > 63 or not name.replace("-", "").replace("_", "").isalnum():
+        raise ProjectionError(f"projection name {name!r} must be 1-63 letters, digits, - or _",
+                              code="INVALID_PROJECTION_NAME")
+    if find(conn, name) is not None:
+        raise ProjectionError(f"a projection named {name!r} exists already; pick another name "
+                              "or drop it first", code="PROJECTION_EXISTS")
+    projection_id = conn.execute(
+        text("INSERT INTO projections (name, policy, grouping) "
+             "VALUES (:name, CAST(:policy AS jsonb), :grouping) RETURNING id"),
+        {"name": name, "policy": json.dumps(policy.model_dump(mode="json")),
+         "grouping": policy.grouping_fingerprint()},
+    ).scalar_one()
+    for table in PARTITIONED_TABLES:
+        conn.execute(text(f"CREATE TABLE {table}_p{projection_id} PARTITION OF {table} "
+                          f"FOR VALUES IN ({int(projection_id)})"))
+    return get(conn, name)
+
+
+def ensure_default(conn: Connection) -> None:
+    """After `init`: a default projection under the default policy, active, if none exists."""
+    if conn.execute(text("SELECT 1 FROM active_projection")).first() is not None:
+        return
+    info = find(conn, DEFAULT_PROJECTION) or create(conn, DEFAULT_PROJECTION, Policy())
+    conn.execute(text("INSERT INTO active_projection (projection_id) VALUES (:id)"),
+                 {"id": info.id})
+
+
+def activate(conn: Connection, info: ProjectionInfo) -> ProjectionInfo | None:
+    """Make `info` the active projection in one statement; returns the one it replaced."""
+    previous = conn.execute(text(
+        "SELECT p.name FROM active_projection a JOIN projections p ON p.id = a.projection_id "
+        "FOR UPDATE OF a")).scalar_one_or_none()
+    conn.execute(text(
+        "INSERT INTO active_projection (projection_id, previous_id) VALUES (:id, NULL) "
+        "ON CONFLICT (singleton) DO UPDATE SET previous_id = CASE "
+        "  WHEN active_projection.projection_id = EXCLUDED.projection_id "
+        "  THEN active_projection.previous_id ELSE active_projection.projection_id END, "
+        "projection_id = EXCLUDED.projection_id, activated_at = now()"), {"id": info.id})
+    return find(conn, previous) if previous is not None and previous != info.name else None
+
+
+def rollback(conn: Connection) -> tuple[str, str]:
+    """Swap the active projection with the previous one; returns (from, to) names."""
+    row = conn.execute(text(
+        "SELECT a.projection_id, a.previous_id, cur.name AS current, prev.name AS previous "
+        "FROM active_projection a JOIN projections cur ON cur.id = a.projection_id "
+        "LEFT JOIN projections prev ON prev.id = a.previous_id FOR UPDATE OF a")).first()
+    if row is None or row.previous_id is None:
+        raise ProjectionError("there is no previous projection to roll back to",
+                              code="NOTHING_TO_ROLL_BACK")
+    conn.execute(text("UPDATE active_projection SET projection_id = previous_id, "
+                      "previous_id = projection_id, activated_at = now()"))
+    return row.current, row.previous
+
+
+def drop(conn: Connection, info: ProjectionInfo) -> None:
+    if info.active:
+        raise ProjectionError(f"{info.name!r} is the active projection; activate another "
+                              "before dropping it", code="PROJECTION_ACTIVE")
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": projector_lock_key(info.id)})
+    for table in PARTITIONED_TABLES:
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}_p{info.id}"))
+    conn.execute(text("UPDATE active_projection SET previous_id = NULL "
+                      "WHERE previous_id = :id"), {"id": info.id})
+    conn.execute(text("DELETE FROM projections WHERE id = :id"), {"id": info.id})
+
+
+def projector_lock_key(projection_id: int) -> int:
+    """The advisory lock that admits one projector per projection at a time."""
+    return 0x636C700000000000 + projection_id

@@ -1,0 +1,146 @@
+"""`convlog catch-up`, `convlog sessions`, `convlog context` and `convlog worker`."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import text
+
+from projections.context import ContextAssembler, ContextError
+from projections.projector import Projector
+from projections.registry import get, list_projections
+from workers.bootstrap import bootstrap
+from workers.commands.output import console, err_console, print_json
+
+
+def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    catch_up = verbs.add_parser("catch-up", help="project everything appended so far, now")
+    catch_up.add_argument("--projection", metavar="NAME",
+                          help="only this projection (default: all)")
+    catch_up.add_argument("--json", action="store_true")
+    catch_up.set_defaults(handler=run_catch_up)
+
+    sessions = verbs.add_parser("sessions", help="list sessions of a projection")
+    sessions.add_argument("--projection", metavar="NAME", help="default: the active one")
+    sessions.add_argument("--needs-summary", action="store_true",
+                          help="only sessions whose compaction thresholds are crossed")
+    sessions.add_argument("--limit", type=int, default=50)
+    sessions.add_argument("--json", action="store_true")
+    sessions.set_defaults(handler=run_sessions)
+
+    context = verbs.add_parser("context", help="a session's context within a token budget")
+    context.add_argument("session", metavar="SESSION", help="a session id or key")
+    context.add_argument("--budget", type=int, default=8_000, metavar="TOKENS")
+    context.add_argument("--as-of", type=int, default=None, metavar="POSITION")
+    context.add_argument("--tag-senders", action="store_true")
+    context.add_argument("--projection", metavar="NAME", help="default: the active one")
+    context.add_argument("--json", action="store_true")
+    context.set_defaults(handler=run_context)
+
+    worker = verbs.add_parser("worker", help="run the projection workers (dramatiq)")
+    worker.add_argument("--threads", type=int, default=2)
+    worker.add_argument("--tick", type=float, default=5.0,
+                        help="seconds between catch-up ticks when no append wakes them")
+    worker.set_defaults(handler=run_worker)
+
+
+def run_catch_up(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    with app.engine.connect() as conn:
+        names = [args.projection] if args.projection else [
+            p.name for p in list_projections(conn)]
+    report = {}
+    for name in names:
+        result = Projector(app.engine, app.store, name).catch_up()
+        report[name] = {"events": result.events, "checkpoint": result.checkpoint,
+                        "seconds": round(result.seconds, 3), "events_per_s": round(result.rate),
+                        "skipped": result.skipped}
+    if args.json:
+        print_json(report)
+    else:
+        for name, row in report.items():
+            state = "busy in another process" if row["skipped"] else (
+                f"{row['events']:,} events in {row['seconds']}s "
+                f"({row['events_per_s']:,}/s), at position {row['checkpoint']:,}")
+            console.print(f"{name}: {state}", highlight=False)
+    return 0
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    with app.engine.connect() as conn:
+        info = get(conn, args.projection)
+        rows = conn.execute(text(
+            "SELECT session_id, key, epoch, message_count, token_total, participants, "
+            "first_at, last_at, needs_summary, summary_reason, legacy_keys "
+            "FROM sessions WHERE projection_id = :p "
+            + ("AND needs_summary " if args.needs_summary else "")
+            + "ORDER BY last_at DESC LIMIT :limit"), {"p": info.id, "limit": args.limit}).all()
+    if args.json:
+        print_json([{
+            "session_id": str(r.session_id), "key": r.key, "epoch": r.epoch,
+            "messages": r.message_count, "tokens": r.token_total,
+            "participants": list(r.participants), "first_at": r.first_at.isoformat(),
+            "last_at": r.last_at.isoformat(), "needs_summary": r.needs_summary,
+            "summary_reason": r.summary_reason, "legacy_keys": r.legacy_keys} for r in rows])
+        return 0
+    table = Table("session_id", "key", "msgs", "tokens", "users", "last", "summary?",
+                  title=f"projection {info.name}")
+    for r in rows:
+        table.add_row(str(r.session_id), r.key, str(r.message_count), f"{r.token_total:,}",
+                      str(len(r.participants)), r.last_at.strftime("%Y-%m-%d %H:%M"),
+                      r.summary_reason or "")
+    console.print(table)
+    return 0
+
+
+def find_session(conn: object, projection_id: int, ref: str) -> uuid.UUID:
+    """A session id from an id or a key (the current epoch of that key)."""
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        pass
+    row = conn.execute(text(  # type: ignore[attr-defined]
+        "SELECT session_id FROM session_heads WHERE projection_id = :p AND key = :k"),
+        {"p": projection_id, "k": ref}).first()
+    if row is None:
+        raise ContextError(f"no session with id or key {ref!r}; see `convlog sessions`",
+                           code="UNKNOWN_SESSION")
+    return uuid.UUID(str(row.session_id))
+
+
+def run_context(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    with app.engine.connect() as conn:
+        info = get(conn, args.projection)
+        session_id = find_session(conn, info.id, args.session)
+        context = ContextAssembler(app.store.counter).assemble(
+            conn, info.id, session_id, budget=args.budget, as_of=args.as_of,
+            tag_senders=args.tag_senders)
+    if args.json:
+        print_json(context.as_dict())
+        return 0
+    data = context.as_dict()
+    console.print(f"session {data['session_id']}  key {data['key']}", highlight=False)
+    for message in context.messages:
+        who = message.get("name") or message["role"]
+        body = message["content"]
+        if body is None:
+            call = message["tool_calls"][0]["function"]
+            body = f"(calls {call['name']} {call['arguments']})"
+        console.print(f"[bold]{escape(str(who))}[/bold]: {escape(body)}", highlight=False)
+    tokens, left = data["tokens"], data["left_out"]
+    err_console.print(
+        f"tokens: summary {tokens['summary']}, messages {tokens['messages']}, total "
+        f"{tokens['total']} of {args.budget}; left out: {left['messages']} messages, "
+        f"{left['tokens']} tokens", highlight=False)
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from workers.runner import run_workers
+
+    return run_workers(threads=args.threads, tick_seconds=args.tick)
