@@ -32,6 +32,7 @@ class Head:
     key: str
     session_id: uuid.UUID
     epoch: int
+    started_by: str
     last_user_at: datetime | None
     dirty: bool = False
 
@@ -114,7 +115,6 @@ class Fold:
         self.new_summaries: list[tuple[Any, ...]] = []
         self.new_origins: list[tuple[Any, ...]] = []
         self.pending_members: dict[uuid.UUID, list[tuple[int, int, int]]] = {}
-        self.started_by: dict[uuid.UUID, str] = {}
         self.deferred_covers: list[tuple[uuid.UUID, int]] = []
 
     # -- loading what earlier batches left --------------------------------------
@@ -144,11 +144,12 @@ class Fold:
 
     def _load_heads(self, conn: Connection, keys: set[str]) -> None:
         rows = conn.execute(text(
-            "SELECT key, session_id, epoch, last_user_at FROM session_heads "
+            "SELECT key, session_id, epoch, started_by, last_user_at FROM session_heads "
             "WHERE projection_id = :p AND key = ANY(:keys)"),
             {"p": self.projection_id, "keys": list(keys)})
         for row in rows:
-            self.heads[row.key] = Head(row.key, row.session_id, row.epoch, row.last_user_at)
+            self.heads[row.key] = Head(row.key, row.session_id, row.epoch, row.started_by,
+                                       row.last_user_at)
 
     def _load_index(self, conn: Connection, refs: set[MessageRef]) -> None:
         if not refs:
@@ -231,15 +232,16 @@ class Fold:
     def _head(self, key: str) -> Head:
         head = self.heads.get(key)
         if head is None:
-            head = Head(key, session_id_for(self.policy, key, 0), 0, None, dirty=True)
+            head = Head(key, session_id_for(self.policy, key, 0), 0, "first message", None,
+                        dirty=True)
             self.heads[key] = head
         return head
 
     def _reset(self, head: Head, reason: str) -> None:
         head.epoch += 1
         head.session_id = session_id_for(self.policy, head.key, head.epoch)
+        head.started_by = reason
         head.dirty = True
-        self.started_by[head.session_id] = reason
 
     def _open(self, head: Head, event: StoredEvent, resolution: Any) -> Session:
         parent: tuple[uuid.UUID, int] | None = None
@@ -247,7 +249,7 @@ class Fold:
             parent = self.thread_origins.get(head.key)
         session = Session(
             session_id=head.session_id, key=head.key, epoch=head.epoch,
-            started_by=self.started_by.get(head.session_id, "first message"),
+            started_by=head.started_by,
             agent=event.agent, platform=event.platform, legacy_keys=dict(resolution.legacy),
             first_at=event.occurred_at, last_at=event.occurred_at, last_user_at=None,
             first_position=event.position, last_position=event.position,
@@ -403,7 +405,8 @@ class Fold:
         if dirty_heads:
             conn.execute(text(_UPSERT_HEAD), [
                 {"p": self.projection_id, "key": h.key, "session_id": h.session_id,
-                 "epoch": h.epoch, "last_user_at": h.last_user_at} for h in dirty_heads])
+                 "epoch": h.epoch, "started_by": h.started_by,
+                 "last_user_at": h.last_user_at} for h in dirty_heads])
 
     def _resolve_deferred_covers(self, conn: Connection) -> None:
         for session_id, covers in self.deferred_covers:
@@ -465,10 +468,11 @@ _UPSERT_SESSION = (
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _SESSION_COLUMNS if c != "session_id")
 )
 _UPSERT_HEAD = (
-    "INSERT INTO session_heads (projection_id, key, session_id, epoch, last_user_at) "
-    "VALUES (:p, :key, :session_id, :epoch, :last_user_at) "
+    "INSERT INTO session_heads (projection_id, key, session_id, epoch, started_by, "
+    "last_user_at) VALUES (:p, :key, :session_id, :epoch, :started_by, :last_user_at) "
     "ON CONFLICT (projection_id, key) DO UPDATE SET session_id = EXCLUDED.session_id, "
-    "epoch = EXCLUDED.epoch, last_user_at = EXCLUDED.last_user_at"
+    "epoch = EXCLUDED.epoch, started_by = EXCLUDED.started_by, "
+    "last_user_at = EXCLUDED.last_user_at"
 )
 _MEMBER_COLUMNS = ("projection_id", "session_id", "position", "kind", "message_id", "sender",
                    "seq", "tokens", "running_tokens")

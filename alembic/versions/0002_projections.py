@@ -77,6 +77,7 @@ def upgrade() -> None:
             key             text NOT NULL,
             session_id      uuid NOT NULL,
             epoch           integer NOT NULL,
+            started_by      text NOT NULL,
             last_user_at    timestamptz,
             PRIMARY KEY (projection_id, key)
         ) PARTITION BY LIST (projection_id);

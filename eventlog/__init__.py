@@ -1,0 +1,1 @@
+"""The append-only event log: event models, the store, ingest and the workload generator."""
