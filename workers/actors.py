@@ -1,0 +1,51 @@
+"""Dramatiq actors: thin wrappers that catch a projection up with the log."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from eventlog.errors import ConfigurationError
+from eventlog.settings import Settings
+from workers.bootstrap import bootstrap
+
+QUEUE = "convlog"
+
+
+def make_broker(url: str | None) -> dramatiq.Broker:
+    """RabbitMQ for amqp://, Redis for redis://, an in-process broker when unset."""
+    if not url:
+        broker: dramatiq.Broker = StubBroker()
+        broker.emit_after("process_boot")
+        return broker
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=url)
+    raise ConfigurationError(f"CONVLOG_BROKER_URL {url!r} is neither amqp:// nor redis://; "
+                             "unset it to run the workers in-process")
+
+
+def catch_up_projection(name: str) -> None:
+    """Project everything appended so far into `name`; harmless when run twice at once."""
+    from projections.projector import Projector
+
+    app = bootstrap()
+    Projector(app.engine, app.store, name).catch_up()
+
+
+def declare_actors(broker: dramatiq.Broker) -> dramatiq.Actor:  # type: ignore[type-arg]
+    """Bind the actor to `broker`; returns it for enqueueing with `.send(name)`."""
+    dramatiq.set_broker(broker)
+    return dramatiq.actor(catch_up_projection, broker=broker, queue_name=QUEUE,
+                          actor_name="catch_up_projection", max_retries=5,
+                          min_backoff=500, max_backoff=10_000)
+
+
+def setup(settings: Settings | None = None) -> tuple[dramatiq.Broker, dramatiq.Actor]:  # type: ignore[type-arg]
+    broker = make_broker((settings or Settings()).broker_url)
+    return broker, declare_actors(broker)
