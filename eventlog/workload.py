@@ -131,7 +131,7 @@ _SLACK_OPS = "T07OPS1234"
 _CHATS: tuple[_Chat, ...] = (
     _channel("1000000001", "general", reply_rate=0.45),
     _Chat("telegram", _TG_FORUM, "group", "Convlog Community", _on("telegram"),
-          topics=("652", "29"), reply_rate=0.5, first_message_id=4_100),
+          topics=("652", "29"), reply_rate=0.5, first_message_id=41_000),
     _Chat("slack", "C024BE91L", "channel", "general", _on("slack"), space=_SLACK,
           threads=True, reply_rate=0.4),
     _dm("discord", "alice", "1200000000000000101"),
@@ -144,7 +144,7 @@ _CHATS: tuple[_Chat, ...] = (
           threads=True, reply_rate=0.5),
     _Chat("telegram", _TG_FORUM, "group", "Convlog Community", _on("telegram"),
           agent="support", account="support_bot", topics=("29",), reply_rate=0.8,
-          first_message_id=4_100),
+          first_message_id=41_000),
     _channel("1000000003", "logs", reply_rate=0.1),
     _dm("slack", "bob", "D024BE91M"),
     _channel("1000000005", "devops", members=_on("discord")[:8], reply_rate=0.55),

@@ -1,0 +1,149 @@
+"""The demo: one realistic log, four scope policies side by side, and seed 002's story."""
+
+from __future__ import annotations
+
+import json
+import time
+from itertools import chain
+from typing import Any
+
+import psycopg
+from rich.table import Table
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from eventlog.database import libpq_url, resolve_url
+from eventlog.ingest import ingest_lines
+from eventlog.migrate import upgrade
+from eventlog.sample import sample_path
+from eventlog.settings import Settings
+from eventlog.store import EventStore
+from eventlog.tokens import TokenCounter
+from eventlog.workload import generate
+from projections.context import ContextAssembler
+from projections.policy import Policy
+from projections.projector import Projector
+from projections.registry import create, ensure_default, get
+from projections.rescoping import activate_when_caught_up
+from workers.commands.output import console
+
+DEMO_DATABASE = "convlog_demo"
+GUILD = {"discord:1234567890": {
+    "session_scope": "guild",
+    "channels": {"1000000003": {"session_scope": "channel"}},
+    "privacy_zones": ["1000000009"],
+}}
+POLICIES: dict[str, dict[str, Any]] = {
+    "per-chat": {},
+    "per-user": {"dimensions": ["chat", "sender"]},
+    "guild-wide": {"spaces": GUILD},
+    "channel-group": {"channel_groups": {"eng": ["discord:1000000004", "discord:1000000005"]}},
+}
+CONTEXT_LIMIT = 200_000
+QUESTION = "Hey, can you help me set up the CI pipeline?"
+FOLLOW_UP = "What's the status of my CI pipeline setup?"
+
+
+def demo_engine(settings: Settings) -> Engine:
+    """A fresh database beside the user's own, so the demo never touches their log."""
+    server = make_url(libpq_url(resolve_url(settings)))
+    admin = libpq_url(server.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    url = server.set(drivername="postgresql+psycopg", database=DEMO_DATABASE)
+    return create_engine(url.render_as_string(hide_password=False))
+
+
+def run(*, events: int, seed: int) -> int:
+    settings = Settings()
+    console.rule("convlog demo")
+    engine = demo_engine(settings)
+    upgrade(engine)
+    with engine.begin() as conn:
+        ensure_default(conn)
+    store = EventStore(engine, TokenCounter(settings.encoding))
+
+    started = time.perf_counter()
+    generated = (json.dumps(e, separators=(",", ":")).encode() for e in generate(events, seed))
+    result = ingest_lines(store, chain(sample_path().read_bytes().splitlines(), generated))
+    elapsed = time.perf_counter() - started
+    console.print(f"1. ingested the sample and {events:,} generated events (Discord, Telegram, "
+                  f"Slack, WhatsApp): {result.summary()} in {elapsed:.1f}s", highlight=False)
+
+    console.print("2. projected the same log under four policies, side by side:")
+    for name, body in POLICIES.items():
+        with engine.begin() as conn:
+            create(conn, name, Policy.model_validate({"name": name, **body}))
+        run_stats = Projector(engine, store, name).catch_up()
+        console.print(f"   {name:<14} {run_stats.events:,} events at "
+                      f"{run_stats.rate:,.0f} events/s", highlight=False)
+    activate_when_caught_up(engine, store, "per-chat")
+    console.print(comparison(engine))
+    tell_seed_002(engine, store)
+    console.print("\nSwitching scope is `convlog projection activate guild-wide` (atomic) and "
+                  "`convlog projection rollback` (instant); no event moves.")
+    engine.dispose()
+    return 0
+
+
+def comparison(engine: Engine) -> Table:
+    table = Table("policy", "sessions", "largest (tokens)", f"over {CONTEXT_LIMIT:,}",
+                  "shared sessions", "context by other users",
+                  title="the same events, four ways to group them")
+    with engine.connect() as conn:
+        for name in POLICIES:
+            projection_id = get(conn, name).id
+            row = conn.execute(text(
+                "SELECT count(*) AS sessions, max(token_total) AS largest, "
+                "count(*) FILTER (WHERE token_total > :limit) AS over, "
+                "count(*) FILTER (WHERE cardinality(participants) > 1) AS shared "
+                "FROM sessions WHERE projection_id = :p"),
+                {"p": projection_id, "limit": CONTEXT_LIMIT}).one()
+            share = other_users_share(engine, projection_id)
+            table.add_row(name, f"{row.sessions:,}", f"{row.largest or 0:,}", f"{row.over:,}",
+                          f"{row.shared:,}", f"{share:.0%}")
+    return table
+
+
+def other_users_share(engine: Engine, projection_id: int) -> float:
+    """Of the user-written tokens a person's session shows them, the share others wrote."""
+    with engine.connect() as conn:
+        value = conn.execute(text("""
+            WITH per_sender AS (
+                SELECT session_id, sender, sum(tokens) AS t FROM session_members
+                 WHERE projection_id = :p AND kind = 'user' GROUP BY session_id, sender),
+            per_session AS (
+                SELECT session_id, sum(t) AS total FROM per_sender GROUP BY session_id)
+            SELECT sum(s.t * (p.total - s.t)::float8 / p.total) / nullif(sum(s.t), 0)
+              FROM per_sender s JOIN per_session p USING (session_id)
+             WHERE p.total > 0"""), {"p": projection_id}).scalar()
+    return float(value or 0.0)
+
+
+def tell_seed_002(engine: Engine, store: EventStore) -> None:
+    console.rule("seed 002: asked in #general, followed up in #requests")
+    with engine.connect() as conn:
+        position = conn.execute(text(
+            "SELECT position FROM events WHERE payload->>'text' = :t ORDER BY position LIMIT 1"),
+            {"t": FOLLOW_UP}).scalar_one()
+        for name in ("per-chat", "guild-wide"):
+            info = get(conn, name)
+            session_id = conn.execute(text(
+                "SELECT session_id FROM session_members WHERE projection_id = :p "
+                "AND position = :pos"), {"p": info.id, "pos": position}).scalar_one()
+            context = ContextAssembler(store.counter).assemble(
+                conn, info.id, session_id, budget=2_000, as_of=position, tag_senders=True)
+            chats = sorted({m["source"]["chat"] for m in context.messages if "source" in m
+                            and "chat" in m["source"]})
+            console.print(f"\n[bold]{name}[/bold]: alice asks {FOLLOW_UP!r} in #requests; the "
+                          f"agent's context holds {len(context.items)} messages from chats "
+                          f"{', '.join(chats)}")
+            for message in context.messages:
+                body = (message["content"] or "").replace("\n", " ")
+                if "CI" in body or "pipeline" in body:
+                    console.print(f"   {message['role']:<9} {body[:120]}", highlight=False,
+                                  markup=False)
+            remembered = any(QUESTION in (m["content"] or "") for m in context.messages)
+            console.print("   → the earlier question from #general is "
+                          + ("in the context" if remembered else "NOT in the context"))
