@@ -1,0 +1,137 @@
+"""Seed 002's migration as a re-projection: channel scope to guild scope and back, no event moved."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import pytest
+from sqlalchemy import Engine, text
+
+from eventlog.events import Event
+from eventlog.sample import sample_path
+from eventlog.store import EventStore
+from projections.context import ContextAssembler
+from projections.policy import Policy
+from projections.projector import Projector
+from projections.registry import ProjectionError, get
+from projections.rescoping import activate_when_caught_up, build
+from tests.fixtures.builders import make_event
+from tests.fixtures.projections import new_projection, snapshot
+
+GUILD = Policy.model_validate({"spaces": {"discord:1234567890": {
+    "session_scope": "guild", "channels": {"1000000003": {"session_scope": "channel"}}}}})
+FOLLOW_UP = "What's the status of my CI pipeline setup?"
+
+
+def events_checksum(engine: Engine) -> tuple[int, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT position, event_id, payload::text FROM events "
+                                 "ORDER BY position")).all()
+    return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def active_context_of(engine: Engine, store: EventStore, text_of_message: str) -> str:
+    with engine.connect() as conn:
+        info = get(conn, None)
+        session_id = conn.execute(text(
+            "SELECT m.session_id FROM session_members m JOIN events e USING (position) "
+            "WHERE m.projection_id = :p AND e.payload->>'text' = :t"),
+            {"p": info.id, "t": text_of_message}).scalar_one()
+        context = ContextAssembler(store.counter).assemble(conn, info.id, session_id,
+                                                           budget=100_000)
+    return " | ".join(str(m["content"]) for m in context.messages)
+
+
+def test_channel_to_guild_scope_and_back(store: EventStore, engine: Engine) -> None:
+    # Given the sample's channel-scoped traffic, projected by the default projection
+    store.append([Event.model_validate_json(line)
+                  for line in sample_path().read_text(encoding="utf-8").splitlines()])
+    Projector(engine, store).catch_up()
+    before = events_checksum(engine)
+    assert "set up the CI pipeline" not in active_context_of(engine, store, FOLLOW_UP)
+    # When a guild-scoped projection is built beside it and activated
+    new_projection(engine, "guild", GUILD)
+    build(engine, store, "guild")
+    previous = activate_when_caught_up(engine, store, "guild")
+    assert previous is not None and previous.name == "default"
+    # Then #requests' context holds #general's discussion, the overridden #logs and the
+    # thread stay alone, and not one event changed
+    guild_context = active_context_of(engine, store, FOLLOW_UP)
+    assert "Hey, can you help me set up the CI pipeline?" in guild_context
+    with engine.connect() as conn:
+        guild_id = get(conn, "guild").id
+        keys = [k for (k,) in conn.execute(text(
+            "SELECT key FROM sessions WHERE projection_id = :p AND platform = 'discord'"),
+            {"p": guild_id})]
+    assert any("1000000003" in k for k in keys), "#logs keeps its own channel session"
+    assert any("topic=" in k or "thread" in k for k in keys), "the thread stays separate"
+    assert events_checksum(engine) == before
+    # And rollback restores the channel view
+    with engine.begin() as conn:
+        from projections.registry import rollback
+
+        assert rollback(conn) == ("guild", "default")
+    assert "set up the CI pipeline" not in active_context_of(engine, store, FOLLOW_UP)
+
+
+def test_activation_refuses_a_lagging_projection(store: EventStore, engine: Engine) -> None:
+    store.append([make_event() for _ in range(5)])
+    new_projection(engine, "guild", GUILD)
+    with pytest.raises(ProjectionError, match="5 events behind"):
+        activate_when_caught_up(engine, store, "guild")
+    assert activate_when_caught_up(engine, store, "guild", wait=True) is not None
+
+
+def test_activation_under_concurrent_ingest_loses_nothing(store: EventStore,
+                                                          engine: Engine) -> None:
+    # Given ingest running while a new projection is built and activated
+    store.append([make_event(text=f"before {i}") for i in range(200)])
+    new_projection(engine, "guild", GUILD)
+    stop = threading.Event()
+
+    def ingest() -> None:
+        i = 0
+        while not stop.is_set():
+            store.append([make_event(text=f"during {i}")])
+            i += 1
+
+    writer = threading.Thread(target=ingest)
+    writer.start()
+    try:
+        build(engine, store, "guild")
+        activate_when_caught_up(engine, store, "guild", wait=True)
+    finally:
+        stop.set()
+        writer.join()
+    # Then once caught up, the new projection equals a rebuild of the whole log
+    Projector(engine, store, "guild").catch_up()
+    new_projection(engine, "check", GUILD)
+    Projector(engine, store, "check").catch_up()
+    assert snapshot(engine, "guild") == snapshot(engine, "check")
+
+
+def test_rebuild_of_the_same_policy_gives_identical_ids_and_contexts(
+        store: EventStore, engine: Engine) -> None:
+    store.append([Event.model_validate_json(line)
+                  for line in sample_path().read_text(encoding="utf-8").splitlines()])
+    new_projection(engine, "first", GUILD)
+    build(engine, store, "first")
+    new_projection(engine, "second", GUILD)
+    build(engine, store, "second")
+    assert snapshot(engine, "first") == snapshot(engine, "second")
+
+
+def test_drop_removes_rows_never_events(store: EventStore, engine: Engine) -> None:
+    store.append([make_event() for _ in range(3)])
+    new_projection(engine, "spare", GUILD)
+    build(engine, store, "spare")
+    before = events_checksum(engine)
+    from projections.registry import drop
+
+    with engine.begin() as conn:
+        with pytest.raises(ProjectionError, match="active projection"):
+            drop(conn, get(conn, "default"))
+    with engine.begin() as conn:
+        drop(conn, get(conn, "spare"))
+    assert events_checksum(engine) == before
