@@ -133,6 +133,11 @@ class Event(BaseModel):
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{self.type} needs {', '.join(missing)}")
+        for name in ("text", "sender_name", "chat", "sender", "message_id", "topic", "space"):
+            value = getattr(self, name)
+            if value is not None and _has_lone_surrogate(value):
+                raise ValueError(f"{name} holds a lone UTF-16 surrogate, which is not valid "
+                                 "Unicode; fix the escaping (e.g. \\ud83d without its pair)")
         return self
 
     @property
@@ -171,6 +176,14 @@ class Event(BaseModel):
             "space": self.space, "chat": self.chat, "chat_type": self.chat_type,
             "topic": self.topic, "sender": self.sender,
         }
+
+
+def _has_lone_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _digest(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -104,7 +105,11 @@ def parse_key(key: str) -> tuple[Part, ...]:
 
 @lru_cache(maxsize=MEMO_LIMIT)
 def _session_uuid(fingerprint: str, key: str, epoch: int) -> uuid.UUID:
-    return uuid.uuid5(SESSION_NAMESPACE, f"{fingerprint}/{epoch}/{key}")
+    # uuid5, spelled out so that keys holding lone surrogates (legal in a Python str)
+    # still hash: the key format escapes them, but the id must not depend on that.
+    name = f"{fingerprint}/{epoch}/{key}".encode("utf-8", "surrogatepass")
+    digest = hashlib.sha1(SESSION_NAMESPACE.bytes + name, usedforsecurity=False).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 def session_id_for(policy: Policy | CompiledPolicy, key: str, epoch: int = 0) -> uuid.UUID:

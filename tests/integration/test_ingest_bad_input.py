@@ -30,6 +30,10 @@ BAD_LINES = {
                                  "INVALID_EVENT", "occurred_at: needs a UTC offset"),
     "text over the limit": (json.dumps(event_dict(text="x" * 101)), "INVALID_EVENT",
                             "text: is 101 characters, over the limit of 100"),
+    "lone surrogate": ('{"type": "message.received", "agent": "main", "platform": "discord", '
+                       '"chat": "1", "chat_type": "channel", "sender": "u", "message_id": "x", '
+                       '"text": "broken \\ud83d emoji", "occurred_at": "2026-03-01T12:00:00Z"}',
+                       "INVALID_EVENT", "lone UTF-16 surrogate"),
     "unknown field": (json.dumps(event_dict(colour="blue")), "INVALID_EVENT",
                       "colour: is not a field of the event contract"),
 }
