@@ -201,7 +201,8 @@ class Policy(_Strict):
             [_FINGERPRINT_VERSION, self._grouping_parts()],
             sort_keys=True, ensure_ascii=False, separators=(",", ":"),
         )
-        self._fingerprint = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        encoded = canonical.encode("utf-8", "surrogatepass")  # JSON may carry lone surrogates
+        self._fingerprint = hashlib.sha256(encoded).hexdigest()
 
     def grouping_fingerprint(self) -> str:
         """A stable hash of everything that decides grouping (not name, not compaction)."""
@@ -638,9 +639,9 @@ def _rule_findings(policy: Policy) -> list[Diagnostic]:
         conditions = rule.when.conditions()
         path = render_path(("rules", index))
         if rule.name in names:
-            found.append(Diagnostic("DUPLICATE_RULE_NAME", "warning", path,
-                                    f"another rule is also named {rule.name!r}; "
-                                    "give each rule its own name so explanations are clear"))
+            found.append(Diagnostic("DUPLICATE_RULE_NAME", "error", path,
+                                    f"another rule is also named {rule.name!r}; a rule's "
+                                    "sessions are keyed by its name, so give each its own"))
         names.add(rule.name)
         if not conditions:
             found.append(Diagnostic("RULE_MATCHES_EVERYTHING", "warning", path,

@@ -127,7 +127,7 @@ class Fold:
             if event.type == "summary.recorded":
                 summary_sessions.add(uuid.UUID(str(event.payload["session_id"])))
                 continue
-            resolution = self.policy.resolve(event)  # type: ignore[arg-type]
+            resolution = self.policy.resolve(event)
             keys.add(resolution.key)
             if resolution.parent_key:
                 keys.add(resolution.parent_key)
@@ -213,7 +213,7 @@ class Fold:
             if answered is not None:
                 session = self.sessions[answered.session_id]
         if session is None:
-            resolution = self.policy.resolve(event)  # type: ignore[arg-type]
+            resolution = self.policy.resolve(event)
             head = self._head(resolution.key)
             if event.type == "message.received":
                 if resolution.reset_trigger:
@@ -306,7 +306,7 @@ class Fold:
 
     def _reset_event(self, event: StoredEvent) -> None:
         try:
-            resolution = self.policy.resolve(event)  # type: ignore[arg-type]
+            resolution = self.policy.resolve(event)
         except ResolveError:
             return
         head = self.heads.get(resolution.key)
@@ -314,7 +314,7 @@ class Fold:
             self._reset(head, "session.reset")
 
     def _thread_created(self, event: StoredEvent) -> None:
-        resolution = self.policy.resolve(event)  # type: ignore[arg-type]
+        resolution = self.policy.resolve(event)
         if not resolution.is_thread or resolution.key in self.thread_origins:
             return
         parent_id: uuid.UUID | None = None
@@ -352,6 +352,8 @@ class Fold:
                    in self.pending_members.get(session.session_id, []) if position <= covers]
         if covered:
             return covered[-1]
+        if covers < session.first_position:
+            return 0, 0
         # Covered members were written by an earlier batch: look them up at flush.
         self.deferred_covers.append((session.session_id, covers))
         return session.summarized_count, session.summarized_tokens
@@ -410,6 +412,8 @@ class Fold:
 
     def _resolve_deferred_covers(self, conn: Connection) -> None:
         for session_id, covers in self.deferred_covers:
+            if self.sessions[session_id].summary_position != covers:
+                continue  # a later summary of this batch replaced this one
             row = conn.execute(text(
                 "SELECT seq, running_tokens FROM session_members WHERE projection_id = :p "
                 "AND session_id = :s AND position <= :c ORDER BY position DESC LIMIT 1"),

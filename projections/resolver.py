@@ -9,19 +9,53 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from eventlog.errors import ConvlogError
-from eventlog.events import Event
 from projections.policy import Policy, PolicyError, errors_of, semantic_diagnostics
 
 # The agent's own output: its sender is the agent, and it belongs where the answered message is.
 AGENT_AUTHORED = frozenset({"message.sent", "tool.used"})
 SESSION_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://convlog.invalid/session")
 MEMO_LIMIT = 65_536
+_NAMESPACE_BYTES = SESSION_NAMESPACE.bytes
+# RFC 4122 variant and version 5 bits, as uuid.UUID(bytes=..., version=5) sets them.
+_VERSION_5_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_VERSION_5_SET = (0x8000 << 48) | (5 << 76)
 
-ReplyLookup = Callable[[str, Event], str | None]
 Part = tuple[str, str]
+
+
+class Addressed(Protocol):
+    """What the resolver reads of an event; `Event` and the store's rows both fit."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def space(self) -> str | None: ...
+    @property
+    def chat(self) -> str | None: ...
+    @property
+    def chat_type(self) -> str | None: ...
+    @property
+    def topic(self) -> str | None: ...
+    @property
+    def sender(self) -> str | None: ...
+    @property
+    def reply_to(self) -> str | None: ...
+    @property
+    def text(self) -> str | None: ...
+
+
+E = TypeVar("E", bound=Addressed)
+# (reply_to, the reply) -> the session key of the answered message, or None when unknown.
+ReplyLookup = Callable[[str, E], str | None]
 
 _NO_LEGACY: Mapping[str, str] = MappingProxyType({})
 _UNSAFE = re.compile(r"[%/=:\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -76,9 +110,10 @@ def _escape_match(match: re.Match[str]) -> str:
     return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
 
 
-@lru_cache(maxsize=MEMO_LIMIT)
 def escape_component(value: str) -> str:
     """Percent-encode '%', the separators '/', '=', ':', whitespace and control characters."""
+    if _UNSAFE.search(value) is None:
+        return value  # the common case, checked without building a new string
     return _UNSAFE.sub(_escape_match, value)
 
 
@@ -91,7 +126,7 @@ def unescape_component(text: str) -> str:
 
 def format_key(parts: Iterable[Part]) -> str:
     """`name=value` components joined by '/', values escaped: distinct parts, distinct keys."""
-    return "/".join(f"{name}={escape_component(value)}" for name, value in parts)
+    return "/".join([name + "=" + escape_component(value) for name, value in parts])
 
 
 def parse_key(key: str) -> tuple[Part, ...]:
@@ -108,8 +143,8 @@ def _session_uuid(fingerprint: str, key: str, epoch: int) -> uuid.UUID:
     # uuid5, spelled out so that keys holding lone surrogates (legal in a Python str)
     # still hash: the key format escapes them, but the id must not depend on that.
     name = f"{fingerprint}/{epoch}/{key}".encode("utf-8", "surrogatepass")
-    digest = hashlib.sha1(SESSION_NAMESPACE.bytes + name, usedforsecurity=False).digest()
-    return uuid.UUID(bytes=digest[:16], version=5)
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
+    return uuid.UUID(int=int.from_bytes(digest[:16], "big") & _VERSION_5_CLEAR | _VERSION_5_SET)
 
 
 def session_id_for(policy: Policy | CompiledPolicy, key: str, epoch: int = 0) -> uuid.UUID:
@@ -127,6 +162,7 @@ class _Rule:
     name: str
     conditions: tuple[tuple[str, frozenset[str]], ...]
     dimensions: tuple[str, ...]
+    reason: str
 
 
 class CompiledPolicy:
@@ -138,13 +174,17 @@ class CompiledPolicy:
             raise PolicyError("the policy cannot be used: " + "; ".join(map(str, errors)), errors)
         self.policy = policy
         self.fingerprint = policy.grouping_fingerprint()
-        self.label = f"policy {policy.name!r}" if policy.name else "the default policy"
+        label = f"policy {policy.name!r}" if policy.name else "the default policy"
+        self.baseline_reason = (f"{label} (grouping {self.fingerprint[:12]}); sessions are "
+                                "always separated by agent, platform and account")
         self.dimensions: tuple[str, ...] = policy.dimensions
         self.dm_scope: str = policy.dm_scope
         self.isolate_threads = policy.threads.isolate
         self.inherit_parent = policy.threads.inherit_parent
         self.rules = tuple(_compile_rule(rule.name, rule.when.conditions(), rule.dimensions)
                            for rule in policy.rules)
+        self.dimensions_reason = (("no rule matched; " if self.rules else "")
+                                  + f"policy dimensions {_listing(self.dimensions)}")
         self.linked_qualified: dict[Part, str] = {}
         self.linked_bare: dict[str, str] = {}
         for person, raw_ids in policy.identity_links.items():
@@ -170,21 +210,30 @@ class CompiledPolicy:
         self.platforms_with_spaces = frozenset(platform for platform, _ in self.space_scopes)
         self.triggers = frozenset(t.lower() for t in policy.reset.triggers)
         self.trigger_initials = frozenset(t[0] for t in self.triggers)
+        self.sender_matters = "sender" in self.dimensions or any(
+            "sender" in rule.dimensions or any(name == "sender" for name, _ in rule.conditions)
+            for rule in self.rules)
+        # Memos. Keys of different shapes live in different dicts, so they never collide.
         self._resolutions: dict[tuple[Any, ...], Resolution] = {}
+        self._agent_outputs: dict[tuple[Any, ...], Resolution] = {}
         self._placements: dict[tuple[Any, ...], _Placement] = {}
 
-    def resolve(self, event: Event, *, lookup_reply: ReplyLookup | None = None,
+    def resolve(self, event: E, *, lookup_reply: ReplyLookup[E] | None = None,
                 epoch: int = 0) -> Resolution:
-        """See `resolve`."""
+        """See `resolve`. Memoized: one dictionary probe for an address seen before."""
         event_type = event.type
         if event_type in AGENT_AUTHORED:
             return self._resolve_agent_output(event, lookup_reply, epoch)
+        chat_type = event.chat_type
+        sender: str | bool | None = event.sender
+        if not (self.sender_matters or chat_type == "dm"):
+            sender = sender is not None  # only whether there is one can change the answer
         trigger = event_type == "message.received" and self.is_reset_trigger(event.text)
         memo_key = (event.agent, event.platform, event.account, event.space, event.chat,
-                    event.chat_type, event.topic, event.sender, epoch, trigger)
+                    chat_type, event.topic, sender, epoch, trigger)
         found = self._resolutions.get(memo_key)
         if found is None:
-            placement = self._placement(event, by_agent=False)
+            placement = _Placer(self, event, by_agent=False).place()
             found = _resolution(self, placement, epoch, trigger=trigger, via_reply=False)
             _remember(self._resolutions, memo_key, found)
         return found
@@ -202,40 +251,51 @@ class CompiledPolicy:
         word = match.group(1).lower()
         return word in self.triggers or word.partition("@")[0] in self.triggers
 
-    def _resolve_agent_output(self, event: Event, lookup_reply: ReplyLookup | None,
+    def _resolve_agent_output(self, event: E, lookup_reply: ReplyLookup[E] | None,
                               epoch: int) -> Resolution:
         reply_to = event.reply_to
-        own = self._placement(event, by_agent=True)
         if reply_to is None:
             note = f"{event.type} answers no message, so it resolves by its own address"
         elif lookup_reply is None:
-            note = (f"{event.type} answers message {reply_to}, but no reply lookup was given, "
-                    "so it resolves by its own address")
+            note = (f"{event.type} answers a message, but no reply lookup was given, so it "
+                    "resolves by its own address")
         else:
             answered_key = lookup_reply(reply_to, event)
             if answered_key is not None:
-                return self._through_reply(event, own, answered_key, epoch)
-            note = (f"{event.type} answers message {reply_to}, which is not known, "
-                    "so it resolves by its own address")
-        placement = _Placement(own.key, own.legacy, (note, *own.reasons), own.is_thread,
+                return self._through_reply(answered_key, epoch)
+            note = (f"{event.type} answers message {reply_to}, which is not known, so it "
+                    "resolves by its own address")
+        memo_key = (note, event.agent, event.platform, event.account, event.space, event.chat,
+                    event.chat_type, event.topic, event.sender is not None, epoch)
+        found = self._agent_outputs.get(memo_key)
+        if found is None:
+            own = self._placement(event, by_agent=True)
+            noted = _Placement(own.key, own.legacy, (note, *own.reasons), own.is_thread,
                                own.parent_key)
-        return _resolution(self, placement, epoch, trigger=False, via_reply=False)
+            found = _resolution(self, noted, epoch, trigger=False, via_reply=False)
+            _remember(self._agent_outputs, memo_key, found)
+        return found
 
-    def _through_reply(self, event: Event, own: _Placement, answered_key: str,
-                       epoch: int) -> Resolution:
-        reason = (f"{event.type} answers message {event.reply_to}: it lands in that message's "
-                  f"session ({answered_key}), whatever the policy says about its own address")
-        if answered_key == own.key:
-            placement = _Placement(answered_key, own.legacy, (reason,), own.is_thread,
-                                   own.parent_key)
-        else:
-            is_thread = any(name == "topic" for name, _ in parse_key(answered_key))
+    def _through_reply(self, answered_key: str, epoch: int) -> Resolution:
+        """The answered message's session; its legacy keys and parent are not known here."""
+        memo_key = (answered_key, epoch)
+        found = self._agent_outputs.get(memo_key)
+        if found is None:
+            reason = (f"the agent's output answers an earlier message: it lands in that "
+                      f"message's session ({answered_key}), whatever the policy says about its "
+                      "own address")
+            is_thread = "/topic=" in answered_key  # '/' and '=' never occur inside values
             placement = _Placement(answered_key, _NO_LEGACY, (reason,), is_thread, None)
-        return _resolution(self, placement, epoch, trigger=False, via_reply=True)
+            found = _resolution(self, placement, epoch, trigger=False, via_reply=True)
+            _remember(self._agent_outputs, memo_key, found)
+        return found
 
-    def _placement(self, event: Event, *, by_agent: bool) -> _Placement:
+    def _placement(self, event: Addressed, *, by_agent: bool) -> _Placement:
+        sender: str | bool | None = event.sender
+        if by_agent or not (self.sender_matters or event.chat_type == "dm"):
+            sender = sender is not None
         address = (by_agent, event.agent, event.platform, event.account, event.space,
-                   event.chat, event.chat_type, event.topic, event.sender)
+                   event.chat, event.chat_type, event.topic, sender)
         found = self._placements.get(address)
         if found is None:
             found = _Placer(self, event, by_agent).place()
@@ -245,8 +305,10 @@ class CompiledPolicy:
 
 def _compile_rule(name: str, conditions: Mapping[str, tuple[str, ...]],
                   dimensions: tuple[str, ...]) -> _Rule:
+    reason = (f"rule {name!r} matched (first match wins): its traffic has its own sessions, "
+              f"by {_listing(dimensions)}")
     return _Rule(name, tuple((key, frozenset(values)) for key, values in conditions.items()),
-                 dimensions)
+                 dimensions, reason)
 
 
 def _platform_and_chat(ref: str) -> Part:
@@ -280,8 +342,8 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     return CompiledPolicy(policy)
 
 
-def resolve(event: Event, policy: Policy | CompiledPolicy, *,
-            lookup_reply: ReplyLookup | None = None, epoch: int = 0) -> Resolution:
+def resolve(event: E, policy: Policy | CompiledPolicy, *,
+            lookup_reply: ReplyLookup[E] | None = None, epoch: int = 0) -> Resolution:
     """The session an event lands in under a policy; pure (no database, clock or globals).
 
     `lookup_reply(reply_to, event)` returns the session key of the message a
@@ -301,7 +363,10 @@ def resolve(event: Event, policy: Policy | CompiledPolicy, *,
 class _Placer:
     """Works out one address's session under a compiled policy, noting each reason."""
 
-    def __init__(self, compiled: CompiledPolicy, event: Event, by_agent: bool) -> None:
+    __slots__ = ("policy", "event", "chat", "chat_type", "sender", "person", "rule",
+                 "dimensions", "base", "reasons")
+
+    def __init__(self, compiled: CompiledPolicy, event: Addressed, by_agent: bool) -> None:
         if event.type == "summary.recorded":
             raise ResolveError("summary.recorded names its session (session_id) instead of an "
                                "address; apply it to that session directly")
@@ -314,14 +379,14 @@ class _Placer:
         self.chat_type = event.chat_type or "channel"
         self.sender = None if by_agent else event.sender
         self.person = self._linked_person()
+        self.rule: _Rule | None = None
+        self.dimensions: tuple[str, ...] | None = None
         self.base: list[Part] = [("agent", event.agent), ("platform", event.platform),
                                  ("account", event.account)]
-        self.reasons: list[str] = [
-            f"{compiled.label} (grouping {compiled.fingerprint[:12]}); sessions are always "
-            "separated by agent, platform and account"]
+        self.reasons: list[str] = [compiled.baseline_reason]
         if by_agent and event.sender is not None:
-            self.reasons.append(f"{event.type} is the agent's own output: its sender "
-                                f"{event.sender} is not used as a dimension or DM peer")
+            self.reasons.append(f"{event.type} is the agent's own output: its sender is not "
+                                "used as a dimension or DM peer")
 
     def place(self) -> _Placement:
         zone = self.policy.zones.get((self.event.platform, self.chat))
@@ -402,7 +467,8 @@ class _Placer:
     def _shared_session(self, dimensions: tuple[str, ...], group: str | None) -> _Placement:
         """A group or channel chat's session: dimensions, with chat read as group or guild."""
         chat_part = self._chat_part(group, dimensions)
-        parts = list(self.base)
+        prefix = [*self.base, *self._rule_parts()]
+        parts = list(prefix)
         sender_part: Part | None = None
         for dimension in dimensions:
             part = self._dimension_part(dimension, group, chat_part)
@@ -410,7 +476,7 @@ class _Placer:
                 sender_part = part
             if part is not None and part not in parts:
                 parts.append(part)
-        legacy = self._shared_legacy(parts[3:], chat_part, sender_part)
+        legacy = self._shared_legacy(parts[len(prefix):], chat_part, sender_part)
         return self._done(parts, legacy)
 
     def _dimension_part(self, dimension: str, group: str | None, chat_part: Part) -> Part | None:
@@ -429,17 +495,16 @@ class _Placer:
 
     def _chat_part(self, group: str | None, dimensions: tuple[str, ...]) -> Part:
         """What the `chat` dimension means here: the chat, its group, or its guild."""
-        platform, space = self.event.platform, self.event.space
-        scope = self.policy.space_scopes.get((platform, space)) if space is not None else None
-        override = (self.policy.overrides.get((platform, space, self.chat))
-                    if space is not None else None)
         if group is not None:
             return ("group", group)
+        platform, space = self.event.platform, self.event.space
         if space is None and platform in self.policy.platforms_with_spaces:
             self.reasons.append(f"the event names no space, so the settings of {platform} "
                                 "spaces do not apply")
         if "chat" not in dimensions or space is None:
             return ("chat", self.chat)
+        scope = self.policy.space_scopes.get((platform, space))
+        override = self.policy.overrides.get((platform, space, self.chat))
         space_ref = f"{platform}:{space}"
         if override is not None and override != scope:
             verb = "keeps its own session" if override == "channel" else "shares the space's"
@@ -461,15 +526,20 @@ class _Placer:
                             "shares one session (a group wins over the space's scope)")
 
     def _dimensions(self) -> tuple[str, ...]:
-        for rule in self.policy.rules:
-            if self._matches(rule):
-                self.reasons.append(f"rule {rule.name!r} matched (first match wins): dimensions "
-                                    f"{_listing(rule.dimensions)}")
-                return rule.dimensions
-        dimensions = self.policy.dimensions
-        source = "no rule matched; " if self.policy.rules else ""
-        self.reasons.append(f"{source}policy dimensions {_listing(dimensions)}")
-        return dimensions
+        """The first matching rule's dimensions, else the policy's; noted once."""
+        if self.dimensions is not None:
+            return self.dimensions
+        self.rule = next((rule for rule in self.policy.rules if self._matches(rule)), None)
+        if self.rule is not None:
+            self.dimensions = self.rule.dimensions
+            self.reasons.append(self.rule.reason)
+        else:
+            self.dimensions = self.policy.dimensions
+            self.reasons.append(self.policy.dimensions_reason)
+        return self.dimensions
+
+    def _rule_parts(self) -> list[Part]:
+        return [("rule", self.rule.name)] if self.rule is not None else []
 
     def _matches(self, rule: _Rule) -> bool:
         event = self.event
@@ -510,7 +580,7 @@ class _Placer:
         policy = self.policy
         is_dm = self.chat_type == "dm"
         group = None if in_zone or is_dm else policy.groups.get((self.event.platform, topic))
-        dimensions = () if is_dm else self._dimensions_quietly()
+        dimensions = () if is_dm else self._dimensions()
         sender_part = self._sender_part() if "sender" in dimensions else None
         if group is not None:
             self._note_group(f"thread {topic}", group, dimensions)
@@ -525,7 +595,8 @@ class _Placer:
         if policy.inherit_parent:
             self.reasons.append("threads.inherit_parent: it starts with the parent's context "
                                 "up to the thread.created point")
-        parts = [*self.base, ("chat", self.chat), ("topic", topic)]
+        rule_parts = [] if in_zone else self._rule_parts()
+        parts = [*self.base, *rule_parts, ("chat", self.chat), ("topic", topic)]
         if sender_part is not None:
             parts.append(sender_part)
         agent, platform = self.event.agent, self.event.platform
@@ -533,12 +604,6 @@ class _Placer:
             "openclaw": f"agent:{agent}:{platform}:thread:{topic}"}
         return _Placement(format_key(parts), _frozen(legacy), tuple(self.reasons), True,
                           parent.key)
-
-    def _dimensions_quietly(self) -> tuple[str, ...]:
-        for rule in self.policy.rules:
-            if self._matches(rule):
-                return rule.dimensions
-        return self.policy.dimensions
 
     # -- legacy keys and the result
 

@@ -86,7 +86,7 @@ CASES: list[tuple[str, str, str, Any]] = [
      {"rules": [{"name": "a", "when": {"platform": "telegram"}, "dimensions": ["chat"]},
                 {"name": "b", "when": {"platform": "telegram", "chat": "1"},
                  "dimensions": ["chat", "sender"]}]}),
-    ("DUPLICATE_RULE_NAME", "warning", "rules[1]",
+    ("DUPLICATE_RULE_NAME", "error", "rules[1]",
      {"rules": [{"name": "r", "when": {"agent": "a"}, "dimensions": ["chat"]},
                 {"name": "r", "when": {"agent": "b"}, "dimensions": ["chat"]}]}),
     ("RULE_IGNORED_FOR_DMS", "warning", "rules[0]",
@@ -217,6 +217,11 @@ POLICY_KEYS = st.sampled_from(list(Policy.model_fields) + ["sessionScope", "chan
 def test_check_policy_never_raises_on_user_input(data: Any) -> None:
     diagnostics = check_policy(data)
     assert all(d.severity in ("error", "warning") and d.code and d.message for d in diagnostics)
+
+
+def test_lone_surrogates_from_json_are_refused_not_crashed_on() -> None:
+    data = json.loads('{"name": "\\ud800", "channel_groups": {"\\udc00": ["discord:\\ud800"]}}')
+    assert {d.code for d in check_policy(data)} == {"INVALID_NAME", "INVALID_CHANNEL_GROUP"}
 
 
 # ------------------------------------------------------------------------ CLI

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from hypothesis import assume, given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from eventlog.events import Event
 from projections.policy import DIMENSIONS, DM_SCOPES, Policy, load_policy
 from projections.resolver import (
+    SESSION_NAMESPACE,
     CompiledPolicy,
     format_key,
     parse_key,
@@ -169,6 +171,14 @@ def test_hostile_chat_and_sender_ids_never_collide(one: str, other: str, event: 
     senders = {resolve(message.model_copy(update={"sender": sender}), per_user).key
                for sender in (one, other)}
     assert len(chats) == 2 and len(senders) == 2
+
+
+@SAMPLES
+@given(key=st.text(max_size=40), epoch=st.integers(0, 10**9))
+def test_session_ids_are_uuid5_of_fingerprint_epoch_and_key(key: str, epoch: int) -> None:
+    policy = load_policy({})
+    name = f"{policy.grouping_fingerprint()}/{epoch}/{key}"
+    assert session_id_for(policy, key, epoch) == uuid.uuid5(SESSION_NAMESPACE, name)
 
 
 @SAMPLES

@@ -63,7 +63,7 @@ def test_agent_reply_lands_in_the_session_of_the_user_it_answers() -> None:
     assert landed.key == question.key == tool.key
     assert landed.session_id == question.session_id
     assert landed.via_reply
-    assert "a1" in landed.reasons[0]
+    assert "answers an earlier message" in landed.reasons[0]
 
 
 def test_reply_without_lookup_resolves_by_its_own_address_and_says_so() -> None:
