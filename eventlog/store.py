@@ -55,6 +55,20 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Partition:
+    """Slice `index` of `count`, by a hash of the named envelope columns."""
+
+    index: int
+    count: int
+    columns: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        allowed = {"agent", "platform", "account", "space", "chat"}
+        if not set(self.columns) <= allowed or not 0 <= self.index < self.count:
+            raise ValueError(f"bad partition {self}")
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedEvent:
     """An event with everything computed that needs no database: id, digest, tokens."""
 
@@ -221,14 +235,23 @@ class EventStore:
             return int(own.execute(sql).scalar_one())
 
     def read(self, conn: Connection, after: int, limit: int,
-             upto: int | None = None) -> list[StoredEvent]:
-        """Events with after < position <= upto (default: the horizon), in order."""
+             upto: int | None = None, partition: Partition | None = None) -> list[StoredEvent]:
+        """Events with after < position <= upto (default: the horizon), in order.
+
+        With `partition`, only the events whose hash of the partition's columns
+        falls in its slice: readers in parallel each take one slice.
+        """
         bound = self.horizon(conn) if upto is None else upto
+        where, params = "", {}
+        if partition is not None:
+            where = (f"AND (hashtext(concat_ws('|', {', '.join(partition.columns)})) "
+                     "& 2147483647) % :slices = :slice ")
+            params = {"slices": partition.count, "slice": partition.index}
         rows = conn.execute(
             text(f"SELECT {', '.join(READ_COLUMNS)} FROM events "
-                 "WHERE position > :after AND position <= :upto "
+                 f"WHERE position > :after AND position <= :upto {where}"
                  "ORDER BY position LIMIT :limit"),
-            {"after": after, "upto": bound, "limit": limit},
+            {"after": after, "upto": bound, "limit": limit, **params},
         )
         return [StoredEvent(*row) for row in rows]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from eventlog.store import EventStore, StoredEvent
-from projections.registry import ProjectionInfo, get, projector_lock_key
+from eventlog.store import EventStore, Partition, StoredEvent
+from projections.registry import ProjectionInfo, get, projector_lock_key, slice_lock_key
 from projections.resets import timed_reset
 from projections.resolver import CompiledPolicy, ResolveError, compile_policy, session_id_for
 
@@ -495,12 +495,14 @@ class Projector:
     """Catches one projection up with the log, batch by batch."""
 
     def __init__(self, engine: Engine, store: EventStore, name: str | None = None, *,
-                 batch_size: int = 5_000, hook: BatchHook | None = None) -> None:
+                 batch_size: int = 5_000, hook: BatchHook | None = None,
+                 partition: Partition | None = None) -> None:
         self.engine = engine
         self.store = store
         self.name = name
         self.batch_size = batch_size
         self.hook = hook  # tests use it to crash at chosen points
+        self.partition = partition  # one slice of a parallel rebuild (projections.parallel)
 
     def info(self) -> ProjectionInfo:
         with self.engine.connect() as conn:
@@ -514,8 +516,9 @@ class Projector:
         result = CatchUpResult(checkpoint=info.checkpoint)
         started = time.perf_counter()
         with self.engine.connect() as lock_conn:
-            key = projector_lock_key(info.id)
-            if not lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            if not self._lock(lock_conn, info.id):
+                lock_conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                lock_conn.commit()
                 result.skipped = True
                 return result
             try:
@@ -529,21 +532,62 @@ class Projector:
                     if on_batch is not None:
                         on_batch(batch)
             finally:
-                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                lock_conn.execute(text("SELECT pg_advisory_unlock_all()"))
                 lock_conn.commit()
         result.seconds = time.perf_counter() - started
         return result
 
+    def _lock(self, conn: Connection, projection_id: int) -> bool:
+        """One projector per projection; slices of a parallel build share it among them."""
+        key = projector_lock_key(projection_id)
+        if self.partition is None:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                return False
+            # A parallel build that has not been merged owns the projection.
+            return conn.execute(text("SELECT 1 FROM projection_slices WHERE projection_id = :p"),
+                                {"p": projection_id}).first() is None
+        slice_key = slice_lock_key(projection_id, self.partition.index)
+        return bool(conn.execute(
+            text("SELECT pg_try_advisory_lock_shared(:k) AND pg_try_advisory_lock(:s)"),
+            {"k": key, "s": slice_key}).scalar())
+
+    def _checkpoint(self, conn: Connection, projection_id: int) -> tuple[int, int | None]:
+        if self.partition is None:
+            return conn.execute(text("SELECT checkpoint FROM projections WHERE id = :id"),
+                                {"id": projection_id}).scalar_one(), None
+        row = conn.execute(text(
+            "SELECT checkpoint, upto FROM projection_slices WHERE projection_id = :p "
+            "AND slice = :s"), {"p": projection_id, "s": self.partition.index}).one()
+        return row.checkpoint, row.upto
+
+    def _move_checkpoint(self, conn: Connection, projection_id: int, old: int, new: int) -> None:
+        # The checkpoint moves in the same transaction as the rows, and only from
+        # the value this batch started at: a stale or duplicate projector fails
+        # here and its whole batch rolls back.
+        if self.partition is None:
+            sql = ("UPDATE projections SET checkpoint = :new, updated_at = now() "
+                   "WHERE id = :p AND checkpoint = :old")
+            params = {"p": projection_id, "old": old, "new": new}
+        else:
+            sql = ("UPDATE projection_slices SET checkpoint = :new WHERE projection_id = :p "
+                   "AND slice = :s AND checkpoint = :old")
+            params = {"p": projection_id, "old": old, "new": new, "s": self.partition.index}
+        if conn.execute(text(sql), params).rowcount != 1:
+            raise StaleCheckpoint(f"checkpoint of projection {projection_id} moved")
+
     def run_batch(self, projection_id: int, policy: CompiledPolicy) -> BatchResult | None:
         """Project one batch; None when there was nothing to do."""
         with self.engine.begin() as conn:
-            checkpoint = conn.execute(
-                text("SELECT checkpoint FROM projections WHERE id = :id"),
-                {"id": projection_id}).scalar_one()
-            events = self.store.read(conn, checkpoint, self.batch_size)
+            checkpoint, upto = self._checkpoint(conn, projection_id)
+            events = self.store.read(conn, checkpoint, self.batch_size, upto=upto,
+                                     partition=self.partition)
             if not events:
-                conn.execute(text("UPDATE projections SET caught_up_at = coalesce("
-                                  "caught_up_at, now()) WHERE id = :id"), {"id": projection_id})
+                if self.partition is None:
+                    conn.execute(text("UPDATE projections SET caught_up_at = coalesce("
+                                      "caught_up_at, now()) WHERE id = :id"),
+                                 {"id": projection_id})
+                elif upto is not None and checkpoint < upto:
+                    self._move_checkpoint(conn, projection_id, checkpoint, upto)
                 return None
             self._hook("read", len(events))
             fold = Fold(projection_id, policy)
@@ -552,15 +596,7 @@ class Projector:
             fold.flush(conn)
             self._hook("written", len(events))
             new_checkpoint = events[-1].position
-            # The checkpoint moves in the same transaction as the rows, and only from
-            # the value this batch started at: a stale or duplicate projector fails
-            # here and its whole batch rolls back.
-            moved = conn.execute(
-                text("UPDATE projections SET checkpoint = :new, updated_at = now() "
-                     "WHERE id = :id AND checkpoint = :old"),
-                {"new": new_checkpoint, "id": projection_id, "old": checkpoint}).rowcount
-            if moved != 1:
-                raise StaleCheckpoint(f"checkpoint of projection {projection_id} moved")
+            self._move_checkpoint(conn, projection_id, checkpoint, new_checkpoint)
             self._hook("checkpointed", len(events))
             return BatchResult(len(events), new_checkpoint, len(fold.new_members),
                                sum(1 for s in fold.sessions.values() if s.dirty))

@@ -147,3 +147,8 @@ def drop(conn: Connection, info: ProjectionInfo) -> None:
 def projector_lock_key(projection_id: int) -> int:
     """The advisory lock that admits one projector per projection at a time."""
     return 0x636C700000000000 + projection_id
+
+
+def slice_lock_key(projection_id: int, index: int) -> int:
+    """The lock one slice of a parallel rebuild holds."""
+    return 0x636C710000000000 + projection_id * 4096 + index

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from projections.policy import load_policy
+from projections.parallel import rebuild_parallel
 from projections.projector import BatchResult
 from projections.registry import create, drop, get, list_projections, rollback
 from projections.rescoping import activate_when_caught_up, build, status
@@ -29,6 +30,8 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     create.add_argument("--policy", metavar="FILE", help="the scope policy (JSON); omit to "
                         "resume a build that was interrupted")
     create.add_argument("--activate", action="store_true", help="activate once caught up")
+    create.add_argument("--workers", type=int, default=1,
+                        help="processes for the rebuild (slices by agent/platform/account)")
     create.set_defaults(handler=run_create)
     listing = sub.add_parser("list", help="all projections with their status")
     listing.add_argument("--json", action="store_true")
@@ -97,6 +100,13 @@ def run_create(args: argparse.Namespace) -> int:
     if policy is not None:
         with app.engine.begin() as conn:
             create(conn, args.name, policy)
+    if args.workers > 1:
+        started = time.perf_counter()
+        result = rebuild_parallel(app.engine, app.store, args.name, args.workers)
+        elapsed = time.perf_counter() - started
+        err_console.print(f"rebuilt {result.events:,} events with {result.workers} workers in "
+                          f"{elapsed:.1f}s ({result.events / max(elapsed, 1e-9):,.0f} events/s)",
+                          highlight=False)
     progress, on_batch = _progress_reporter(app, args.name)
     with progress or nullcontext():
         build(app.engine, app.store, args.name, on_batch=on_batch)
