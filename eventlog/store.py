@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,7 +119,7 @@ def prepare(events: Sequence[Event], counter: TokenCounter,
         prepared.append(PreparedEvent(
             event=event,
             event_id=event.event_id,
-            fingerprint=bytes.fromhex(event.fingerprint()),
+            fingerprint=hashlib.sha256(payload.encode("utf-8")).digest(),
             tokens=tokens,
             payload_json=payload,
             line=lines[index] if lines is not None else index + 1,
