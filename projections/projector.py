@@ -20,7 +20,8 @@ from projections.resolver import CompiledPolicy, ResolveError, compile_policy, s
 MEMBER_KINDS = {"message.received": "user", "message.sent": "assistant", "tool.used": "tool"}
 CHANGE_KINDS = {"message.edited": "edited", "message.deleted": "deleted",
                 "content.redacted": "redacted"}
-MessageRef = tuple[str, str, str, str, str]  # agent, platform, account, chat, message_id
+MessageRef = tuple[str, str, str, str, str]
+TRIGGER_TEXT_CHARS = 256  # agent, platform, account, chat, message_id
 
 
 class StaleCheckpoint(Exception):
@@ -131,7 +132,11 @@ class Fold:
             keys.add(resolution.key)
             if resolution.parent_key:
                 keys.add(resolution.parent_key)
-                keys.add(resolution.key)
+            if event.type in MEMBER_KINDS and event.message_id and event.chat:
+                # A message id seen in an earlier batch keeps its first place, as a
+                # one-pass rebuild would: load it so this batch knows it is taken.
+                refs.add((event.agent, event.platform, event.account, event.chat,
+                          event.message_id))
             target = _target_message_id(event)
             if target is not None and event.chat is not None:
                 refs.add((event.agent, event.platform, event.account, event.chat, target))
@@ -579,8 +584,10 @@ class Projector:
         """Project one batch; None when there was nothing to do."""
         with self.engine.begin() as conn:
             checkpoint, upto = self._checkpoint(conn, projection_id)
+            # The fold needs envelopes and only the start of a text (for reset
+            # triggers); not decoding whole tool outputs roughly halves the read.
             events = self.store.read(conn, checkpoint, self.batch_size, upto=upto,
-                                     partition=self.partition)
+                                     partition=self.partition, text_chars=TRIGGER_TEXT_CHARS)
             if not events:
                 if self.partition is None:
                     conn.execute(text("UPDATE projections SET caught_up_at = coalesce("

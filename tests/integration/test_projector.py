@@ -130,3 +130,22 @@ def test_worker_killed_midway_resumes_without_loss_or_double_counting(
     Projector(engine, store, "rebuild").catch_up()
     # Then the resumed projection equals the rebuild
     assert snapshot(engine, "default") == snapshot(engine, "rebuild")
+
+
+def test_a_message_id_reused_in_a_later_batch_keeps_its_first_place(store: EventStore,
+                                                                   engine: Engine) -> None:
+    # Given a message projected, then the same platform message id delivered again
+    # under another gateway id (so the log accepts it as a different event)
+    store.append([make_event(message_id="same", id="gw-1", text="first")])
+    Projector(engine, store).catch_up()
+    store.append([make_event(message_id="same", id="gw-2", text="second"),
+                  make_event(type="message.sent", message_id="r", reply_to="same",
+                             sender="bot", text="answer")])
+    # When the projector catches up, and a rebuild is made in one pass
+    Projector(engine, store).catch_up()
+    new_projection(engine, "rebuild")
+    Projector(engine, store, "rebuild").catch_up()
+    # Then it is not stuck, and both agree on where everything went
+    with engine.connect() as conn:
+        assert get(conn, "default").checkpoint == store.horizon(conn)
+    assert snapshot(engine, "default") == snapshot(engine, "rebuild")
