@@ -584,18 +584,22 @@ class Projector:
         """Project one batch; None when there was nothing to do."""
         with self.engine.begin() as conn:
             checkpoint, upto = self._checkpoint(conn, projection_id)
+            if upto is not None and checkpoint >= upto:
+                return None
+            window = self._window(checkpoint, upto)
             # The fold needs envelopes and only the start of a text (for reset
             # triggers); not decoding whole tool outputs roughly halves the read.
-            events = self.store.read(conn, checkpoint, self.batch_size, upto=upto,
+            events = self.store.read(conn, checkpoint, self.batch_size, upto=window,
                                      partition=self.partition, text_chars=TRIGGER_TEXT_CHARS)
             if not events:
                 if self.partition is None:
                     conn.execute(text("UPDATE projections SET caught_up_at = coalesce("
                                       "caught_up_at, now()) WHERE id = :id"),
                                  {"id": projection_id})
-                elif upto is not None and checkpoint < upto:
-                    self._move_checkpoint(conn, projection_id, checkpoint, upto)
-                return None
+                    return None
+                assert window is not None
+                self._move_checkpoint(conn, projection_id, checkpoint, window)
+                return BatchResult(0, window)
             self._hook("read", len(events))
             fold = Fold(projection_id, policy)
             fold.load(conn, events)
@@ -603,10 +607,24 @@ class Projector:
             fold.flush(conn)
             self._hook("written", len(events))
             new_checkpoint = events[-1].position
+            if window is not None and len(events) < self.batch_size:
+                new_checkpoint = window  # the slice has nothing more up to the window's end
             self._move_checkpoint(conn, projection_id, checkpoint, new_checkpoint)
             self._hook("checkpointed", len(events))
             return BatchResult(len(events), new_checkpoint, len(fold.new_members),
                                sum(1 for s in fold.sessions.values() if s.dirty))
+
+    def _window(self, checkpoint: int, upto: int | None) -> int | None:
+        """For a slice: read a bounded range of positions.
+
+        A slice's filter is a hash the planner cannot estimate; bounding the
+        position range keeps each read an index range scan instead of a scan
+        and sort of everything after the checkpoint.
+        """
+        if self.partition is None:
+            return upto
+        assert upto is not None
+        return min(upto, checkpoint + self.batch_size * self.partition.count)
 
     def _hook(self, point: str, count: int) -> None:
         if self.hook is not None:
