@@ -196,7 +196,7 @@ class EventStore:
         # an append (parsing and token counting happen before it), and a trigger
         # takes the same lock for inserts that do not come through this method.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
-        existing = dict(conn.execute(
+        existing: dict[str, bytes] = dict(conn.execute(
             text("SELECT event_id, fingerprint FROM events WHERE event_id = ANY(:ids)"),
             {"ids": [item.event_id for item in batch]},
         ).all())
@@ -291,9 +291,9 @@ class EventStore:
             totals = conn.execute(text(
                 "SELECT count(*), coalesce(max(position), 0), coalesce(sum(tokens), 0), "
                 "min(occurred_at), max(occurred_at) FROM events")).one()
-            by_type = dict(conn.execute(text(
+            by_type: dict[str, int] = dict(conn.execute(text(
                 "SELECT type, count(*) FROM events GROUP BY type ORDER BY 2 DESC")).all())
-            by_platform = dict(conn.execute(text(
+            by_platform: dict[str, int] = dict(conn.execute(text(
                 "SELECT platform, count(*) FROM events GROUP BY platform ORDER BY 2 DESC")
             ).all())
         return {

@@ -159,7 +159,8 @@ class Fold:
     def _load_index(self, conn: Connection, refs: set[MessageRef]) -> None:
         if not refs:
             return
-        agents, platforms, accounts, chats, ids = (list(column) for column in zip(*refs))
+        agents, platforms, accounts, chats, ids = (
+            list(column) for column in zip(*refs, strict=True))
         rows = conn.execute(text(
             "SELECT i.agent, i.platform, i.account, i.chat, i.message_id, i.session_id, "
             "       i.position, CASE WHEN c.change IN ('deleted', 'redacted') THEN 0 "

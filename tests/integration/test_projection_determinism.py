@@ -56,7 +56,8 @@ def random_stream(seed: int, n: int, policy: Policy) -> list[Event]:
                             "thread", "summary", "trigger"],
                            [30, 12, 6, 4, 3, 1, 2, 2, 3, 1])[0]
         earlier = [m for m in messages if m["chat"] == chat and m["platform"] == base["platform"]]
-        if kind in ("sent", "tool", "edit", "delete", "redact", "thread", "summary") and not earlier:
+        needs_target = ("sent", "tool", "edit", "delete", "redact", "thread", "summary")
+        if kind in needs_target and not earlier:
             kind = "received"
         target = rng.choice(earlier) if earlier else None
         text = " ".join(rng.choice(["ok", "deploy", "the", "pipeline", "is", "green", "why"])
@@ -106,7 +107,8 @@ def split(rng: random.Random, items: list[Any]) -> list[list[Any]]:
     return chunks
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 120), policy_index=st.integers(0, 2))
 def test_incremental_with_crashes_equals_rebuild(
         database_factory: Callable[[], AbstractContextManager[str]], token_counter: TokenCounter,

@@ -1,4 +1,4 @@
-"""Seed 002's migration as a re-projection: channel scope to guild scope and back, no event moved."""
+"""Seed 002's migration as a re-projection: channel to guild scope and back, no event moved."""
 
 from __future__ import annotations
 
@@ -129,9 +129,8 @@ def test_drop_removes_rows_never_events(store: EventStore, engine: Engine) -> No
     before = events_checksum(engine)
     from projections.registry import drop
 
-    with engine.begin() as conn:
-        with pytest.raises(ProjectionError, match="active projection"):
-            drop(conn, get(conn, "default"))
+    with engine.begin() as conn, pytest.raises(ProjectionError, match="active projection"):
+        drop(conn, get(conn, "default"))
     with engine.begin() as conn:
         drop(conn, get(conn, "spare"))
     assert events_checksum(engine) == before

@@ -8,8 +8,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from eventlog.database import libpq_url, sqlalchemy_url
-from eventlog.migrate import ensure_current, head_revision, upgrade
 from eventlog.errors import SchemaMissingError
+from eventlog.migrate import ensure_current, head_revision, upgrade
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
 

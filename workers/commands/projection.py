@@ -12,8 +12,8 @@ from contextlib import nullcontext
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from projections.policy import load_policy
 from projections.parallel import rebuild_parallel
+from projections.policy import load_policy
 from projections.projector import BatchResult
 from projections.registry import create, drop, get, list_projections, rollback
 from projections.rescoping import activate_when_caught_up, build, status
