@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
+from eventlog.schema import APPEND_LOCK_KEY
 from eventlog.store import EventStore
 from projections.projector import BatchResult, Projector
 from projections.registry import ProjectionError, ProjectionInfo, activate, get
@@ -53,24 +53,24 @@ def build(engine: Engine, store: EventStore, name: str, *,
 
 
 def activate_when_caught_up(engine: Engine, store: EventStore, name: str, *,
-                            wait: bool = False, timeout: float = 600.0) -> ProjectionInfo | None:
-    """Switch gateways to `name` in one transaction; refuses a projection that lags."""
-    deadline = time.monotonic() + timeout
-    while True:
+                            wait: bool = False) -> ProjectionInfo | None:
+    """Switch gateways to `name` in one transaction; refuses a projection that lags.
+
+    With `wait`, the projection is caught up first, then once more while appends
+    are held back by the append lock, so the switch cannot chase a moving head.
+    """
+    if wait:
+        Projector(engine, store, name).catch_up()
+    with engine.begin() as conn:
+        # Lock out appends for the instant of the check-and-switch, so "caught
+        # up" cannot go stale between the check and the switch.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
         if wait:
             Projector(engine, store, name).catch_up()
-        with engine.begin() as conn:
-            info = get(conn, name)
-            # Lock out appends for the instant of the check-and-switch, so "caught
-            # up" cannot go stale between the check and the switch.
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x636F6E766C6F67})
-            lag = store.horizon(conn) - info.checkpoint
-            if lag == 0:
-                return activate(conn, info)
-        if not wait:
-            raise ProjectionError(
-                f"{name!r} is {lag:,} events behind the log; run `convlog catch-up "
-                f"--projection {name}` or activate with --wait", code="PROJECTION_BEHIND")
-        if time.monotonic() > deadline:
-            raise ProjectionError(f"{name!r} did not catch up within {timeout:.0f}s",
-                                  code="PROJECTION_BEHIND")
+        info = get(conn, name)
+        lag = store.horizon(conn) - info.checkpoint
+        if lag == 0:
+            return activate(conn, info)
+    raise ProjectionError(
+        f"{name!r} is {lag:,} events behind the log; run `convlog catch-up "
+        f"--projection {name}` or activate with --wait", code="PROJECTION_BEHIND")
