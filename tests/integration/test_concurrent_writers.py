@@ -8,6 +8,7 @@ import time
 
 from sqlalchemy import Engine, text
 
+from eventlog.schema import APPEND_LOCK_KEY
 from eventlog.store import EventStore, prepare
 from tests.fixtures.builders import make_event
 
@@ -81,7 +82,7 @@ def test_insert_outside_convlog_also_takes_the_append_lock(engine: Engine) -> No
     # Then the append lock is held: another transaction cannot take it
     with engine.connect() as other:
         got = other.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                            {"k": 0x636F6E766C6F67}).scalar_one()
+                            {"k": APPEND_LOCK_KEY}).scalar_one()
     assert got is False
     trans.rollback()
     blocker.close()

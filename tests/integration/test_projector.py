@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from eventlog.store import EventStore
 from projections.policy import Policy
 from projections.projector import Projector
-from projections.registry import get
+from projections.registry import get, projector_lock_key
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot
 
@@ -90,7 +90,7 @@ def test_only_one_projector_runs_per_projection(store: EventStore, engine: Engin
     with engine.connect() as holder:
         projection_id = get(holder, "default").id
         holder.execute(text("SELECT pg_advisory_lock(:k)"),
-                       {"k": 0x636C700000000000 + projection_id})
+                       {"k": projector_lock_key(projection_id)})
         assert Projector(engine, store).catch_up().skipped
         holder.execute(text("SELECT pg_advisory_unlock_all()"))
         holder.commit()

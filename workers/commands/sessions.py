@@ -7,7 +7,7 @@ import uuid
 
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from projections.context import ContextAssembler, ContextError
 from projections.projector import Projector
@@ -97,13 +97,13 @@ def run_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def find_session(conn: object, projection_id: int, ref: str) -> uuid.UUID:
+def find_session(conn: Connection, projection_id: int, ref: str) -> uuid.UUID:
     """A session id from an id or a key (the current epoch of that key)."""
     try:
         return uuid.UUID(ref)
     except ValueError:
         pass
-    row = conn.execute(text(  # type: ignore[attr-defined]
+    row = conn.execute(text(
         "SELECT session_id FROM session_heads WHERE projection_id = :p AND key = :k"),
         {"p": projection_id, "k": ref}).first()
     if row is None:
