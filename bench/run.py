@@ -37,11 +37,12 @@ from eventlog.store import EventStore, chunked, prepare
 from eventlog.tokens import TokenCounter
 from eventlog.workload import generate
 from projections.context import ContextAssembler
+from projections.errors import ResolveError
 from projections.parallel import rebuild_parallel
 from projections.policy import Policy
 from projections.projector import CatchUpResult, Projector
 from projections.registry import create, get
-from projections.resolver import ResolveError, compile_policy
+from projections.resolver import compile_policy
 
 SECTIONS = ("ingest", "rebuild", "workers", "memory", "resolver", "eventsourcing", "lag",
             "context")

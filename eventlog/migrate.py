@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from alembic import command
-from eventlog.errors import SchemaMissingError
+from eventlog.convlog_errors import SchemaMissingError
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from eventlog.errors import DatabaseError
+from eventlog.convlog_errors import DatabaseError
 from eventlog.events import Event, Rejection
 from eventlog.schema import APPEND_LOCK_KEY, EVENTS_CHANNEL
 from eventlog.tokens import TokenCounter

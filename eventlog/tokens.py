@@ -7,7 +7,7 @@ from functools import cache
 
 import tiktoken
 
-from eventlog.errors import ConfigurationError
+from eventlog.convlog_errors import ConfigurationError
 
 
 @cache

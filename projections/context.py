@@ -10,14 +10,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from eventlog.errors import ConvlogError
 from eventlog.tokens import TokenCounter
+from projections.errors import ContextError
 
 PAGE = 128
-
-
-class ContextError(ConvlogError):
-    code = "CONTEXT"
 
 
 @dataclass(frozen=True, slots=True)

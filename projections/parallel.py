@@ -9,9 +9,10 @@ from sqlalchemy import Engine, create_engine, text
 
 from eventlog.store import EventStore, Partition
 from eventlog.tokens import TokenCounter
+from projections.errors import ProjectionError
 from projections.policy import Policy
 from projections.projector import Projector
-from projections.registry import ProjectionError, get, projector_lock_key
+from projections.registry import get, projector_lock_key
 
 
 def slice_columns(policy: Policy) -> tuple[str, ...]:

@@ -10,7 +10,6 @@ import types
 import typing
 import zoneinfo
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar, get_args
 
@@ -27,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from eventlog.errors import ConvlogError
+from projections.errors import Diagnostic, PolicyError
 
 Dimension = Literal["space", "chat", "topic", "sender"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
@@ -36,7 +35,6 @@ DmScope = Literal["main", "per-peer", "per-channel-peer", "per-account-channel-p
 DM_SCOPES: tuple[str, ...] = get_args(DmScope)
 ResetMode = Literal["none", "daily", "idle", "both"]
 ChatType = Literal["dm", "group", "channel"]
-Severity = Literal["error", "warning"]
 
 Name = Annotated[str, Field(min_length=1, max_length=512)]
 Ref = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -244,34 +242,6 @@ class Policy(_Strict):
 
 
 # ---------------------------------------------------------------- diagnostics
-
-
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
-    """One finding about a policy: a stable code, where it is, and how to fix it."""
-
-    code: str
-    severity: Severity
-    path: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "severity": self.severity, "path": self.path,
-                "message": self.message}
-
-    def __str__(self) -> str:
-        return f"{self.severity} {self.code} at {self.path}: {self.message}"
-
-
-class PolicyError(ConvlogError):
-    """A policy that cannot be used; `diagnostics` lists every problem found."""
-
-    code = "INVALID_POLICY"
-
-    def __init__(self, message: str, diagnostics: Iterable[Diagnostic] = (),
-                 *, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
 
 
 Loc = tuple[int | str, ...]

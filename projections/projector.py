@@ -13,19 +13,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from eventlog.store import EventStore, Partition, StoredEvent
+from projections.errors import ResolveError, StaleCheckpoint
 from projections.registry import ProjectionInfo, get, projector_lock_key, slice_lock_key
 from projections.resets import timed_reset
-from projections.resolver import CompiledPolicy, ResolveError, compile_policy, session_id_for
+from projections.resolver import CompiledPolicy, compile_policy, session_id_for
 
 MEMBER_KINDS = {"message.received": "user", "message.sent": "assistant", "tool.used": "tool"}
 CHANGE_KINDS = {"message.edited": "edited", "message.deleted": "deleted",
                 "content.redacted": "redacted"}
 MessageRef = tuple[str, str, str, str, str]
 TRIGGER_TEXT_CHARS = 256  # agent, platform, account, chat, message_id
-
-
-class StaleCheckpoint(Exception):
-    """Another projector moved the checkpoint first; this batch was rolled back."""
 
 
 @dataclass(slots=True)

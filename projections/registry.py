@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
-from eventlog.errors import ConvlogError
+from projections.errors import ProjectionError
 from projections.policy import Policy
 
 PARTITIONED_TABLES = (
@@ -17,10 +18,6 @@ PARTITIONED_TABLES = (
     "session_summaries", "thread_origins",
 )
 DEFAULT_PROJECTION = "default"
-
-
-class ProjectionError(ConvlogError):
-    code = "PROJECTION"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +78,28 @@ def create(conn: Connection, name: str, policy: Policy) -> ProjectionInfo:
         raise ProjectionError(f"projection name {name!r} must be 1-63 letters, digits, - or _",
                               code="INVALID_PROJECTION_NAME")
     if find(conn, name) is not None:
-        raise ProjectionError(f"a projection named {name!r} exists already; pick another name "
-                              "or drop it first", code="PROJECTION_EXISTS")
-    projection_id = conn.execute(
-        text("INSERT INTO projections (name, policy, grouping) "
-             "VALUES (:name, CAST(:policy AS jsonb), :grouping) RETURNING id"),
-        {"name": name, "policy": json.dumps(policy.model_dump(mode="json")),
-         "grouping": policy.grouping_fingerprint()},
-    ).scalar_one()
+        raise _exists(name)
+    try:
+        # A savepoint, so a name taken by a concurrent create leaves the caller's
+        # transaction usable and the error says what happened.
+        with conn.begin_nested():
+            projection_id = conn.execute(
+                text("INSERT INTO projections (name, policy, grouping) "
+                     "VALUES (:name, CAST(:policy AS jsonb), :grouping) RETURNING id"),
+                {"name": name, "policy": json.dumps(policy.model_dump(mode="json")),
+                 "grouping": policy.grouping_fingerprint()},
+            ).scalar_one()
+    except IntegrityError:
+        raise _exists(name) from None
     for table in PARTITIONED_TABLES:
         conn.execute(text(f"CREATE TABLE {table}_p{projection_id} PARTITION OF {table} "
                           f"FOR VALUES IN ({int(projection_id)})"))
     return get(conn, name)
+
+
+def _exists(name: str) -> ProjectionError:
+    return ProjectionError(f"a projection named {name!r} exists already; pick another name "
+                           "or drop it first", code="PROJECTION_EXISTS")
 
 
 def ensure_default(conn: Connection) -> None:

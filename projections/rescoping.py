@@ -9,8 +9,9 @@ from sqlalchemy import Engine, text
 
 from eventlog.schema import APPEND_LOCK_KEY
 from eventlog.store import EventStore
+from projections.errors import ProjectionError
 from projections.projector import BatchResult, Projector
-from projections.registry import ProjectionError, ProjectionInfo, activate, get
+from projections.registry import ProjectionInfo, activate, get
 
 
 @dataclass(frozen=True)

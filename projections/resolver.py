@@ -11,8 +11,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
-from eventlog.errors import ConvlogError
-from projections.policy import Policy, PolicyError, errors_of, semantic_diagnostics
+from projections.errors import PolicyError, ResolveError
+from projections.policy import Policy, errors_of, semantic_diagnostics
 
 # The agent's own output: its sender is the agent, and it belongs where the answered message is.
 AGENT_AUTHORED = frozenset({"message.sent", "tool.used"})
@@ -61,12 +61,6 @@ _NO_LEGACY: Mapping[str, str] = MappingProxyType({})
 _UNSAFE = re.compile(r"[%/=:\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _ESCAPED = re.compile(r"(?:%[0-9A-F]{2})+")
 _FIRST_WORD = re.compile(r"\s*(\S+)")
-
-
-class ResolveError(ConvlogError):
-    """An event that has no session address (summary.recorded, or no chat)."""
-
-    code = "NOT_RESOLVABLE"
 
 
 @dataclass(frozen=True, slots=True)

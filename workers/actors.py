@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from eventlog.errors import ConfigurationError
+from eventlog.convlog_errors import ConfigurationError
 from eventlog.settings import Settings
 from workers.bootstrap import bootstrap
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from eventlog.errors import ConvlogError
+from eventlog.convlog_errors import ConvlogError
 from workers.commands import COMMAND_MODULES
 
 

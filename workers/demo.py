@@ -7,12 +7,10 @@ import time
 from itertools import chain
 from typing import Any
 
-import psycopg
 from rich.table import Table
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
-from eventlog.database import libpq_url, resolve_url
+from eventlog.database import resolve_url, scratch_database
 from eventlog.ingest import ingest_lines
 from eventlog.migrate import upgrade
 from eventlog.sample import sample_path
@@ -27,7 +25,6 @@ from projections.registry import create, ensure_default, get
 from projections.rescoping import activate_when_caught_up
 from workers.commands.output import console
 
-DEMO_DATABASE = "convlog_demo"
 GUILD = {"discord:1234567890": {
     "session_scope": "guild",
     "channels": {"1000000003": {"session_scope": "channel"}},
@@ -44,25 +41,24 @@ QUESTION = "Hey, can you help me set up the CI pipeline?"
 FOLLOW_UP = "What's the status of my CI pipeline setup?"
 
 
-def demo_engine(settings: Settings) -> Engine:
-    """A fresh database beside the user's own, so the demo never touches their log."""
-    server = make_url(libpq_url(resolve_url(settings)))
-    admin = libpq_url(server.set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
-    url = server.set(drivername="postgresql+psycopg", database=DEMO_DATABASE)
-    return create_engine(url.render_as_string(hide_password=False))
-
-
 def run(*, events: int, seed: int) -> int:
-    settings = Settings()
     console.rule("convlog demo")
-    engine = demo_engine(settings)
+    # A database of its own beside the user's, dropped at the end: the demo never
+    # touches their log, nor any database it did not create.
+    with scratch_database(resolve_url(Settings()), "convlog_demo") as url:
+        engine = create_engine(url)
+        try:
+            show(engine, events=events, seed=seed)
+        finally:
+            engine.dispose()
+    return 0
+
+
+def show(engine: Engine, *, events: int, seed: int) -> None:
     upgrade(engine)
     with engine.begin() as conn:
         ensure_default(conn)
-    store = EventStore(engine, TokenCounter(settings.encoding))
+    store = EventStore(engine, TokenCounter(Settings().encoding))
 
     started = time.perf_counter()
     generated = (json.dumps(e, separators=(",", ":")).encode() for e in generate(events, seed))
@@ -83,8 +79,6 @@ def run(*, events: int, seed: int) -> int:
     tell_seed_002(engine, store)
     console.print("\nSwitching scope is `convlog projection activate guild-wide` (atomic) and "
                   "`convlog projection rollback` (instant); no event moves.")
-    engine.dispose()
-    return 0
 
 
 def comparison(engine: Engine) -> Table:

@@ -12,9 +12,10 @@ from eventlog.events import Event
 from eventlog.sample import sample_path
 from eventlog.store import EventStore
 from projections.context import ContextAssembler
+from projections.errors import ProjectionError
 from projections.policy import Policy
 from projections.projector import Projector
-from projections.registry import ProjectionError, get
+from projections.registry import get
 from projections.rescoping import activate_when_caught_up, build
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot

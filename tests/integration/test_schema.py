@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import psycopg
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from eventlog.database import libpq_url, sqlalchemy_url
-from eventlog.errors import SchemaMissingError
+from eventlog.convlog_errors import SchemaMissingError
+from eventlog.database import libpq_url, scratch_database
 from eventlog.migrate import ensure_current, head_revision, upgrade
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
 
 
 @pytest.fixture
-def empty_engine(admin_url: str):
-    name = "convlog_empty_upgrade"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = sqlalchemy_url(admin_url.rsplit("/", 1)[0] + f"/{name}")
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def empty_engine(admin_url: str) -> Iterator[Engine]:
+    with scratch_database(admin_url, "convlog_empty") as url:
+        engine = create_engine(url)
+        yield engine
+        engine.dispose()
 
 
 def test_upgrade_from_an_empty_database_is_repeatable(empty_engine: Engine) -> None:

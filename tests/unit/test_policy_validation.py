@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from eventlog.errors import ConvlogError
+from eventlog.convlog_errors import ConvlogError
 from projections.policy import (
     Diagnostic,
     Policy,

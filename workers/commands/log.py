@@ -13,8 +13,8 @@ from typing import BinaryIO
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from eventlog.convlog_errors import ConfigurationError
 from eventlog.database import get_engine
-from eventlog.errors import ConfigurationError
 from eventlog.ingest import ingest_stream
 from eventlog.migrate import upgrade
 from eventlog.settings import Settings

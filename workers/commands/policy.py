@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eventlog.errors import ConvlogError
+from eventlog.convlog_errors import ConvlogError
 from eventlog.events import Event, Rejection, parse_event
 from projections.policy import (
     Diagnostic,

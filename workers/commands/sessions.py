@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Connection, text
 
-from projections.context import ContextAssembler, ContextError
+from projections.context import ContextAssembler
+from projections.errors import ContextError
 from projections.projector import Projector
 from projections.registry import get, list_projections
 from workers.bootstrap import bootstrap

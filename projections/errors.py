@@ -1,0 +1,59 @@
+"""Errors of projections, policies and context (the tree is drawn in `eventlog.convlog_errors`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from eventlog.convlog_errors import ConvlogError
+
+Severity = Literal["error", "warning"]
+
+
+class ProjectionError(ConvlogError):
+    code = "PROJECTION"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding about a policy: a stable code, where it is, and how to fix it."""
+
+    code: str
+    severity: Severity
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "severity": self.severity, "path": self.path,
+                "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.code} at {self.path}: {self.message}"
+
+
+class PolicyError(ProjectionError):
+    """A policy that cannot be used; `diagnostics` lists every problem found."""
+
+    code = "INVALID_POLICY"
+
+    def __init__(self, message: str, diagnostics: Iterable[Diagnostic] = (),
+                 *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+
+
+class ResolveError(ProjectionError):
+    """An event that has no session address (summary.recorded, or no chat)."""
+
+    code = "NOT_RESOLVABLE"
+
+
+class ContextError(ProjectionError):
+    code = "CONTEXT"
+
+
+class StaleCheckpoint(ProjectionError):
+    """The checkpoint moved under a batch: another projector won; the batch rolled back."""
+
+    code = "STALE_CHECKPOINT"
