@@ -32,7 +32,6 @@ from bench import reference
 from eventlog.database import embedded_server_url, libpq_url, sqlalchemy_url
 from eventlog.events import Event, parse_event, parse_line
 from eventlog.ingest import ingest_lines
-from eventlog.migrate import upgrade
 from eventlog.store import EventStore, chunked, prepare
 from eventlog.tokens import TokenCounter
 from eventlog.workload import generate
@@ -43,6 +42,7 @@ from projections.policy import Policy
 from projections.projector import CatchUpResult, Projector
 from projections.registry import create, get
 from projections.resolver import compile_policy
+from workers.migrate import upgrade
 
 SECTIONS = ("ingest", "rebuild", "workers", "memory", "resolver", "eventsourcing", "lag",
             "context")

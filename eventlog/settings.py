@@ -16,9 +16,6 @@ class Settings(BaseSettings):
         default=None, description="Postgres URL; unset means the embedded server under home."
     )
     home: Path = Field(default_factory=lambda: platformdirs.user_data_path("convlog"))
-    broker_url: str | None = Field(
-        default=None, description="amqp:// or redis:// for dramatiq; unset means in-process."
-    )
     encoding: str = "cl100k_base"
     max_text_chars: int = Field(default=200_000, gt=0)
     ingest_batch_size: int = Field(default=5_000, gt=0)

@@ -6,8 +6,8 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from eventlog.convlog_errors import ConfigurationError
-from eventlog.settings import Settings
 from workers.bootstrap import bootstrap
+from workers.settings import WorkerSettings
 
 QUEUE = "convlog"
 
@@ -46,6 +46,6 @@ def declare_actors(broker: dramatiq.Broker) -> dramatiq.Actor:  # type: ignore[t
                           min_backoff=500, max_backoff=10_000)
 
 
-def setup(settings: Settings | None = None) -> tuple[dramatiq.Broker, dramatiq.Actor]:  # type: ignore[type-arg]
-    broker = make_broker((settings or Settings()).broker_url)
+def setup(settings: WorkerSettings | None = None) -> tuple[dramatiq.Broker, dramatiq.Actor]:  # type: ignore[type-arg]
+    broker = make_broker((settings or WorkerSettings()).broker_url)
     return broker, declare_actors(broker)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from eventlog.database import get_engine
-from eventlog.migrate import ensure_current
 from eventlog.settings import Settings
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
+from workers.migrate import ensure_current
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from sqlalchemy import Engine, create_engine, text
 
 from eventlog.database import resolve_url, scratch_database
 from eventlog.ingest import ingest_lines
-from eventlog.migrate import upgrade
 from eventlog.sample import sample_path
 from eventlog.settings import Settings
 from eventlog.store import EventStore
@@ -24,6 +23,7 @@ from projections.projector import Projector
 from projections.registry import create, ensure_default, get
 from projections.rescoping import activate_when_caught_up
 from workers.commands.output import console
+from workers.migrate import upgrade
 
 GUILD = {"discord:1234567890": {
     "session_scope": "guild",

@@ -10,9 +10,9 @@ from sqlalchemy.exc import DBAPIError
 
 from eventlog.convlog_errors import SchemaMissingError
 from eventlog.database import libpq_url, scratch_database
-from eventlog.migrate import ensure_current, head_revision, upgrade
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
+from workers.migrate import ensure_current, head_revision, upgrade
 
 
 @pytest.fixture

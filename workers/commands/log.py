@@ -16,12 +16,12 @@ from rich.table import Table
 from eventlog.convlog_errors import ConfigurationError
 from eventlog.database import get_engine
 from eventlog.ingest import ingest_stream
-from eventlog.migrate import upgrade
 from eventlog.settings import Settings
 from eventlog.store import AppendResult, stored_as_json
 from projections.registry import ensure_default
 from workers.bootstrap import bootstrap
 from workers.commands.output import console, err_console, is_terminal, print_json
+from workers.migrate import upgrade
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,7 +1,15 @@
-"""Schema upgrades through Alembic, and the check that the schema is current."""
+"""Schema upgrades through Alembic, and the check that the schema is current.
+
+The migrations create the log's table and the projections' tables, so their
+runner lives here, in the outer layer that knows both. They are the top-level
+`alembic/` folder, shipped inside the package as `workers/migrations` (a link
+in the source tree, a copy in the wheel) and found as a package resource, so a
+wheel install can initialise a database as well as an editable one.
+"""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from alembic.config import Config
@@ -10,19 +18,22 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from alembic import command
-from eventlog.convlog_errors import SchemaMissingError
+from eventlog.convlog_errors import ConfigurationError, SchemaMissingError
 
-SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
+
+def script_location() -> Path:
+    """The migrations folder inside the installed package."""
+    location = Path(str(files("workers") / "migrations"))
+    if not (location / "env.py").is_file():
+        raise ConfigurationError(
+            f"the migrations folder {location} is missing or incomplete; reinstall convlog "
+            "(`pip install --force-reinstall convlog`)", code="MIGRATIONS_MISSING")
+    return location
 
 
 def alembic_config() -> Config:
-    if not (SCRIPT_LOCATION / "env.py").exists():
-        raise SchemaMissingError(
-            f"the migrations folder {SCRIPT_LOCATION} is missing; install convlog from its "
-            "source tree with `pip install -e .`"
-        )
     config = Config()
-    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("script_location", str(script_location()))
     return config
 
 

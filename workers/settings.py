@@ -1,0 +1,13 @@
+"""Settings of the workers: the log's settings plus the dramatiq broker."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from eventlog.settings import Settings
+
+
+class WorkerSettings(Settings):
+    broker_url: str | None = Field(
+        default=None, description="amqp:// or redis:// for dramatiq; unset means in-process."
+    )
