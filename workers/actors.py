@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
@@ -10,6 +12,7 @@ from workers.bootstrap import bootstrap
 from workers.settings import WorkerSettings
 
 QUEUE = "convlog"
+CatchUpActor = dramatiq.Actor[[str], None]
 
 
 def make_broker(url: str | None) -> dramatiq.Broker:
@@ -25,7 +28,8 @@ def make_broker(url: str | None) -> dramatiq.Broker:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from dramatiq.brokers.redis import RedisBroker
 
-        return RedisBroker(url=url)
+        redis_broker: Callable[..., dramatiq.Broker] = RedisBroker  # untyped upstream
+        return redis_broker(url=url)
     raise ConfigurationError(f"CONVLOG_BROKER_URL {url!r} is neither amqp:// nor redis://; "
                              "unset it to run the workers in-process")
 
@@ -38,14 +42,14 @@ def catch_up_projection(name: str) -> None:
     Projector(app.engine, app.store, name).catch_up()
 
 
-def declare_actors(broker: dramatiq.Broker) -> dramatiq.Actor:  # type: ignore[type-arg]
+def declare_actors(broker: dramatiq.Broker) -> CatchUpActor:
     """Bind the actor to `broker`; returns it for enqueueing with `.send(name)`."""
     dramatiq.set_broker(broker)
-    return dramatiq.actor(catch_up_projection, broker=broker, queue_name=QUEUE,
-                          actor_name="catch_up_projection", max_retries=5,
-                          min_backoff=500, max_backoff=10_000)
+    return dramatiq.Actor(catch_up_projection, broker=broker, actor_name="catch_up_projection",
+                          queue_name=QUEUE, priority=0,
+                          options={"max_retries": 5, "min_backoff": 500, "max_backoff": 10_000})
 
 
-def setup(settings: WorkerSettings | None = None) -> tuple[dramatiq.Broker, dramatiq.Actor]:  # type: ignore[type-arg]
+def setup(settings: WorkerSettings | None = None) -> tuple[dramatiq.Broker, CatchUpActor]:
     broker = make_broker((settings or WorkerSettings()).broker_url)
     return broker, declare_actors(broker)

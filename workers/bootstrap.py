@@ -7,21 +7,21 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from eventlog.database import get_engine
-from eventlog.settings import Settings
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
 from workers.migrate import ensure_current
+from workers.settings import WorkerSettings
 
 
 @dataclass(frozen=True)
 class App:
-    settings: Settings
+    settings: WorkerSettings
     engine: Engine
     store: EventStore
 
 
-def bootstrap(settings: Settings | None = None, *, check_schema: bool = True) -> App:
-    settings = settings or Settings()
+def bootstrap(settings: WorkerSettings | None = None, *, check_schema: bool = True) -> App:
+    settings = settings or WorkerSettings()
     engine = get_engine(settings)
     if check_schema:
         ensure_current(engine)

@@ -33,7 +33,7 @@ class Waker:
     projection's own checkpoint, whatever woke it.
     """
 
-    def __init__(self, url: str, enqueue: Callable[[], None], tick_seconds: float) -> None:
+    def __init__(self, url: str, enqueue: Callable[[], object], tick_seconds: float) -> None:
         self.url = url
         self.enqueue = enqueue
         self.tick_seconds = tick_seconds

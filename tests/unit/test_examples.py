@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -118,10 +117,3 @@ def test_policy_and_projection_are_exclusive(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         main(["resolve", "{}", "--policy", "p.json", "--projection", "x"])
     assert "not allowed with" in capsys.readouterr().err
-
-
-@pytest.mark.skipif(importlib.util.find_spec("projections.resolver_db") is not None,
-                    reason="the projection resolver is installed")
-def test_resolve_without_policy_says_to_pass_one(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["resolve", json.dumps(GROUP_MESSAGE)]) == 2
-    assert "pass --policy FILE" in capsys.readouterr().err

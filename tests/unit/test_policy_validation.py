@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from eventlog.convlog_errors import ConvlogError
+from projections.errors import Diagnostic, PolicyError
 from projections.policy import (
-    Diagnostic,
     Policy,
-    PolicyError,
     check_policy,
     load_policy,
     read_policy_file,
@@ -143,7 +142,7 @@ def test_the_empty_policy_is_the_safe_default() -> None:
 def test_policies_are_frozen() -> None:
     policy = load_policy({})
     with pytest.raises(ValidationError):
-        policy.dm_scope = "main"  # type: ignore[misc]
+        policy.dm_scope = "main"
 
 
 def test_load_policy_raises_policy_error_with_every_diagnostic() -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from eventlog.events import Event, parse_line
-from eventlog.workload import generate, write_jsonl
 from workers.cli import main as cli
+from workers.workload import generate, write_jsonl
 
 N = 20_000
 ALL_TYPES = {

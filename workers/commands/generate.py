@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eventlog.workload import write_jsonl
+from workers.workload import write_jsonl
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

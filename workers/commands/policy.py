@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -11,16 +10,18 @@ from typing import Any
 
 from eventlog.convlog_errors import ConvlogError
 from eventlog.events import Event, Rejection, parse_event
+from projections.errors import Diagnostic, PolicyError
 from projections.policy import (
-    Diagnostic,
     Policy,
-    PolicyError,
     check_policy,
     errors_of,
     load_policy,
     read_policy_file,
 )
+from projections.queries import resolve_in_projection
+from projections.registry import get
 from projections.resolver import Resolution, resolve
+from workers.bootstrap import bootstrap
 
 # Fields an event must carry that never change where it lands; `resolve` fills them in.
 _PROBE_TIME = "1970-01-01T00:00:00Z"
@@ -107,17 +108,20 @@ def resolve_command(args: argparse.Namespace) -> int:
 
 
 def _resolve_in_projection(args: argparse.Namespace) -> int:
-    try:
-        module = importlib.import_module("projections.resolver_db")
-    except ModuleNotFoundError as error:
-        if error.name != "projections.resolver_db":
-            raise
-        print("convlog: error [NO_PROJECTION_RESOLVER]: resolving from a projection's state is "
-              "not available in this build; pass --policy FILE to resolve without a database",
-              file=sys.stderr)
-        return 2
-    status: int = module.resolve_in_projection(args)
-    return status
+    app = bootstrap()
+    event = read_event(args.event)
+    with app.engine.connect() as conn:
+        placed = resolve_in_projection(conn, get(conn, args.projection), event)
+    if args.json:
+        print(json.dumps(placed.as_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"projection {placed.projection}\nsession {placed.session_id} (epoch {placed.epoch})\n"
+          f"key {placed.resolution.key}")
+    for name, key in placed.resolution.legacy.items():
+        print(f"legacy {name}: {key}")
+    for reason in placed.reasons:
+        print(f"  because {reason}")
+    return 0
 
 
 def read_event(source: str) -> Event:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import uuid
 
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Connection, text
 
 from projections.context import ContextAssembler
-from projections.errors import ContextError
 from projections.projector import Projector
+from projections.queries import find_session, list_sessions
 from projections.registry import get, list_projections
 from workers.bootstrap import bootstrap
 from workers.commands.output import console, err_console, print_json
@@ -74,19 +72,9 @@ def run_sessions(args: argparse.Namespace) -> int:
     app = bootstrap()
     with app.engine.connect() as conn:
         info = get(conn, args.projection)
-        rows = conn.execute(text(
-            "SELECT session_id, key, epoch, message_count, token_total, participants, "
-            "first_at, last_at, needs_summary, summary_reason, legacy_keys "
-            "FROM sessions WHERE projection_id = :p "
-            + ("AND needs_summary " if args.needs_summary else "")
-            + "ORDER BY last_at DESC LIMIT :limit"), {"p": info.id, "limit": args.limit}).all()
+        rows = list_sessions(conn, info.id, needs_summary=args.needs_summary, limit=args.limit)
     if args.json:
-        print_json([{
-            "session_id": str(r.session_id), "key": r.key, "epoch": r.epoch,
-            "messages": r.message_count, "tokens": r.token_total,
-            "participants": list(r.participants), "first_at": r.first_at.isoformat(),
-            "last_at": r.last_at.isoformat(), "needs_summary": r.needs_summary,
-            "summary_reason": r.summary_reason, "legacy_keys": r.legacy_keys} for r in rows])
+        print_json([row.as_dict() for row in rows])
         return 0
     table = Table("session_id", "key", "msgs", "tokens", "users", "last", "summary?",
                   title=f"projection {info.name}")
@@ -96,21 +84,6 @@ def run_sessions(args: argparse.Namespace) -> int:
                       r.summary_reason or "")
     console.print(table)
     return 0
-
-
-def find_session(conn: Connection, projection_id: int, ref: str) -> uuid.UUID:
-    """A session id from an id or a key (the current epoch of that key)."""
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        pass
-    row = conn.execute(text(
-        "SELECT session_id FROM session_heads WHERE projection_id = :p AND key = :k"),
-        {"p": projection_id, "k": ref}).first()
-    if row is None:
-        raise ContextError(f"no session with id or key {ref!r}; see `convlog sessions`",
-                           code="UNKNOWN_SESSION")
-    return uuid.UUID(str(row.session_id))
 
 
 def run_context(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The small, hand-checked sample workload shipped with the package (eventlog/data/sample.jsonl)."""
+"""The small, hand-checked sample workload shipped in the package (data/sample.jsonl)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-_PACKAGE = "eventlog"
+_PACKAGE = "workers.workload"
 _NAME = "sample.jsonl"
 
 
@@ -22,7 +22,8 @@ def sample_path() -> Path:
     """The sample's path on disk."""
     resource = _resource()
     if not isinstance(resource, Path):
-        raise FileNotFoundError(f"{_PACKAGE}/data/{_NAME} is not a file on disk; use sample_text()")
+        raise FileNotFoundError(
+            f"{_PACKAGE}: data/{_NAME} is not a file on disk; use sample_text()")
     return resource
 
 

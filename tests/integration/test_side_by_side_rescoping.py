@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from eventlog.events import Event
-from eventlog.sample import sample_path
+from workers.workload import sample_path
 from eventlog.store import EventStore
 from projections.context import ContextAssembler
 from projections.errors import ProjectionError
@@ -84,6 +84,10 @@ def test_activation_refuses_a_lagging_projection(store: EventStore, engine: Engi
     assert activate_when_caught_up(engine, store, "guild", wait=True) is not None
 
 
+MAX_CONCURRENT_APPENDS = 3_000
+
+
+@pytest.mark.slow
 def test_activation_under_concurrent_ingest_loses_nothing(store: EventStore,
                                                           engine: Engine) -> None:
     # Given ingest running while a new projection is built and activated
@@ -92,10 +96,11 @@ def test_activation_under_concurrent_ingest_loses_nothing(store: EventStore,
     stop = threading.Event()
 
     def ingest() -> None:
-        i = 0
-        while not stop.is_set():
+        # Bounded: the writer stops when told, or after MAX_CONCURRENT_APPENDS appends.
+        for i in range(MAX_CONCURRENT_APPENDS):
+            if stop.is_set():
+                return
             store.append([make_event(text=f"during {i}")])
-            i += 1
 
     writer = threading.Thread(target=ingest)
     writer.start()
@@ -141,7 +146,7 @@ def test_drop_removes_rows_never_events(store: EventStore, engine: Engine) -> No
 def test_parallel_rebuild_equals_a_single_rebuild(store: EventStore, engine: Engine,
                                                   workers: int) -> None:
     # Given a multi-platform log with replies, edits, resets and threads
-    from eventlog.workload import generate
+    from workers.workload import generate
     from projections.parallel import rebuild_parallel
 
     store.append([Event.model_validate(e) for e in generate(3_000, seed=workers)])

@@ -14,6 +14,7 @@ from tests.fixtures.builders import make_event
 
 WRITERS = 6
 BATCHES_PER_WRITER = 15
+WRITERS_TIMEOUT_SECONDS = 120
 
 
 def writer(store: EventStore, engine: Engine, seed: int, errors: list[BaseException]) -> None:
@@ -52,11 +53,14 @@ def test_reader_sees_every_committed_event_exactly_once_in_order(store: EventSto
             after = seen[-1] if seen else 0
             seen.extend(event.position for event in store.read(conn, after, limit=7))
 
-    while any(thread.is_alive() for thread in threads):
+    deadline = time.monotonic() + WRITERS_TIMEOUT_SECONDS
+    while any(thread.is_alive() for thread in threads) and time.monotonic() < deadline:
         poll_once()
     for thread in threads:
-        thread.join()
-    while True:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), "writers did not finish in time"
+    # Drain what is left: each poll reads at most 7, so this many polls read everything.
+    for _ in range(WRITERS * BATCHES_PER_WRITER * 20 // 7 + 2):
         before = len(seen)
         poll_once()
         if len(seen) == before:

@@ -29,7 +29,7 @@ def sessions(engine: Engine, name: str = "default") -> list[tuple[object, ...]]:
 def test_replies_join_the_session_of_the_message_they_answer(store: EventStore,
                                                              engine: Engine) -> None:
     # Given a per-user policy and a question from alice in a shared channel
-    new_projection(engine, "per-user", Policy(dimensions=["chat", "sender"]))
+    new_projection(engine, "per-user", Policy(dimensions=("chat", "sender")))
     question = make_event(sender="alice", message_id="q1")
     # When the agent answers it and uses a tool for it
     store.append([question,

@@ -131,7 +131,7 @@ def test_summary_starts_the_context(store: EventStore, engine: Engine) -> None:
 def test_seed_000_per_user_policy_keeps_b_clear_of_a_tool_output(store: EventStore,
                                                                  engine: Engine) -> None:
     # Given two users in one Discord channel, and a per-user policy
-    new_projection(engine, "per-user", Policy(dimensions=["chat", "sender"]))
+    new_projection(engine, "per-user", Policy(dimensions=("chat", "sender")))
     store.append([
         make_event(sender="userA", sender_name="Alice", message_id="a1",
                    text="please analyse the build logs"),

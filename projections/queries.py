@@ -1,0 +1,164 @@
+"""The read side a command line or server needs from projections, as typed values.
+
+Callers in `workers/` format these; the SQL over the session tables stays in
+`projections/`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from projections.errors import ContextError
+from projections.registry import ProjectionInfo
+from projections.resolver import Addressed, Resolution, compile_policy, session_id_for
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One row of a projection's session list."""
+
+    session_id: uuid.UUID
+    key: str
+    epoch: int
+    message_count: int
+    token_total: int
+    participants: tuple[str, ...]
+    first_at: datetime
+    last_at: datetime
+    needs_summary: bool
+    summary_reason: str | None
+    legacy_keys: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"session_id": str(self.session_id), "key": self.key, "epoch": self.epoch,
+                "messages": self.message_count, "tokens": self.token_total,
+                "participants": list(self.participants), "first_at": self.first_at.isoformat(),
+                "last_at": self.last_at.isoformat(), "needs_summary": self.needs_summary,
+                "summary_reason": self.summary_reason, "legacy_keys": self.legacy_keys}
+
+
+def list_sessions(conn: Connection, projection_id: int, *, needs_summary: bool = False,
+                  limit: int = 50) -> list[SessionSummary]:
+    """The most recently active sessions first."""
+    rows = conn.execute(text(
+        "SELECT session_id, key, epoch, message_count, token_total, participants, "
+        "first_at, last_at, needs_summary, summary_reason, legacy_keys "
+        "FROM sessions WHERE projection_id = :p "
+        + ("AND needs_summary " if needs_summary else "")
+        + "ORDER BY last_at DESC LIMIT :limit"), {"p": projection_id, "limit": limit})
+    return [SessionSummary(
+        session_id=uuid.UUID(str(r.session_id)), key=r.key, epoch=r.epoch,
+        message_count=r.message_count, token_total=r.token_total,
+        participants=tuple(r.participants), first_at=r.first_at, last_at=r.last_at,
+        needs_summary=r.needs_summary, summary_reason=r.summary_reason,
+        legacy_keys=dict(r.legacy_keys or {})) for r in rows]
+
+
+def find_session(conn: Connection, projection_id: int, ref: str) -> uuid.UUID:
+    """A session id from an id or a key (the current epoch of that key)."""
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        pass
+    row = conn.execute(text(
+        "SELECT session_id FROM session_heads WHERE projection_id = :p AND key = :k"),
+        {"p": projection_id, "k": ref}).first()
+    if row is None:
+        raise ContextError(f"no session with id or key {ref!r}; see `convlog sessions`",
+                           code="UNKNOWN_SESSION")
+    return uuid.UUID(str(row.session_id))
+
+
+def session_at(conn: Connection, projection_id: int, position: int) -> uuid.UUID | None:
+    """The session the event at `position` is a member of, if any."""
+    value = conn.execute(text(
+        "SELECT session_id FROM session_members WHERE projection_id = :p AND position = :pos"),
+        {"p": projection_id, "pos": position}).scalar()
+    return None if value is None else uuid.UUID(str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedResolution:
+    """Where an event lands in a projection's current state, and why."""
+
+    projection: str
+    resolution: Resolution
+    session_id: uuid.UUID
+    epoch: int
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.resolution.as_dict(), "projection": self.projection,
+                "epoch": self.epoch, "session_id": str(self.session_id),
+                "reasons": self.reasons}
+
+
+def resolve_in_projection(conn: Connection, info: ProjectionInfo,
+                          event: Addressed) -> ProjectedResolution:
+    """The session `event` would land in under `info`, knowing the epochs resets opened."""
+    compiled = compile_policy(info.policy)
+    reasons: list[str] = []
+    session_id: uuid.UUID | None = None
+    if event.reply_to and event.chat:
+        found = conn.execute(text(
+            "SELECT session_id FROM message_index WHERE projection_id = :p AND agent = :a "
+            "AND platform = :pl AND account = :ac AND chat = :c AND message_id = :m"),
+            {"p": info.id, "a": event.agent, "pl": event.platform, "ac": event.account,
+             "c": event.chat, "m": event.reply_to}).scalar()
+        if found is not None:
+            session_id = uuid.UUID(str(found))
+            reasons.append(f"answers message {event.reply_to}, which is in this session")
+    resolution = compiled.resolve(event)
+    head = conn.execute(text(
+        "SELECT session_id, epoch, started_by FROM session_heads "
+        "WHERE projection_id = :p AND key = :k"), {"p": info.id, "k": resolution.key}).first()
+    epoch = head.epoch if head else 0
+    if session_id is None:
+        session_id = (uuid.UUID(str(head.session_id)) if head
+                      else session_id_for(compiled, resolution.key, 0))
+        reasons.extend(resolution.reasons)
+        reasons.append(f"epoch {epoch}" + (f" (started by {head.started_by})" if head else
+                                           " (no session yet: the first message opens it)"))
+    return ProjectedResolution(info.name, resolution, session_id, epoch, reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionTotals:
+    """How a projection groups the log: sessions, the largest, sharing between people."""
+
+    sessions: int
+    largest_tokens: int
+    over_limit: int
+    shared: int
+    other_users_share: float
+
+
+def projection_totals(conn: Connection, projection_id: int, *,
+                      context_limit: int) -> ProjectionTotals:
+    row = conn.execute(text(
+        "SELECT count(*) AS sessions, max(token_total) AS largest, "
+        "count(*) FILTER (WHERE token_total > :limit) AS over, "
+        "count(*) FILTER (WHERE cardinality(participants) > 1) AS shared "
+        "FROM sessions WHERE projection_id = :p"),
+        {"p": projection_id, "limit": context_limit}).one()
+    return ProjectionTotals(row.sessions, row.largest or 0, row.over, row.shared,
+                            other_users_share(conn, projection_id))
+
+
+def other_users_share(conn: Connection, projection_id: int) -> float:
+    """Of the user-written tokens a person's session shows them, the share others wrote."""
+    value = conn.execute(text("""
+        WITH per_sender AS (
+            SELECT session_id, sender, sum(tokens) AS t FROM session_members
+             WHERE projection_id = :p AND kind = 'user' GROUP BY session_id, sender),
+        per_session AS (
+            SELECT session_id, sum(t) AS total FROM per_sender GROUP BY session_id)
+        SELECT sum(s.t * (p.total - s.t)::float8 / p.total) / nullif(sum(s.t), 0)
+          FROM per_sender s JOIN per_session p USING (session_id)
+         WHERE p.total > 0"""), {"p": projection_id}).scalar()
+    return float(value or 0.0)

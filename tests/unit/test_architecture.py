@@ -1,0 +1,86 @@
+"""The layers point one way (eventlog ← projections ← workers) and no modules import in a circle.
+
+Imports inside functions and under `if TYPE_CHECKING:` count: a circle a linter
+cannot see is still a circle a reader has to untangle.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import grimp
+import pytest
+
+LAYERS = ("workers", "projections", "eventlog")  # outermost first
+
+
+@cache
+def import_graph() -> grimp.ImportGraph:
+    return grimp.build_graph(*LAYERS, cache_dir=None)
+
+
+def test_no_layer_imports_an_outer_one() -> None:
+    illegal = import_graph().find_illegal_dependencies_for_layers(layers=LAYERS)
+    found = [f"{route.importer} -> {route.imported}: {chain}"
+             for route in illegal for chain in route.routes]
+    assert not found, "upward imports:\n" + "\n".join(found)
+
+
+def strongly_connected(graph: grimp.ImportGraph) -> list[set[str]]:
+    """Tarjan's algorithm over the module graph; components of more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_circle() -> None:
+    circles = strongly_connected(import_graph())
+    assert not circles, "import circles:\n" + "\n".join(
+        " <-> ".join(sorted(circle)) for circle in circles)
+
+
+def test_circle_detection_finds_a_planted_circle() -> None:
+    # Given a graph with one circle of three modules and a bystander
+    graph = grimp.ImportGraph()
+    for importer, imported in [("a.x", "a.y"), ("a.y", "a.z"), ("a.z", "a.x"), ("a.w", "a.x")]:
+        graph.add_import(importer=importer, imported=imported)
+    # Then exactly that circle is reported
+    assert strongly_connected(graph) == [{"a.x", "a.y", "a.z"}]
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_module_is_over_500_lines(package: str) -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / package
+    long = {str(p.relative_to(root.parent)): n for p in root.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, f"modules over 500 lines (split them by responsibility): {long}"
