@@ -1,0 +1,266 @@
+"""The run's report: machine and server, the targets, and its JSON and markdown outputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.harness import BATCH, ROOT, Bench, log
+from bench.sections.eventsourcing import ES_BATCH
+
+Row = list[str]
+
+
+def server_info(conninfo: str) -> dict[str, Any]:
+    names = ("shared_buffers", "synchronous_commit", "fsync", "full_page_writes", "wal_level",
+             "max_wal_size", "work_mem", "checkpoint_timeout")
+    settings: dict[str, str] = {}
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT version()").fetchone()
+        for name in names:
+            shown = conn.execute(f"SHOW {name}").fetchone()
+            settings[name] = shown[0] if shown else "?"
+    return {"version": row[0] if row else "?", "settings": settings}
+
+
+def machine_info() -> dict[str, Any]:
+    import psutil
+
+    model = "?"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
+            "python": platform.python_version(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
+
+
+# -- targets ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: float | None
+    goal: str
+    met: bool | None
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    value: Any = results
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    def check(name: str, value: Any, goal: str, ok: Callable[[float], bool]) -> Target:
+        if not isinstance(value, int | float):
+            return Target(name, None, goal, None)
+        return Target(name, float(value), goal, ok(float(value)))
+
+    return [
+        check("ingest / raw COPY", _get(results, "ingest", "ratio"), "≥ 0.50",
+              lambda v: v >= 0.5),
+        check("rebuild / SQL window", _get(results, "rebuild", "ratio"), "≥ 0.40",
+              lambda v: v >= 0.4),
+        check("context p99 largest / 10k", _get(results, "context", "ratio_p99_vs_10k"),
+              "≤ 1.5", lambda v: v <= 1.5),
+        check("projector peak RSS N / 100k", _get(results, "memory", "ratio"),
+              "0.80–1.20", lambda v: 0.8 <= v <= 1.2),
+        check("ingest / eventsourcing batched", _get(results, "eventsourcing",
+                                                     "ratio_batched"), "≥ 5",
+              lambda v: v >= 5),
+    ]
+
+
+def build_report(bench: Bench, started_at: datetime, argv: Sequence[str]) -> dict[str, Any]:
+    """The whole result; asks the server for its settings, so before the database goes."""
+    return {
+        "date": started_at.isoformat(timespec="seconds"),
+        "command": "python -m bench.run " + " ".join(argv),
+        "events": bench.n, "seed": bench.args.seed, "batch_size": BATCH,
+        "machine": machine_info(), "postgres": server_info(bench.conninfo),
+        "sections": bench.results,
+        "targets": [t.__dict__ for t in targets(bench.results)],
+    }
+
+
+# -- markdown -----------------------------------------------------------------------------
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _status(met: bool | None) -> str:
+    return "—" if met is None else ("met" if met else "**missed**")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    machine, pg, s = report["machine"], report["postgres"], report["sections"]
+    settings = ", ".join(f"{k}={v}" for k, v in pg["settings"].items())
+    goals = {t["name"]: t for t in report["targets"]}
+    lines = [
+        f"\n### {report['date']} — {report['events']:,} events (seed {report['seed']})\n",
+        f"- machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), "
+        f"{machine['memory_gb']} GB, {machine['platform']}, Python {machine['python']}",
+        f"- PostgreSQL: {pg['version'].split(' on ')[0]}; {settings}",
+        f"- command: `{report['command']}`\n",
+        "| figure | convlog | reference | ratio | target | status |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in table_rows(s, goals):
+        lines.append("| " + " | ".join(row) + " |")
+    failed = [f"- {name}: {r['error']}" for name, r in s.items() if r.get("status") == "failed"]
+    if failed:
+        lines += ["", "Failed sections:", *failed]
+    return "\n".join(lines) + "\n"
+
+
+def table_rows(s: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for name, render in ROW_RENDERERS:
+        result = s.get(name)
+        if result is None:
+            continue
+        if result.get("status") == "failed":
+            rows.append([name, f"failed: {result['error'][:80]}", "", "", "", ""])
+            continue
+        rows.extend(render(result, goals))
+    return rows
+
+
+def _goal(goals: dict[str, Any], name: str) -> tuple[str, str]:
+    target = goals.get(name, {})
+    return target.get("goal", "—"), _status(target.get("met"))
+
+
+def rows_ingest(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    return [
+        ["ingest, events/s", _n(r["convlog_events_per_s"]),
+         f"raw COPY {_n(r['copy_events_per_s'])}", _n(r["ratio"], 2),
+         *_goal(goals, "ingest / raw COPY")],
+        ["ingest, events/s (informative)", _n(r["convlog_events_per_s"]),
+         f"COPY + unique event_id {_n(r['copy_unique_events_per_s'])}",
+         _n(r["ratio_unique"], 2), "—", "—"],
+        ["prepare alone (parse, ids, digests, tokens), events/s", _n(r["prepare_events_per_s"]),
+         "—", "—", "—", "—"],
+    ]
+
+
+def rows_rebuild(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    return [["rebuild, events/s (default policy)", _n(r["projector_events_per_s"]),
+             f"SQL window {_n(r['sql_events_per_s'])}", _n(r["ratio"], 2),
+             *_goal(goals, "rebuild / SQL window")]]
+
+
+def rows_workers(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    two = r.get("workers_2_events_per_s")
+    return [["rebuild, 2 workers vs 1, events/s",
+             _n(two) if two is not None else r.get("workers_2", "not available"),
+             f"1 worker {_n(r.get('workers_1_events_per_s'))}", _n(r.get("speedup"), 2),
+             "—", "—"]]
+
+
+def rows_memory(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    small, large = r["small"], r["large"]
+    return [[f"projector peak RSS, MiB, at {small['events']:,} / {large['events']:,} events",
+             f"{small['peak_rss'] / 2**20:.0f} / {large['peak_rss'] / 2**20:.0f}",
+             f"growth over baseline {(small['peak_rss'] - small['baseline_rss']) / 2**20:.0f}"
+             f" / {(large['peak_rss'] - large['baseline_rss']) / 2**20:.0f}",
+             _n(r["ratio"], 2), *_goal(goals, "projector peak RSS N / 100k")]]
+
+
+def rows_resolver(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    return [["resolver, events/s (one core, default policy)", _n(r["events_per_s"]), "—", "—",
+             "—", "—"]]
+
+
+def _es_figure(result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"eventsourcing failed: {result['error'][:80]}"
+    return f"eventsourcing {_n(result.get('events_per_s'))}"
+
+
+def rows_eventsourcing(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    if r.get("status") == "not available":
+        return [["eventsourcing", "not available", r.get("reason", ""), "", "", ""]]
+    single, batched = r.get("single", {}), r.get("batched", {})
+    ingest = r.get("convlog_ingest_events_per_s")
+    return [
+        [f"append one event per transaction, events/s ({single.get('events', 0):,} events)",
+         _n(r["convlog_single"]["events_per_s"]), _es_figure(single),
+         _n(r.get("ratio_single"), 2), "—", "—"],
+        [f"batched append, events/s ({batched.get('events', 0):,} events, batches of "
+         f"{ES_BATCH:,})", f"ingest {_n(ingest)}" if ingest else "ingest not run",
+         _es_figure(batched), _n(r.get("ratio_batched"), 2),
+         *_goal(goals, "ingest / eventsourcing batched")],
+    ]
+
+
+def rows_lag(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    return [[f"catch-up lag while appending {_n(r['append_events_per_s'])} events/s "
+             f"for {r['seconds_target']} s (p50 / max)",
+             f"{_n(r['lag_events_p50'])} / {_n(r['lag_events_max'])} events; "
+             f"{r['lag_seconds_p50']:.2f} / {r['lag_seconds_max']:.2f} s", "—", "—", "—", "—"]]
+
+
+def rows_context(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    rows = [[f"context p50 / p99, ms, {v['events']:,}-event session (budget "
+             f"{r['budget']:,})", f"{v['p50_ms']:.2f} / {v['p99_ms']:.2f}", "—", "—", "—", "—"]
+            for v in r["sizes"].values()]
+    big = r["sizes"][r["largest"]]["events"]
+    ref = r["sizes"][r["reference"]]["events"]
+    rows.append([f"context p99 at {big:,} vs {ref:,} events", "", "", _n(
+        r["ratio_p99_vs_10k"], 2), *_goal(goals, "context p99 largest / 10k")])
+    return rows
+
+
+ROW_RENDERERS: tuple[tuple[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]], ...] = (
+    ("ingest", rows_ingest), ("rebuild", rows_rebuild), ("workers", rows_workers),
+    ("memory", rows_memory), ("resolver", rows_resolver),
+    ("eventsourcing", rows_eventsourcing), ("lag", rows_lag), ("context", rows_context),
+)
+
+
+# -- outputs ------------------------------------------------------------------------------
+
+
+def write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
+    out = Path(args.out) if args.out else default_out(report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    log(f"wrote {out}")
+    if not args.no_markdown:
+        with Path(args.markdown).open("a", encoding="utf-8") as md:
+            md.write(markdown(report))
+        log(f"appended a table to {args.markdown}")
+
+
+def default_out(report: dict[str, Any]) -> Path:
+    stamp = report["date"].replace(":", "").replace("+0000", "Z")
+    return ROOT / "bench" / "results" / f"{stamp}-n{report['events']}.json"
+
+
+def log_targets(report: dict[str, Any]) -> None:
+    for target in report["targets"]:
+        if target["value"] is not None:
+            log(f"target {target['name']}: {target['value']:.2f} ({target['goal']}) "
+                f"{_status(target['met']).strip('*')}")

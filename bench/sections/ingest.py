@@ -1,0 +1,74 @@
+"""Ingest: convlog's ingest_lines vs a raw COPY of the same prepared rows into a bare table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench import reference
+from bench.harness import BATCH, Bench, Progress, log, rate
+from eventlog.events import Event, parse_line
+from eventlog.ingest import ingest_lines
+from eventlog.store import prepare
+from eventlog.tokens import TokenCounter
+
+
+def measure(bench: Bench) -> dict[str, Any]:
+    """convlog's ingest_lines vs a raw COPY of the same prepared rows into a bare table."""
+    if bench.scalar("SELECT count(*) FROM events"):
+        raise RuntimeError("the log is not empty; ingest must be the first section")
+    copy = reference_copy(bench)
+    log(f"  raw COPY: {copy['copy_events_per_s']:,.0f} events/s "
+        f"(with unique event_id: {copy['copy_unique_events_per_s']:,.0f})")
+    progress = Progress("ingest", bench.n)
+    with bench.jsonl.open("rb") as stream:
+        started = time.perf_counter()
+        result = ingest_lines(bench.store, stream, batch_size=BATCH,
+                              on_progress=lambda done, _: progress(done))
+        seconds = time.perf_counter() - started
+    bench.loaded = True
+    convlog = rate(result.appended + result.duplicates, seconds)
+    return {
+        "events": bench.n, "seconds": seconds, "convlog_events_per_s": convlog,
+        "appended": result.appended, "duplicates": result.duplicates,
+        "rejected": len(result.rejected), **copy,
+        "ratio": convlog / copy["copy_events_per_s"] if copy["copy_events_per_s"] else None,
+        "ratio_unique": (convlog / copy["copy_unique_events_per_s"]
+                         if copy["copy_unique_events_per_s"] else None),
+        "mean_line_bytes": bench.jsonl.stat().st_size / max(bench.n, 1),
+    }
+
+
+def reference_copy(bench: Bench) -> dict[str, Any]:
+    """Prepare rows chunk by chunk (untimed), COPY each into both bare tables (timed)."""
+    reference.create_bare_table(bench.conninfo, reference.BARE_TABLE)
+    reference.create_bare_table(bench.conninfo, reference.BARE_UNIQUE_TABLE,
+                                unique_event_id=True)
+    bare = reference.RawCopier(bench.conninfo, reference.BARE_TABLE)
+    unique = reference.RawCopier(bench.conninfo, reference.BARE_UNIQUE_TABLE)
+    prepare_seconds = 0.0
+    tokens = 0
+    progress = Progress("raw COPY", bench.n)
+    try:
+        for index, chunk in enumerate(bench.line_chunks(BATCH)):
+            started = time.perf_counter()
+            rows = prepared_rows(chunk, bench.counter)
+            prepare_seconds += time.perf_counter() - started
+            tokens += sum(row[14] for row in rows)
+            first, second = (bare, unique) if index % 2 == 0 else (unique, bare)
+            first.copy(rows)
+            second.copy(rows)
+            progress(bare.rows)
+    finally:
+        bare.close()
+        unique.close()
+    return {"copy_events_per_s": bare.rate, "copy_seconds": bare.seconds,
+            "copy_unique_events_per_s": unique.rate, "copy_unique_seconds": unique.seconds,
+            "prepare_events_per_s": rate(bare.rows, prepare_seconds), "tokens": tokens}
+
+
+def prepared_rows(chunk: Sequence[bytes], counter: TokenCounter) -> list[tuple[Any, ...]]:
+    events = [e for e in (parse_line(raw, line=i) for i, raw in enumerate(chunk))
+              if isinstance(e, Event)]
+    return [item.copy_row() for item in prepare(events, counter)]
