@@ -1,1 +1,1 @@
-"""The append-only event log: event models, the store, ingest and the workload generator."""
+"""The append-only event log: event models, the store, ingest, token counts and the database."""

@@ -33,10 +33,11 @@ class ParallelResult:
     events: int
 
 
-def _run_slice(url: str, name: str, partition: Partition, batch_size: int) -> int:
+def _run_slice(url: str, name: str, partition: Partition, batch_size: int,
+               encoding: str) -> int:
     engine = create_engine(url)
     try:
-        store = EventStore(engine, TokenCounter())
+        store = EventStore(engine, TokenCounter(encoding))
         result = Projector(engine, store, name, batch_size=batch_size,
                            partition=partition).catch_up()
         if result.skipped:
@@ -48,13 +49,15 @@ def _run_slice(url: str, name: str, partition: Partition, batch_size: int) -> in
 
 
 def rebuild_parallel(engine: Engine, store: EventStore, name: str, workers: int, *,
-                     batch_size: int = 5_000) -> ParallelResult:
+                     batch_size: int = 5_000, encoding: str | None = None) -> ParallelResult:
     """Project `name` up to the current horizon with `workers` processes, then merge.
 
     Each slice keeps its own checkpoint, so a killed build resumes when run again
     with the same number of workers; until the merge, the ordinary projector
-    leaves the projection alone.
+    leaves the projection alone. The worker processes use the token `encoding`
+    given, by default that of `store`'s counter, so they match the caller's.
     """
+    encoding = encoding if encoding is not None else store.counter.encoding_name
     with engine.begin() as conn:
         info = get(conn, name)
         columns = slice_columns(info.policy)
@@ -72,7 +75,8 @@ def rebuild_parallel(engine: Engine, store: EventStore, name: str, workers: int,
                 "VALUES (:p, :i, :n, :cp, :upto) ON CONFLICT DO NOTHING"),
                 {"p": info.id, "i": index, "n": workers, "cp": info.checkpoint, "upto": upto})
     url = engine.url.render_as_string(hide_password=False)
-    jobs = [(url, name, Partition(i, workers, columns), batch_size) for i in range(workers)]
+    jobs = [(url, name, Partition(i, workers, columns), batch_size, encoding)
+            for i in range(workers)]
     if workers == 1:
         counts = [_run_slice(*jobs[0])]
     else:

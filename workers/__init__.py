@@ -1,1 +1,1 @@
-"""Composition root: the CLI, settings wiring and dramatiq actors."""
+"""The outer layer that wires everything: the CLI, workers, migrations, settings, the workload."""

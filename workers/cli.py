@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from eventlog.convlog_errors import ConvlogError
 from workers.commands import COMMAND_MODULES
 
@@ -28,6 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args)
     except ConvlogError as error:
         print(f"convlog: error [{error.code}]: {error}", file=sys.stderr)
+        return 2
+    except (OperationalError, InterfaceError) as error:
+        # The connection failed or was lost where no edge translated it: one line, retryable.
+        reason = str(error.orig or error).strip().splitlines()[0]
+        print(f"convlog: error [DATABASE]: {reason}; the database is unreachable or the "
+              "connection was lost; what committed stays, and a retry resumes from there",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("convlog: interrupted", file=sys.stderr)

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import Engine, text
 
 from eventlog.events import Event
-from workers.workload import sample_path
 from eventlog.store import EventStore
 from projections.context import ContextAssembler
 from projections.errors import ProjectionError
@@ -19,6 +18,7 @@ from projections.registry import get
 from projections.rescoping import activate_when_caught_up, build
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot
+from workers.workload import sample_path
 
 GUILD = Policy.model_validate({"spaces": {"discord:1234567890": {
     "session_scope": "guild", "channels": {"1000000003": {"session_scope": "channel"}}}}})
@@ -146,8 +146,8 @@ def test_drop_removes_rows_never_events(store: EventStore, engine: Engine) -> No
 def test_parallel_rebuild_equals_a_single_rebuild(store: EventStore, engine: Engine,
                                                   workers: int) -> None:
     # Given a multi-platform log with replies, edits, resets and threads
-    from workers.workload import generate
     from projections.parallel import rebuild_parallel
+    from workers.workload import generate
 
     store.append([Event.model_validate(e) for e in generate(3_000, seed=workers)])
     # When one projection is rebuilt by several processes and another by one

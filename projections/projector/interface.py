@@ -1,0 +1,35 @@
+"""The one seam between the catch-up loop and whatever folds a batch into the session tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+from eventlog.store import StoredEvent
+from projections.resolver import CompiledPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class FoldOutcome:
+    """What a fold reports about the rows it wrote for one batch."""
+
+    members: int
+    sessions_touched: int
+
+
+class BatchFold(Protocol):
+    """Folds one batch of events into the session tables of a projection.
+
+    Called inside the batch's transaction with the events after the checkpoint,
+    in position order and never empty (payloads without `meta`, texts cut to
+    TRIGGER_TEXT_CHARS); the fold writes its rows on `conn` and
+    neither commits nor touches the checkpoint, which the loop moves afterwards
+    in the same transaction. Its result must depend only on the events and the
+    tables, never on where batch boundaries fell.
+    """
+
+    def __call__(self, conn: Connection, projection_id: int, policy: CompiledPolicy,
+                 events: Sequence[StoredEvent], /) -> FoldOutcome: ...
