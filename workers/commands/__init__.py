@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from workers.commands import demo, generate, log, policy, projection, sessions
+from workers.commands import catch_up, demo, generate, log, policy, projection, sessions
 
-COMMAND_MODULES = (log, generate, policy, projection, sessions, demo)
+COMMAND_MODULES = (log, generate, policy, projection, catch_up, sessions, demo)

@@ -1,4 +1,4 @@
-"""`convlog catch-up`, `convlog sessions`, `convlog context` and `convlog worker`."""
+"""`convlog sessions` and `convlog context`: a projection's sessions, and one session's context."""
 
 from __future__ import annotations
 
@@ -8,20 +8,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from projections.context import ContextAssembler
-from projections.projector import Projector
 from projections.queries import find_session, list_sessions
-from projections.registry import get, list_projections
+from projections.registry import get
 from workers.bootstrap import bootstrap
 from workers.commands.output import console, err_console, print_json
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    catch_up = verbs.add_parser("catch-up", help="project everything appended so far, now")
-    catch_up.add_argument("--projection", metavar="NAME",
-                          help="only this projection (default: all)")
-    catch_up.add_argument("--json", action="store_true")
-    catch_up.set_defaults(handler=run_catch_up)
-
     sessions = verbs.add_parser("sessions", help="list sessions of a projection")
     sessions.add_argument("--projection", metavar="NAME", help="default: the active one")
     sessions.add_argument("--needs-summary", action="store_true",
@@ -38,34 +31,6 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     context.add_argument("--projection", metavar="NAME", help="default: the active one")
     context.add_argument("--json", action="store_true")
     context.set_defaults(handler=run_context)
-
-    worker = verbs.add_parser("worker", help="run the projection workers (dramatiq)")
-    worker.add_argument("--threads", type=int, default=2)
-    worker.add_argument("--tick", type=float, default=5.0,
-                        help="seconds between catch-up ticks when no append wakes them")
-    worker.set_defaults(handler=run_worker)
-
-
-def run_catch_up(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    with app.engine.connect() as conn:
-        names = [args.projection] if args.projection else [
-            p.name for p in list_projections(conn)]
-    report = {}
-    for name in names:
-        result = Projector(app.engine, app.store, name).catch_up()
-        report[name] = {"events": result.events, "checkpoint": result.checkpoint,
-                        "seconds": round(result.seconds, 3), "events_per_s": round(result.rate),
-                        "skipped": result.skipped}
-    if args.json:
-        print_json(report)
-    else:
-        for name, row in report.items():
-            state = "busy in another process" if row["skipped"] else (
-                f"{row['events']:,} events in {row['seconds']}s "
-                f"({row['events_per_s']:,}/s), at position {row['checkpoint']:,}")
-            console.print(f"{name}: {state}", highlight=False)
-    return 0
 
 
 def run_sessions(args: argparse.Namespace) -> int:
@@ -112,9 +77,3 @@ def run_context(args: argparse.Namespace) -> int:
         f"{tokens['total']} of {args.budget}; left out: {left['messages']} messages, "
         f"{left['tokens']} tokens", highlight=False)
     return 0
-
-
-def run_worker(args: argparse.Namespace) -> int:
-    from workers.runner import run_workers
-
-    return run_workers(threads=args.threads, tick_seconds=args.tick)
