@@ -1,9 +1,10 @@
-"""Gateway events: the pydantic model at the log's edge, per-type rules, identity."""
+"""Gateway events: the pydantic model at the log's edge, its limits and codes, identity."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
@@ -17,6 +18,16 @@ from pydantic import (
     ValidationInfo,
     field_validator,
     model_validator,
+)
+
+from eventlog.edge import (
+    EARLIEST_TIME,
+    LATEST_TIME,
+    MAX_META_DEPTH,
+    MAX_POSITION,
+    REJECTION_CODES,
+    coded,
+    find_unstorable,
 )
 
 EventType = Literal[
@@ -60,13 +71,23 @@ def _parse_rfc3339(value: Any) -> datetime:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(
-                f"{value!r} is not an RFC 3339 time; write it like 2026-03-01T12:00:00Z"
+                f"{value[:80]!r} is not an RFC 3339 time; write it like 2026-03-01T12:00:00Z"
             ) from None
     else:
         raise ValueError("must be an RFC 3339 time string such as 2026-03-01T12:00:00Z")
     if parsed.tzinfo is None:
         raise ValueError("needs a UTC offset (RFC 3339), e.g. 2026-03-01T12:00:00Z or +02:00")
-    return parsed.astimezone(UTC)
+    try:
+        utc: datetime | None = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        hint = ("0001-01-01T00:00:00Z is Go's zero time: the gateway sent a time it never set"
+                if parsed.year == 1 else "check the gateway's clock and the time's offset")
+        raise coded("TIME_OUT_OF_RANGE",
+                    f"{parsed.isoformat()} is outside 1970-01-01T00:00:00Z to "
+                    f"2200-01-01T00:00:00Z (exclusive) in UTC; {hint}")
+    return utc
 
 
 Rfc3339 = Annotated[datetime, BeforeValidator(_parse_rfc3339)]
@@ -103,7 +124,16 @@ class Event(BaseModel):
     id: Id | None = None
     meta: dict[str, Any] | None = None
     session_id: Id | None = None
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            problem = find_unstorable(data)
+            if problem is not None:
+                raise coded(problem.code, problem.message, problem.where)
+        return data
 
     @field_validator(
         "agent", "platform", "account", "space", "chat", "topic", "sender",
@@ -113,6 +143,36 @@ class Event(BaseModel):
     @classmethod
     def _ids_as_text(cls, value: Any) -> Any:
         return _stringify_id(value)
+
+    @field_validator("position", mode="before")
+    @classmethod
+    def _position_is_an_integer(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be an integer position, not a boolean")
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # 1e30 would otherwise fail as "not an integer"
+        return value
+
+    @field_validator("position")
+    @classmethod
+    def _position_in_range(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= MAX_POSITION:
+            raise coded("POSITION_OUT_OF_RANGE",
+                        f"{value} is outside 0 to {MAX_POSITION}; a position is one the log "
+                        "handed out (see `convlog log stats` for the head)")
+        return value
+
+    @field_validator("session_id")
+    @classmethod
+    def _session_id_is_uuid(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                raise coded("SESSION_ID_NOT_UUID",
+                            f"{value[:80]!r} is not a UUID; use the session_id that "
+                            "`convlog sessions` or `convlog resolve` shows") from None
+        return value
 
     @field_validator("text")
     @classmethod
@@ -133,11 +193,6 @@ class Event(BaseModel):
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{self.type} needs {', '.join(missing)}")
-        for name in ("text", "sender_name", "chat", "sender", "message_id", "topic", "space"):
-            value = getattr(self, name)
-            if value is not None and _has_lone_surrogate(value):
-                raise ValueError(f"{name} holds a lone UTF-16 surrogate, which is not valid "
-                                 "Unicode; fix the escaping (e.g. \\ud83d without its pair)")
         return self
 
     @property
@@ -178,14 +233,6 @@ class Event(BaseModel):
         }
 
 
-def _has_lone_surrogate(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -207,7 +254,8 @@ def describe_validation_error(error: ValidationError) -> str:
     """One sentence per problem, each naming the field it concerns."""
     problems = []
     for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "event"
+        where = (item.get("ctx") or {}).get("where") or ".".join(
+            str(part) for part in item["loc"]) or "event"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "is not a field of the event contract (put free data under meta)"
@@ -228,7 +276,9 @@ def parse_event(
     try:
         return Event.model_validate(obj, context={"max_text_chars": max_text_chars})
     except ValidationError as error:
-        return Rejection(line, describe_validation_error(error), raw)
+        codes = [item["type"] for item in error.errors(include_url=False)]
+        code = next((code for code in codes if code in REJECTION_CODES), "INVALID_EVENT")
+        return Rejection(line, describe_validation_error(error), raw, code=code)
 
 
 def parse_line(
@@ -252,4 +302,10 @@ def parse_line(
     except json.JSONDecodeError as error:
         return Rejection(line, f"line: malformed JSON ({error.msg} at column {error.colno})",
                          text, code="MALFORMED_JSON")
+    except RecursionError:
+        return Rejection(line, "line: nested too deeply to read; meta may nest "
+                         f"{MAX_META_DEPTH} levels", text, code="META_TOO_DEEP")
+    except ValueError:  # an integer over Python's digit limit for conversions (4300)
+        return Rejection(line, "line: holds an integer too long to read (over 4300 digits); "
+                         "send it as a string", text, code="NON_FINITE_NUMBER")
     return parse_event(obj, line=line, raw=text, max_text_chars=max_text_chars)

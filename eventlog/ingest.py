@@ -1,16 +1,53 @@
-"""JSONL ingest: parse line by line, append in batches, keep every rejection."""
+"""JSONL ingest: parse line by line, append in batches, stream every rejection as it occurs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import psycopg
+
+from eventlog.convlog_errors import DatabaseError
 from eventlog.events import Event, Rejection, parse_line
 from eventlog.store import AppendResult, EventStore, PreparedEvent, chunked, prepare
 
-ProgressCallback = Callable[[int, AppendResult], None]
+# Rejections kept in memory for callers that want to look at some; every one of
+# them goes to the sink as it occurs, so memory stays bounded whatever their number.
+SAMPLE_SIZE = 100
+
+# SQLSTATE classes that mean "this data", not "this connection" or "this server":
+# data exception, integrity constraint violation, program limit exceeded (a row
+# or value too large), and a trigger or function that raised on the row.
+DATA_REFUSALS = ("22", "23", "54", "P0")
+
+RejectionSink = Callable[[Rejection], None]
+
+
+@dataclass
+class IngestResult:
+    """Counts of one ingest; the first rejections as a sample, all of them through the sink."""
+
+    appended: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    sample: list[Rejection] = field(default_factory=list)
+    last_position: int | None = None
+
+    def reject(self, rejection: Rejection, sink: RejectionSink | None) -> None:
+        self.rejected += 1
+        if len(self.sample) < SAMPLE_SIZE:
+            self.sample.append(rejection)
+        if sink is not None:
+            sink(rejection)
+
+    def summary(self) -> dict[str, int]:
+        return {"appended": self.appended, "duplicates": self.duplicates,
+                "rejected": self.rejected}
+
+
+ProgressCallback = Callable[[int, IngestResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +55,7 @@ class ParsedBatch:
     prepared: list[PreparedEvent]
     rejected: list[Rejection]
     lines_read: int
+    raw: dict[int, str]  # the input line of each prepared event, for a database refusal
 
 
 def parse_batch(store: EventStore, numbered: list[tuple[int, bytes]],
@@ -26,14 +64,16 @@ def parse_batch(store: EventStore, numbered: list[tuple[int, bytes]],
     events: list[Event] = []
     numbers: list[int] = []
     rejected: list[Rejection] = []
-    for number, raw in numbered:
-        parsed = parse_line(raw, line=number, max_text_chars=max_text_chars)
+    raw: dict[int, str] = {}
+    for number, line in numbered:
+        parsed = parse_line(line, line=number, max_text_chars=max_text_chars)
         if isinstance(parsed, Event):
             events.append(parsed)
             numbers.append(number)
+            raw[number] = line.decode("utf-8").strip()
         elif isinstance(parsed, Rejection):
             rejected.append(parsed)
-    return ParsedBatch(prepare(events, store.counter, numbers), rejected, len(numbered))
+    return ParsedBatch(prepare(events, store.counter, numbers), rejected, len(numbered), raw)
 
 
 def ingest_lines(
@@ -43,45 +83,104 @@ def ingest_lines(
     batch_size: int = 5_000,
     max_text_chars: int = 200_000,
     on_progress: ProgressCallback | None = None,
-) -> AppendResult:
+    on_rejection: RejectionSink | None = None,
+) -> IngestResult:
     """Append every valid line; each batch is one transaction, so a rerun is idempotent.
 
-    The next chunk is parsed and tokenized in a helper thread while the current
-    one is written, so CPU work overlaps the database's (the server is another
-    process and tiktoken releases the GIL).
+    Rejections reach `on_rejection` in line order as each batch is written, so a
+    killed ingest leaves those found so far with the caller. The next chunk is
+    parsed and tokenized in a helper thread while the current one is written, so
+    CPU work overlaps the database's (the server is another process and tiktoken
+    releases the GIL).
     """
-    total = AppendResult()
+    total = IngestResult()
     lines_done = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="convlog-prepare") as pool:
         pending: Future[ParsedBatch] | None = None
         for chunk in chunked(enumerate(lines, start=1), batch_size):
             following = pool.submit(parse_batch, store, chunk, max_text_chars)
             if pending is not None:
-                lines_done = _write(store, pending.result(), total, lines_done, on_progress)
+                lines_done = _write(store, pending.result(), total, lines_done,
+                                    on_progress, on_rejection)
             pending = following
         if pending is not None:
-            _write(store, pending.result(), total, lines_done, on_progress)
+            _write(store, pending.result(), total, lines_done, on_progress, on_rejection)
     if not (total.appended or total.duplicates or total.rejected):
-        total.rejected.append(Rejection(0, "input: empty; there is no event to append "
-                                        "(one JSON object per line expected)", "",
-                                        code="EMPTY_INPUT"))
-    total.rejected.sort(key=lambda rejection: rejection.line)
+        total.reject(Rejection(0, "input: empty; there is no event to append "
+                               "(one JSON object per line expected)", "", code="EMPTY_INPUT"),
+                     on_rejection)
     return total
 
 
-def _write(store: EventStore, batch: ParsedBatch, total: AppendResult, lines_done: int,
-           on_progress: ProgressCallback | None) -> int:
-    result = store.append_prepared(batch.prepared)
-    result.rejected.extend(batch.rejected)
-    total.merge(result)
+def _write(store: EventStore, batch: ParsedBatch, total: IngestResult, lines_done: int,
+           on_progress: ProgressCallback | None, on_rejection: RejectionSink | None) -> int:
+    refused: list[Rejection] = []
+    result = append_isolating(store, batch.prepared, batch.raw, refused)
+    total.appended += result.appended
+    total.duplicates += result.duplicates
+    if result.last_position is not None:
+        total.last_position = result.last_position
+    for rejection in sorted([*batch.rejected, *result.rejected, *refused],
+                            key=lambda rejection: rejection.line):
+        total.reject(rejection, on_rejection)
     lines_done += batch.lines_read
     if on_progress is not None:
         on_progress(lines_done, total)
     return lines_done
 
 
+def append_isolating(store: EventStore, batch: Sequence[PreparedEvent], raw: dict[int, str],
+                     refused: list[Rejection]) -> AppendResult:
+    """Append a batch; if the database refuses it for its data, halve it until the lines
+    it refuses are alone, reject those with the database's reason, and land the rest.
+
+    A refusal that is not about the data (a lost connection, a missing privilege)
+    is raised: nothing of the batch is written, and retrying it is safe.
+    """
+    try:
+        return store.append_prepared(batch)
+    except (DatabaseError, psycopg.Error, UnicodeError) as error:
+        reason = data_refusal(error)
+        if reason is None:
+            raise
+    if len(batch) == 1:
+        item = batch[0]
+        refused.append(Rejection(item.line, f"database: refused it: {reason}",
+                                 raw.get(item.line, item.payload_json), code="DATABASE_REFUSED"))
+        return AppendResult()
+    middle = len(batch) // 2
+    result = append_isolating(store, batch[:middle], raw, refused)
+    result.merge(append_isolating(store, batch[middle:], raw, refused))
+    return result
+
+
+def data_refusal(error: BaseException) -> str | None:
+    """The database's reason when `error` is a refusal of the data itself, else None."""
+    seen: BaseException | None = error
+    while seen is not None:
+        cause = getattr(seen, "orig", None)  # SQLAlchemy wraps the driver's error
+        if isinstance(cause, BaseException):
+            seen = cause
+        if isinstance(seen, UnicodeError):
+            return f"text cannot be encoded for the database ({seen})"
+        if isinstance(seen, psycopg.Error):
+            state = seen.sqlstate
+            if state is None:  # raised by the driver before sending: only its data errors
+                refused = isinstance(seen, psycopg.DataError)
+            else:
+                refused = state[:2] in DATA_REFUSALS
+            if not refused:
+                return None
+            lines = str(seen).strip().splitlines() or [type(seen).__name__]
+            message = seen.diag.message_primary or lines[0]
+            return f"{message} (SQLSTATE {state})" if state else message
+        seen = seen.__cause__
+    return None
+
+
 def ingest_stream(store: EventStore, stream: BinaryIO, *, batch_size: int = 5_000,
-                  max_text_chars: int = 200_000,
-                  on_progress: ProgressCallback | None = None) -> AppendResult:
+                  max_text_chars: int = 200_000, on_progress: ProgressCallback | None = None,
+                  on_rejection: RejectionSink | None = None) -> IngestResult:
     return ingest_lines(store, iter(stream.readline, b""), batch_size=batch_size,
-                        max_text_chars=max_text_chars, on_progress=on_progress)
+                        max_text_chars=max_text_chars, on_progress=on_progress,
+                        on_rejection=on_rejection)

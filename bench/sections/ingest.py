@@ -32,7 +32,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     return {
         "events": bench.n, "seconds": seconds, "convlog_events_per_s": convlog,
         "appended": result.appended, "duplicates": result.duplicates,
-        "rejected": len(result.rejected), **copy,
+        "rejected": result.rejected, **copy,
         "ratio": convlog / copy["copy_events_per_s"] if copy["copy_events_per_s"] else None,
         "ratio_unique": (convlog / copy["copy_unique_events_per_s"]
                          if copy["copy_unique_events_per_s"] else None),

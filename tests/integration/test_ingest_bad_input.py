@@ -33,7 +33,7 @@ BAD_LINES = {
     "lone surrogate": ('{"type": "message.received", "agent": "main", "platform": "discord", '
                        '"chat": "1", "chat_type": "channel", "sender": "u", "message_id": "x", '
                        '"text": "broken \\ud83d emoji", "occurred_at": "2026-03-01T12:00:00Z"}',
-                       "INVALID_EVENT", "lone UTF-16 surrogate"),
+                       "LONE_SURROGATE", "lone UTF-16 surrogate"),
     "unknown field": (json.dumps(event_dict(colour="blue")), "INVALID_EVENT",
                       "colour: is not a field of the event contract"),
 }

@@ -8,20 +8,32 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from eventlog.convlog_errors import ConfigurationError
 from eventlog.database import get_engine
-from eventlog.ingest import ingest_stream
+from eventlog.events import Rejection
+from eventlog.ingest import IngestResult, ingest_stream
 from eventlog.settings import Settings
-from eventlog.store import AppendResult, stored_as_json
+from eventlog.store import stored_as_json
 from projections.registry import ensure_default
 from workers.bootstrap import bootstrap
-from workers.commands.output import console, err_console, is_terminal, print_json
+from workers.commands.output import (
+    console,
+    err_console,
+    is_terminal,
+    non_negative_int,
+    plain,
+    positive_int,
+    print_json,
+)
 from workers.migrate import upgrade
+
+# Rejections reported one per line on stderr; the rest are counted (all go to --rejects).
+REPORTED_REJECTIONS = 100
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,15 +43,16 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ingest = verbs.add_parser("ingest", help="append JSONL events from a file or - (stdin)")
     ingest.add_argument("path", metavar="PATH|-")
     ingest.add_argument("--rejects", metavar="FILE", type=Path,
-                        help="write rejected lines here (JSONL with line and reason)")
-    ingest.add_argument("--batch-size", type=int, default=None)
+                        help="write rejected lines here as they occur (JSONL: line, code, "
+                        "reason, raw)")
+    ingest.add_argument("--batch-size", type=positive_int, default=None)
     ingest.add_argument("--quiet", action="store_true", help="no per-line rejection report")
     ingest.set_defaults(handler=run_ingest)
 
     log = verbs.add_parser("log", help="look at the event log")
     log_verbs = log.add_subparsers(dest="log_command", required=True, metavar="tail|stats")
     tail = log_verbs.add_parser("tail", help="the newest events")
-    tail.add_argument("-n", type=int, default=20)
+    tail.add_argument("-n", type=non_negative_int, default=20)
     tail.add_argument("--json", action="store_true")
     tail.set_defaults(handler=run_tail)
     stats = log_verbs.add_parser("stats", help="counts by type and platform, head, tokens")
@@ -66,22 +79,75 @@ def _open_input(path: str, stack: ExitStack) -> tuple[BinaryIO, int | None]:
     if not file.is_file():
         raise ConfigurationError(f"no such file: {path}; give a JSONL file or - for stdin",
                                  code="INPUT_NOT_FOUND")
-    return stack.enter_context(file.open("rb")), file.stat().st_size
+    try:
+        return stack.enter_context(file.open("rb")), file.stat().st_size
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {path}: {error.strerror}",
+                                 code="INPUT_NOT_READABLE") from None
+
+
+def _open_rejects(path: Path | None, source: str, stack: ExitStack) -> TextIO | None:
+    """Open --rejects before anything is appended, so a bad path costs nothing."""
+    if path is None:
+        return None
+    if source != "-" and path.exists() and path.resolve() == Path(source).resolve():
+        raise ConfigurationError(f"--rejects {path} is the input file; writing it would erase "
+                                 "the input: name another file", code="REJECTS_IS_INPUT")
+    try:
+        return stack.enter_context(path.open("w", encoding="utf-8"))
+    except OSError as error:
+        raise ConfigurationError(f"cannot write --rejects {path}: {error.strerror}; nothing "
+                                 "was appended: give a writable path",
+                                 code="REJECTS_NOT_WRITABLE") from None
+
+
+class RejectionReport:
+    """Each rejection as it occurs: a line on stderr (the first ones) and in --rejects."""
+
+    def __init__(self, out: TextIO | None, *, quiet: bool) -> None:
+        self.out = out
+        self.quiet = quiet
+        self.count = 0
+
+    def __call__(self, rejection: Rejection) -> None:
+        self.count += 1
+        if not self.quiet and self.count <= REPORTED_REJECTIONS:
+            err_console.print(plain(f"line {rejection.line}: [{rejection.code}] "
+                                    f"{rejection.reason}"), soft_wrap=True)
+        if self.out is not None:
+            try:
+                self.out.write(json.dumps(rejection.as_dict(), ensure_ascii=False) + "\n")
+                # Flushed line by line: a killed ingest leaves every rejection found so far.
+                self.out.flush()
+            except OSError as error:
+                raise ConfigurationError(
+                    f"cannot write --rejects: {error.strerror}; what was appended stays, and "
+                    "a rerun with a writable path appends the rest",
+                    code="REJECTS_NOT_WRITABLE") from None
+
+    def finish(self) -> None:
+        more = self.count - REPORTED_REJECTIONS
+        if not self.quiet and more > 0:
+            err_console.print(f"... and {more:,} more rejected lines"
+                              + ("" if self.out else "; use --rejects FILE to keep them"),
+                              highlight=False, markup=False)
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    app = bootstrap()
-    batch_size = args.batch_size or app.settings.ingest_batch_size
     started = time.perf_counter()
     with ExitStack() as stack:
         stream, size = _open_input(args.path, stack)
+        report_rejection = RejectionReport(_open_rejects(args.rejects, args.path, stack),
+                                           quiet=args.quiet)
+        app = bootstrap()
+        batch_size = args.batch_size or app.settings.ingest_batch_size
         show_bar = is_terminal() and (size is None or size > 1_000_000)
         progress = Progress(TextColumn("ingest"), BarColumn(), TextColumn("{task.description}"),
                             TimeElapsedColumn(), console=err_console, disable=not show_bar)
         with progress:
             task = progress.add_task("", total=size)
 
-            def report(lines: int, so_far: AppendResult) -> None:
+            def report(lines: int, so_far: IngestResult) -> None:
                 rate = lines / max(time.perf_counter() - started, 1e-9)
                 position = stream.tell() if size is not None else None
                 progress.update(task, completed=position,
@@ -89,28 +155,14 @@ def run_ingest(args: argparse.Namespace) -> int:
 
             result = ingest_stream(app.store, stream, batch_size=batch_size,
                                    max_text_chars=app.settings.max_text_chars,
-                                   on_progress=report)
+                                   on_progress=report, on_rejection=report_rejection)
+        report_rejection.finish()
     elapsed = time.perf_counter() - started
-    _report_rejections(result, args)
     print_json(result.summary())
     handled = result.appended + result.duplicates
     err_console.print(f"{handled:,} events in {elapsed:.2f}s "
                       f"({handled / max(elapsed, 1e-9):,.0f} events/s)", highlight=False)
     return 1 if result.rejected else 0
-
-
-def _report_rejections(result: AppendResult, args: argparse.Namespace) -> None:
-    if not args.quiet:
-        for rejection in result.rejected[:100]:
-            err_console.print(f"line {rejection.line}: [{rejection.code}] {rejection.reason}",
-                              highlight=False, markup=False, soft_wrap=True)
-        if len(result.rejected) > 100:
-            err_console.print(f"... and {len(result.rejected) - 100} more rejected lines"
-                              + ("" if args.rejects else "; use --rejects FILE to keep them"))
-    if args.rejects is not None:
-        with args.rejects.open("w", encoding="utf-8") as out:
-            for rejection in result.rejected:
-                out.write(json.dumps(rejection.as_dict(), ensure_ascii=False) + "\n")
 
 
 def run_tail(args: argparse.Namespace) -> int:
@@ -121,10 +173,12 @@ def run_tail(args: argparse.Namespace) -> int:
         return 0
     table = Table("pos", "occurred_at", "type", "platform", "chat", "sender", "tokens", "text")
     for event in events:
-        text = (event.text or "").replace("\n", " ")
+        # Everything but the position, time and count came from a gateway: inert text.
+        text = "[erased]" if event.erased else (event.text or "").replace("\n", " ")
         table.add_row(str(event.position), event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      event.type, event.platform, event.chat or "", event.sender or "",
-                      str(event.tokens), text[:60] + ("…" if len(text) > 60 else ""))
+                      plain(event.type), plain(event.platform), plain(event.chat),
+                      plain(event.sender), str(event.tokens),
+                      plain(text[:60] + ("…" if len(text) > 60 else "")))
     console.print(table)
     return 0
 
@@ -140,6 +194,6 @@ def run_stats(args: argparse.Namespace) -> int:
     for title, counts in (("type", stats["by_type"]), ("platform", stats["by_platform"])):
         table = Table(title, "events")
         for name, count in counts.items():
-            table.add_row(name, f"{count:,}")
+            table.add_row(plain(name), f"{count:,}")
         console.print(table)
     return 0
