@@ -1,10 +1,13 @@
-"""The events table as SQLAlchemy Core metadata (Alembic migrations create it)."""
+"""The log's tables as SQLAlchemy Core metadata (Alembic migrations create them); the lock key."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Identity,
     Integer,
@@ -13,8 +16,11 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+from eventlog.convlog_errors import DatabaseError
 
 metadata = MetaData(
     naming_convention={
@@ -26,11 +32,10 @@ metadata = MetaData(
     }
 )
 
-# One row per accepted event. The envelope (address, type, ids, times, tokens) is
-# in columns, for indexes and the projector's hot path. The content a person may
-# later ask to erase (text, sender_name, meta) lives in `payload` alone: erasure
-# will move it out to a per-event side table keyed by position (or encrypt it
-# per subject and drop the key), so the envelope is never rewritten.
+# One row per accepted event: the envelope (address, type, ids, times, tokens) in
+# columns, for indexes and the projector's hot path, and in `payload` the rest of
+# the event as JSON *without* what a person may ask to erase: text, sender_name
+# and meta live in `event_content`, so erasure never rewrites an event.
 events = Table(
     "events",
     metadata,
@@ -54,7 +59,69 @@ events = Table(
     Column("payload", JSONB, nullable=False),
 )
 
+# The erasable part of each event, one row per event (written by the same append),
+# keyed by its position. Erasure sets text, sender_name and meta to NULL and records
+# which erasure did it; a trigger refuses any other change. `command` keeps a leading
+# bot command ("/reset") of an erased text, because projections fold it as a reset.
+event_content = Table(
+    "event_content",
+    metadata,
+    Column("position", BigInteger, primary_key=True),
+    Column("text", Text),
+    Column("sender_name", Text),
+    Column("meta", JSONB),
+    Column("erased_by", BigInteger),
+    Column("command", Text),
+)
+
+# The audit of erasures: append-only, and it holds no erased content.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("erased_by", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("selector", Text, nullable=False),
+    Column("targets", JSONB, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source_position", BigInteger, unique=True),
+    Column("events_matched", Integer, nullable=False),
+    Column("contents_erased", Integer, nullable=False),
+    Column("summaries_erased", Integer, nullable=False),
+    Column("head", BigInteger, nullable=False),
+)
+
 # Taken (transaction-scoped) by every append, and by a statement trigger on any
 # other INSERT: see eventlog.store for why appends are serialized.
 APPEND_LOCK_KEY = 0x636F6E766C6F67  # "convlog"
 EVENTS_CHANNEL = "convlog_events"
+ERASURES_CHANNEL = "convlog_erasures"
+
+# The roles the migrations create (cluster-wide) and grant to (per database).
+OWNER_ROLE = "convlog_owner"
+WRITER_ROLE = "convlog_writer"
+WORKER_ROLE = "convlog_worker"
+READER_ROLE = "convlog_reader"
+OPERATOR_ROLE = "convlog_operator"
+
+
+class DataLossRefused(DatabaseError):
+    """A downgrade would drop rows it did not create."""
+
+    code = "DATA_LOSS_REFUSED"
+
+
+def refuse_data_loss(conn: Connection, tables: Sequence[str], *, allowed: bool,
+                     revision: str) -> None:
+    """Stop a downgrade that would drop any row of `tables`, unless explicitly allowed."""
+    if allowed:
+        return
+    holding = [name for name in tables
+               if conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {name})")).scalar_one()]
+    if holding:
+        raise DataLossRefused(
+            f"downgrading below revision {revision} would drop the rows of "
+            f"{', '.join(holding)}; nothing was changed. Back the database up "
+            "(pg_dump) and, if you mean it, repeat with "
+            "`alembic -x allow-data-loss=yes downgrade ...`")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,11 +21,30 @@ COPY_COLUMNS = (
     "event_id", "fingerprint", "type", "agent", "platform", "account", "space", "chat",
     "chat_type", "topic", "sender", "message_id", "reply_to", "occurred_at", "tokens", "payload",
 )
+CONTENT_COLUMNS = ("position", "text", "sender_name", "meta")
+# What a person may ask to erase: kept in event_content, never in events.payload.
+CONTENT_FIELDS = ("text", "sender_name", "meta")
 READ_COLUMNS = (
     "position", "event_id", "type", "agent", "platform", "account", "space", "chat",
     "chat_type", "topic", "sender", "message_id", "reply_to", "occurred_at", "recorded_at",
     "tokens", "payload",
 )
+_ENVELOPE = ", ".join(f"e.{name}" for name in READ_COLUMNS if name != "payload")
+# The event as it was appended, minus whatever was erased since.
+_FULL_PAYLOAD = (
+    "CASE WHEN c.text IS NULL AND c.sender_name IS NULL AND c.meta IS NULL THEN e.payload "
+    "ELSE e.payload || jsonb_strip_nulls(jsonb_build_object('text', c.text, "
+    "'sender_name', c.sender_name)) || CASE WHEN c.meta IS NULL THEN '{}'::jsonb "
+    "ELSE jsonb_build_object('meta', c.meta) END END"
+)
+# For the projector: the envelope and the first characters of the text (an erased
+# text keeps only a leading bot command, which a policy may fold as a reset).
+_CUT_PAYLOAD = (
+    "CASE WHEN c.text IS NULL AND c.command IS NULL THEN e.payload "
+    "ELSE e.payload || jsonb_build_object('text', left(coalesce(c.text, c.command), :chars)) "
+    "END"
+)
+_FROM = "FROM events e LEFT JOIN event_content c ON c.position = e.position"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +68,7 @@ class StoredEvent:
     recorded_at: datetime
     tokens: int
     payload: dict[str, Any]
+    erased: bool = False
 
     @property
     def text(self) -> str | None:
@@ -71,7 +92,11 @@ class Partition:
 
 @dataclass(frozen=True, slots=True)
 class PreparedEvent:
-    """An event with everything computed that needs no database: id, digest, tokens."""
+    """An event with everything computed that needs no database: id, digest, tokens.
+
+    `payload_json` is the whole event (what the fingerprint digests); `envelope_json`
+    is the same without text, sender_name and meta, which go to `event_content`.
+    """
 
     event: Event
     event_id: str
@@ -79,13 +104,26 @@ class PreparedEvent:
     tokens: int
     payload_json: str
     line: int = 0
+    envelope_json: str = ""
+    meta_json: str | None = None
 
     def copy_row(self) -> tuple[Any, ...]:
+        """The whole event as one `events` row, as stored before content moved apart."""
+        return self._row(self.payload_json)
+
+    def envelope_row(self) -> tuple[Any, ...]:
+        """The `events` row: the payload without the erasable content."""
+        return self._row(self.envelope_json or self.payload_json)
+
+    def content_row(self, position: int) -> tuple[Any, ...]:
+        return (position, self.event.text, self.event.sender_name, self.meta_json)
+
+    def _row(self, payload: str) -> tuple[Any, ...]:
         e = self.event
         return (
             self.event_id, self.fingerprint, e.type, e.agent, e.platform, e.account, e.space,
             e.chat, e.chat_type, e.topic, e.sender, e.message_id, e.reply_to, e.occurred_at,
-            self.tokens, self.payload_json,
+            self.tokens, payload,
         )
 
 
@@ -115,7 +153,9 @@ def prepare(events: Sequence[Event], counter: TokenCounter,
     token_counts = counter.count_batch(texts)
     prepared = []
     for index, (event, tokens) in enumerate(zip(events, token_counts, strict=True)):
-        payload = event.canonical_json()
+        whole = event.as_payload()
+        payload = _json(whole)  # Event.canonical_json(), without dumping the model twice
+        envelope = {name: value for name, value in whole.items() if name not in CONTENT_FIELDS}
         prepared.append(PreparedEvent(
             event=event,
             event_id=event.event_id,
@@ -123,8 +163,14 @@ def prepare(events: Sequence[Event], counter: TokenCounter,
             tokens=tokens,
             payload_json=payload,
             line=lines[index] if lines is not None else index + 1,
+            envelope_json=_json(envelope),
+            meta_json=None if event.meta is None else _json(event.meta),
         ))
     return prepared
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _id_conflict(item: PreparedEvent) -> Rejection:
@@ -211,13 +257,27 @@ class EventStore:
                 result.rejected.append(_id_conflict(item))
         if not fresh:
             return
+        before = conn.execute(text("SELECT coalesce(max(position), 0) FROM events")).scalar_one()
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
             for item in fresh:
-                copy.write_row(item.copy_row())
+                copy.write_row(item.envelope_row())
+        # Under the append lock nobody else inserts, so the positions above `before`
+        # are exactly this batch's; content rows are keyed by them.
+        positions: dict[str, int] = {event_id: position for position, event_id in conn.execute(
+            text("SELECT position, event_id FROM events WHERE position > :before"),
+            {"before": before})}
+        with cursor.copy(f"COPY event_content ({', '.join(CONTENT_COLUMNS)}) FROM STDIN"
+                         ) as copy:
+            for item in fresh:
+                copy.write_row(item.content_row(positions[item.event_id]))
+        redactions = [positions[item.event_id] for item in fresh
+                      if item.event.type == "content.redacted"]
+        if redactions:
+            # A redaction erases the content of the message it names, at once.
+            conn.execute(text("SELECT convlog_redact(:positions)"), {"positions": redactions})
         result.appended += len(fresh)
-        result.last_position = conn.execute(
-            text("SELECT max(position) FROM events")).scalar_one()
+        result.last_position = max(positions.values())
         conn.execute(text("SELECT pg_notify(:channel, :position)"),
                      {"channel": EVENTS_CHANNEL, "position": str(result.last_position)})
 
@@ -242,26 +302,25 @@ class EventStore:
 
         With `partition`, only the events whose hash of the partition's columns
         falls in its slice: readers in parallel each take one slice. With
-        `text_chars`, payloads come without `meta` and with `text` cut to that
-        many characters, for readers that need the envelope, not the content.
+        `text_chars`, payloads come without `meta` and `sender_name` and with
+        `text` cut to that many characters, for readers that need the envelope,
+        not the content. Erased content is absent either way.
         """
         bound = self.horizon(conn) if upto is None else upto
         where, params = "", dict[str, int]()
         if partition is not None:
-            where = (f"AND (hashtext(concat_ws('|', {', '.join(partition.columns)})) "
+            columns = ", ".join(f"e.{name}" for name in partition.columns)
+            where = (f"AND (hashtext(concat_ws('|', {columns})) "
                      "& 2147483647) % :slices = :slice ")
             params = {"slices": partition.count, "slice": partition.index}
-        columns = ", ".join(READ_COLUMNS)
+        payload = _FULL_PAYLOAD
         if text_chars is not None:
-            columns = columns.replace(
-                "payload", "CASE WHEN payload ? 'text' THEN payload - 'text' - 'meta' || "
-                "jsonb_build_object('text', left(payload->>'text', :chars)) "
-                "ELSE payload - 'meta' END")
+            payload = _CUT_PAYLOAD
             params["chars"] = text_chars
         rows = conn.execute(
-            text(f"SELECT {columns} FROM events "
-                 f"WHERE position > :after AND position <= :upto {where}"
-                 "ORDER BY position LIMIT :limit"),
+            text(f"SELECT {_ENVELOPE}, {payload}, c.erased_by IS NOT NULL {_FROM} "
+                 f"WHERE e.position > :after AND e.position <= :upto {where}"
+                 "ORDER BY e.position LIMIT :limit"),
             {"after": after, "upto": bound, "limit": limit, **params},
         ).all()  # one fetch, not a round of fetchone() per row
         return [StoredEvent(*row) for row in rows]
@@ -282,8 +341,8 @@ class EventStore:
     def tail(self, n: int) -> list[StoredEvent]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                text(f"SELECT {', '.join(READ_COLUMNS)} FROM events "
-                     "ORDER BY position DESC LIMIT :n"), {"n": n})
+                text(f"SELECT {_ENVELOPE}, {_FULL_PAYLOAD}, c.erased_by IS NOT NULL {_FROM} "
+                     "ORDER BY e.position DESC LIMIT :n"), {"n": n})
             return [StoredEvent(*row) for row in reversed(list(rows))]
 
     def stats(self) -> dict[str, Any]:
@@ -308,9 +367,13 @@ class EventStore:
 
 
 def stored_as_json(event: StoredEvent) -> dict[str, Any]:
-    return {"position": event.position, "event_id": event.event_id,
-            "recorded_at": event.recorded_at.isoformat(), "tokens": event.tokens,
-            **event.payload}
+    """The event as appended (erased content left out, and then marked `erased`)."""
+    shown = {"position": event.position, "event_id": event.event_id,
+             "recorded_at": event.recorded_at.isoformat(), "tokens": event.tokens,
+             **event.payload}
+    if event.erased:
+        shown["erased"] = True
+    return shown
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -75,18 +75,22 @@ def _prefix_tokens(counter: TokenCounter, prefix: str) -> int:
     return counter.count(prefix)
 
 
+# Content comes from event_content, where erasure removes it: an erased member is
+# left out of every context, --as-of ones included, as a redacted one is.
 _MEMBERS = text("""
     SELECT m.position, m.seq, m.kind, m.sender, m.tokens AS original_tokens, m.running_tokens,
-           e.platform, e.chat, e.topic, e.payload, c.change, c.tokens AS changed_tokens,
-           ce.payload->>'text' AS edited_text
+           e.platform, e.chat, e.topic, ec.text, ec.sender_name, ec.meta,
+           ec.erased_by IS NOT NULL AS erased, c.change, c.tokens AS changed_tokens,
+           cc.text AS edited_text, cc.erased_by IS NOT NULL AS edit_erased
       FROM session_members m
       JOIN events e ON e.position = m.position
+      LEFT JOIN event_content ec ON ec.position = m.position
       LEFT JOIN LATERAL (
             SELECT mc.change, mc.tokens, mc.position FROM member_changes mc
              WHERE mc.projection_id = m.projection_id AND mc.session_id = m.session_id
                AND mc.target_position = m.position AND mc.position <= :as_of
              ORDER BY mc.position DESC LIMIT 1) c ON true
-      LEFT JOIN events ce ON ce.position = c.position AND c.change = 'edited'
+      LEFT JOIN event_content cc ON cc.position = c.position AND c.change = 'edited'
      WHERE m.projection_id = :p AND m.session_id = :s
        AND m.position <= :upper AND m.position > :floor
      ORDER BY m.position DESC
@@ -135,10 +139,12 @@ class ContextAssembler:
 
     def _summary(self, conn: Connection, projection_id: int, session_id: uuid.UUID,
                  upper: int, context: Context) -> int:
+        # An erased summary (derived from erased messages) counts as never recorded.
         row = conn.execute(text(
-            "SELECT s.covers_position, s.tokens, e.payload->>'text' AS text "
-            "FROM session_summaries s JOIN events e ON e.position = s.position "
+            "SELECT s.covers_position, s.tokens, c.text "
+            "FROM session_summaries s JOIN event_content c ON c.position = s.position "
             "WHERE s.projection_id = :p AND s.session_id = :s AND s.position <= :upper "
+            "AND c.erased_by IS NULL "
             "ORDER BY s.covers_position DESC, s.position DESC LIMIT 1"),
             {"p": projection_id, "s": session_id, "upper": upper}).first()
         if row is None:
@@ -186,16 +192,16 @@ class ContextAssembler:
         return (int(row.seq), int(row.running_tokens)) if row else (0, 0)
 
     def _render(self, row: Any, tag_senders: bool) -> Item | None:
-        if row.change in ("deleted", "redacted"):
+        if (row.change in ("deleted", "redacted") or row.erased
+                or (row.change == "edited" and row.edit_erased)):
             return None
-        payload = row.payload
-        body = row.edited_text if row.change == "edited" else payload.get("text", "")
+        body = (row.edited_text if row.change == "edited" else row.text) or ""
         tokens = row.changed_tokens if row.change == "edited" else row.original_tokens
         source = {"platform": row.platform, "chat": row.chat, "topic": row.topic,
                   "position": row.position, "tokens": tokens}
-        name = payload.get("sender_name") or row.sender
+        name = row.sender_name or row.sender
         if row.kind == "tool":
-            return self._render_tool(payload, body, tokens, source, row.position)
+            return self._render_tool(row.meta, body, tokens, source, row.position)
         role = "user" if row.kind == "user" else "assistant"
         if tag_senders and role == "user":
             prefix = f"[{name or 'someone'} in {_place(row)}] "
@@ -208,11 +214,11 @@ class ContextAssembler:
         return Item((message,), tokens, row.position)
 
     @staticmethod
-    def _render_tool(payload: dict[str, Any], body: str, tokens: int, source: dict[str, Any],
-                     position: int) -> Item:
+    def _render_tool(meta: dict[str, Any] | None, body: str, tokens: int,
+                     source: dict[str, Any], position: int) -> Item:
         # A tool event is the call and its result together: both messages go in or
         # neither does, so a result never appears without the call that produced it.
-        meta = payload.get("meta") or {}
+        meta = meta or {}
         call_id = f"call_{position}"
         call = {"role": "assistant", "content": None, "source": source,
                 "tool_calls": [{"id": call_id, "type": "function", "function": {

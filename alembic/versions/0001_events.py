@@ -8,7 +8,8 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-from alembic import op
+from alembic import context, op
+from eventlog.schema import refuse_data_loss
 
 revision = "0001"
 down_revision = None
@@ -74,6 +75,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The log is the only copy of what gateways sent: dropping it is never implied.
+    allowed = context.get_x_argument(as_dictionary=True).get("allow-data-loss", "")
+    refuse_data_loss(op.get_bind(), ["events"], revision="0001",
+                     allowed=allowed.lower() in ("yes", "true", "1")
+                     or bool(context.config.attributes.get("allow_data_loss")))
     op.execute("DROP TABLE events")
     op.execute("DROP FUNCTION convlog_refuse_change()")
     op.execute("DROP FUNCTION convlog_serialize_append()")

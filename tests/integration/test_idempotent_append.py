@@ -74,7 +74,8 @@ def test_reused_id_with_different_content_is_refused_not_merged(store: EventStor
     assert [r.code for r in result.rejected] == ["ID_CONFLICT"]
     assert "different event" in result.rejected[0].reason
     with engine.connect() as conn:
-        stored = conn.execute(text("SELECT payload->>'text' FROM events WHERE event_id='gw-1'"))
+        stored = conn.execute(text("SELECT c.text FROM events e JOIN event_content c "
+                                   "USING (position) WHERE e.event_id = 'gw-1'"))
         assert stored.scalar_one() == "the original"
 
 

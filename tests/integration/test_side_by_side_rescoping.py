@@ -27,7 +27,8 @@ FOLLOW_UP = "What's the status of my CI pipeline setup?"
 
 def events_checksum(engine: Engine) -> tuple[int, str]:
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT position, event_id, payload::text FROM events "
+        rows = conn.execute(text("SELECT position, event_id, payload::text, c::text FROM "
+                                 "events JOIN event_content c USING (position) "
                                  "ORDER BY position")).all()
     return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
 
@@ -36,8 +37,8 @@ def active_context_of(engine: Engine, store: EventStore, text_of_message: str) -
     with engine.connect() as conn:
         info = get(conn, None)
         session_id = conn.execute(text(
-            "SELECT m.session_id FROM session_members m JOIN events e USING (position) "
-            "WHERE m.projection_id = :p AND e.payload->>'text' = :t"),
+            "SELECT m.session_id FROM session_members m JOIN event_content c USING (position) "
+            "WHERE m.projection_id = :p AND c.text = :t"),
             {"p": info.id, "t": text_of_message}).scalar_one()
         context = ContextAssembler(store.counter).assemble(conn, info.id, session_id,
                                                            budget=100_000)

@@ -112,7 +112,7 @@ def tell_seed_002(engine: Engine, store: EventStore) -> None:
     console.rule("seed 002: asked in #general, followed up in #requests")
     with engine.connect() as conn:
         position = conn.execute(text(
-            "SELECT position FROM events WHERE payload->>'text' = :t ORDER BY position LIMIT 1"),
+            "SELECT position FROM event_content WHERE text = :t ORDER BY position LIMIT 1"),
             {"t": FOLLOW_UP}).scalar_one()
         for name in ("per-chat", "guild-wide"):
             info = get(conn, name)
