@@ -13,7 +13,10 @@ whole tree, one base per package:
     │   ├── PolicyError             a policy that cannot be used, with its diagnostics
     │   ├── ResolveError            an event with no session address
     │   ├── ContextError            a context that cannot be assembled
-    │   └── StaleCheckpoint         another projector moved the checkpoint first
+    │   ├── StaleCheckpoint         another projector moved the checkpoint first
+    │   ├── UnfoldableEvent         an event the fold cannot apply (it is quarantined)
+    │   ├── PoisonEvent             strict mode stopped at such an event
+    │   └── LockLost                a projector lost its lock and stopped
     └── UsageError                  workers.errors: a command line that cannot be run
 """
 

@@ -57,3 +57,26 @@ class StaleCheckpoint(ProjectionError):
     """The checkpoint moved under a batch: another projector won; the batch rolled back."""
 
     code = "STALE_CHECKPOINT"
+
+
+class UnfoldableEvent(ProjectionError):
+    """An event the fold cannot apply as it stands; the projector quarantines it."""
+
+    code = "UNFOLDABLE_EVENT"
+
+
+class PoisonEvent(ProjectionError):
+    """Strict mode: the projector stopped at an event it could not fold."""
+
+    code = "POISON_EVENT"
+
+    def __init__(self, message: str, *, position: int, cause_code: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.cause_code = cause_code
+
+
+class LockLost(ProjectionError):
+    """The projector's lock connection died or no longer holds the lock; it stopped."""
+
+    code = "LOCK_LOST"

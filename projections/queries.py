@@ -162,3 +162,34 @@ def other_users_share(conn: Connection, projection_id: int) -> float:
           FROM per_sender s JOIN per_session p USING (session_id)
          WHERE p.total > 0"""), {"p": projection_id}).scalar()
     return float(value or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedEvent:
+    """An event a projection could not fold, kept with its error (see `projection show`)."""
+
+    position: int
+    code: str
+    error: str
+    quarantined_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "code": self.code, "error": self.error,
+                "quarantined_at": self.quarantined_at.isoformat()}
+
+
+def quarantined_count(conn: Connection, projection_id: int) -> int:
+    """How many events the projection quarantined (0 for a projection that folded all)."""
+    return int(conn.execute(text(
+        "SELECT count(*) FROM quarantined_events WHERE projection_id = :p"),
+        {"p": projection_id}).scalar_one())
+
+
+def quarantined_events(conn: Connection, projection_id: int, *,
+                       limit: int | None = None) -> list[QuarantinedEvent]:
+    """The projection's quarantined events, in log order."""
+    rows = conn.execute(text(
+        "SELECT position, code, error, quarantined_at FROM quarantined_events "
+        "WHERE projection_id = :p ORDER BY position LIMIT :limit"),
+        {"p": projection_id, "limit": limit})
+    return [QuarantinedEvent(r.position, r.code, r.error, r.quarantined_at) for r in rows]

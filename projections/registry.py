@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from projections.errors import ProjectionError
 from projections.policy import Policy
@@ -92,8 +93,9 @@ def create(conn: Connection, name: str, policy: Policy) -> ProjectionInfo:
     except IntegrityError:
         raise _exists(name) from None
     for table in PARTITIONED_TABLES:
-        conn.execute(text(f"CREATE TABLE {table}_p{projection_id} PARTITION OF {table} "
-                          f"FOR VALUES IN ({int(projection_id)})"))
+        # Through the owner's function: workers own no table, and a partition needs one.
+        conn.execute(text("SELECT convlog_create_partition(:t, :id)"),
+                     {"t": table, "id": projection_id})
     return get(conn, name)
 
 
@@ -139,16 +141,71 @@ def rollback(conn: Connection) -> tuple[str, str]:
     return row.current, row.previous
 
 
-def drop(conn: Connection, info: ProjectionInfo) -> None:
+def previous_projection(conn: Connection) -> ProjectionInfo | None:
+    """The projection `rollback` would make active again, if there is one."""
+    row = conn.execute(text(_SELECT + " WHERE a.previous_id = p.id")).first()
+    return _info(row) if row is not None else None
+
+
+def drop(conn: Connection, info: ProjectionInfo, *, timeout_seconds: float = 30.0,
+         on_wait: Callable[[list[int]], None] | None = None) -> None:
+    """Remove a projection's partitions and row, once no projector is working on it.
+
+    A projector (or a parallel build's slices) holds the projector lock; drop
+    waits for it at most `timeout_seconds`, calling `on_wait` with the holders'
+    backend PIDs first, and then fails naming them instead of hanging.
+    """
     if info.active:
         raise ProjectionError(f"{info.name!r} is the active projection; activate another "
                               "before dropping it", code="PROJECTION_ACTIVE")
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": projector_lock_key(info.id)})
-    for table in PARTITIONED_TABLES:
-        conn.execute(text(f"DROP TABLE IF EXISTS {table}_p{info.id}"))
+    key = projector_lock_key(info.id)
+    # lock_timeout bounds the wait for the projector lock and for readers of the
+    # partitions alike; 0 would mean "forever" to PostgreSQL, so 0 s means 1 ms.
+    conn.execute(text("SELECT set_config('lock_timeout', :t, true)"),
+                 {"t": f"{max(int(timeout_seconds * 1000), 1)}ms"})
+    holders: list[int] = []
+    free = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar()
+    if not free:
+        holders = lock_holders(conn, key)
+        if on_wait is not None:
+            on_wait(holders)
+    waiting_for_projector = not free
+    try:
+        if not free:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        waiting_for_projector = False
+        for table in PARTITIONED_TABLES:
+            conn.execute(text("SELECT convlog_drop_partition(:t, :id)"),
+                         {"t": table, "id": info.id})
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        what = (f"its projector lock, held by {describe_holders(holders)} (a catch-up or "
+                "build in progress)" if waiting_for_projector else "readers of its session tables")
+        raise ProjectionError(
+            f"dropping {info.name!r} waited {timeout_seconds:g}s for {what}; stop that "
+            "process or let it finish, then drop again (from psql, SELECT "
+            "pg_terminate_backend(PID) stops a backend)", code="PROJECTION_BUSY") from None
     conn.execute(text("UPDATE active_projection SET previous_id = NULL "
                       "WHERE previous_id = :id"), {"id": info.id})
     conn.execute(text("DELETE FROM projections WHERE id = :id"), {"id": info.id})
+
+
+def lock_holders(conn: Connection, key: int) -> list[int]:
+    """Backend PIDs holding the advisory lock `key` (in any mode), for messages."""
+    return [pid for (pid,) in conn.execute(text(
+        "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND objsubid = 1 AND classid::bigint = :hi AND objid::bigint = :lo "
+        # Advisory locks are per database; pg_locks shows the whole cluster's.
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "ORDER BY pid"),
+        {"hi": key >> 32, "lo": key & 0xFFFFFFFF})]
+
+
+def describe_holders(pids: list[int]) -> str:
+    if not pids:
+        return "another process"
+    return "backend PID" + ("s " if len(pids) > 1 else " ") + ", ".join(map(str, pids))
 
 
 def projector_lock_key(projection_id: int) -> int:

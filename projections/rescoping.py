@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from eventlog.schema import APPEND_LOCK_KEY
 from eventlog.store import EventStore
 from projections.errors import ProjectionError
 from projections.projector import BatchResult, Projector
-from projections.registry import ProjectionInfo, activate, get
+from projections.queries import quarantined_count
+from projections.registry import (
+    ProjectionInfo,
+    activate,
+    describe_holders,
+    get,
+    previous_projection,
+    rollback,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,8 @@ class Status:
     sessions: int
     tokens: int
     state: str
+    quarantined: int = 0
+    unmerged_slices: int = 0  # an interrupted parallel build: `projection create NAME` resumes
 
 
 def status(engine: Engine, store: EventStore, name: str | None) -> Status:
@@ -38,17 +48,34 @@ def status(engine: Engine, store: EventStore, name: str | None) -> Status:
         sessions, tokens = conn.execute(text(
             "SELECT count(*), coalesce(sum(token_total), 0) FROM sessions "
             "WHERE projection_id = :p"), {"p": info.id}).one()
+        quarantined = quarantined_count(conn, info.id)
+        slices = conn.execute(text("SELECT count(*) FROM projection_slices "
+                                   "WHERE projection_id = :p"), {"p": info.id}).scalar_one()
     lag = horizon - info.checkpoint
     state = "caught up" if lag == 0 else ("building" if info.caught_up_at is None else "behind")
+    if slices:
+        state = f"parallel build in {slices} slices (resume: projection create {info.name})"
     return Status(info.name, info.active, info.checkpoint, horizon, lag, float(lag_seconds),
-                  int(sessions), int(tokens), state)
+                  int(sessions), int(tokens), state, quarantined, int(slices))
 
 
 def build(engine: Engine, store: EventStore, name: str, *,
           on_batch: Callable[[BatchResult], None] | None = None,
-          batch_size: int = 5_000) -> ProjectionInfo:
-    """Project the whole log into `name`, from its checkpoint: a killed build resumes."""
-    Projector(engine, store, name, batch_size=batch_size).catch_up(on_batch=on_batch)
+          batch_size: int = 5_000, strict: bool = False) -> ProjectionInfo:
+    """Project the whole log into `name`, from its checkpoint: a killed build resumes.
+
+    That includes a parallel build that was killed: its slices are finished
+    here one after the other. Refuses (PROJECTION_BUSY) while another process
+    builds or catches up the same projection, naming it.
+    """
+    result = Projector(engine, store, name, batch_size=batch_size,
+                       strict=strict).catch_up(on_batch=on_batch)
+    if result.skipped:
+        raise ProjectionError(
+            f"{name!r} is being built or caught up by {describe_holders(list(result.holders))}"
+            f" (`convlog worker`, or a build in another terminal); follow it with `convlog "
+            f"projection show {name}`, or stop that process and run this again",
+            code="PROJECTION_BUSY")
     with engine.connect() as conn:
         return get(conn, name)
 
@@ -63,9 +90,7 @@ def activate_when_caught_up(engine: Engine, store: EventStore, name: str, *,
     if wait:
         Projector(engine, store, name).catch_up()
     with engine.begin() as conn:
-        # Lock out appends for the instant of the check-and-switch, so "caught
-        # up" cannot go stale between the check and the switch.
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+        _hold_appends(conn)
         if wait:
             Projector(engine, store, name).catch_up()
         info = get(conn, name)
@@ -75,3 +100,35 @@ def activate_when_caught_up(engine: Engine, store: EventStore, name: str, *,
     raise ProjectionError(
         f"{name!r} is {lag:,} events behind the log; run `convlog catch-up "
         f"--projection {name}` or activate with --wait", code="PROJECTION_BEHIND")
+
+
+def rollback_when_caught_up(engine: Engine, store: EventStore, *, wait: bool = False,
+                            force: bool = False) -> tuple[str, str]:
+    """Swap back to the previous projection; (from, to). Refuses one that lags, as activate.
+
+    A previous projection nobody kept catching up would serve stale sessions;
+    `force` switches anyway, `wait` catches it up first (under the append lock
+    for the last step, as activate does).
+    """
+    with engine.connect() as conn:
+        previous = previous_projection(conn)
+    if previous is not None and wait and not force:
+        Projector(engine, store, previous.name).catch_up()
+    with engine.begin() as conn:
+        if previous is not None and not force:
+            _hold_appends(conn)
+            if wait:
+                Projector(engine, store, previous.name).catch_up()
+            lag = store.horizon(conn) - get(conn, previous.name).checkpoint
+            if lag:
+                raise ProjectionError(
+                    f"{previous.name!r} is {lag:,} events behind the log; run `convlog "
+                    f"catch-up --projection {previous.name}` first, roll back with --wait, "
+                    "or with --force to serve it as it is", code="PROJECTION_BEHIND")
+        return rollback(conn)
+
+
+def _hold_appends(conn: Connection) -> None:
+    # Lock out appends for the instant of the check-and-switch, so "caught up"
+    # cannot go stale between the check and the switch.
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import dramatiq
@@ -12,6 +13,7 @@ from workers.bootstrap import bootstrap
 from workers.settings import WorkerSettings
 
 QUEUE = "convlog"
+log = logging.getLogger("convlog.worker")
 CatchUpActor = dramatiq.Actor[[str], None]
 
 
@@ -35,11 +37,38 @@ def make_broker(url: str | None) -> dramatiq.Broker:
 
 
 def catch_up_projection(name: str) -> None:
-    """Project everything appended so far into `name`; harmless when run twice at once."""
-    from projections.projector import Projector
+    """Project everything appended so far into `name`; harmless when run twice at once.
+
+    Errors that a retry cannot mend (strict mode's poison event, a lost lock)
+    are logged, not raised: dramatiq would retry them for nothing, and the
+    next tick starts a fresh catch-up anyway. Lost connections are raised, so
+    dramatiq retries them with backoff.
+    """
+    from projections.errors import LockLost, PoisonEvent
+    from projections.projector import BatchResult, Projector
 
     app = bootstrap()
-    Projector(app.engine, app.store, name).catch_up()
+
+    def report(batch: BatchResult) -> None:
+        for q in batch.quarantined:
+            log.warning("projection %s: quarantined the event at position %d (%s: %s); "
+                        "it went on without it, see `convlog projection show %s`",
+                        name, q.position, q.code, q.error, name)
+
+    try:
+        result = Projector(app.engine, app.store, name,
+                           strict=app.settings.strict_projection).catch_up(on_batch=report)
+    except PoisonEvent as error:
+        log.error("projection %s stopped (strict mode, CONVLOG_STRICT_PROJECTION): %s",
+                  name, error)
+        return
+    except LockLost as error:
+        log.warning("projection %s: %s", name, error)
+        return
+    if result.events or result.resumed_slices:
+        log.info("projection %s: %d events in %.2fs, at position %d%s", name, result.events,
+                 result.seconds, result.checkpoint,
+                 f", {result.quarantined} quarantined" if result.quarantined else "")
 
 
 def declare_actors(broker: dramatiq.Broker) -> CatchUpActor:

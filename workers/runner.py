@@ -63,6 +63,11 @@ class Waker:
 
 
 def run_workers(*, threads: int = 2, tick_seconds: float = 5.0) -> int:
+    # The worker's log is where quarantined events, lost locks and strict-mode stops
+    # are reported: one line each on stderr, convlog's own at INFO.
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("convlog").setLevel(logging.INFO)
     app = bootstrap()
     broker, actor = setup(app.settings)
     worker = Worker(broker, worker_threads=threads, worker_timeout=1000)

@@ -11,3 +11,7 @@ class WorkerSettings(Settings):
     broker_url: str | None = Field(
         default=None, description="amqp:// or redis:// for dramatiq; unset means in-process."
     )
+    strict_projection: bool = Field(
+        default=False, description="Stop at an event a projection cannot fold instead of "
+        "quarantining it (CONVLOG_STRICT_PROJECTION=1); --strict does the same per command."
+    )

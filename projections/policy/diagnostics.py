@@ -18,6 +18,8 @@ from projections.policy.paths import Loc, allowed_keys, render_path
 _SECTION_CODES = {
     "name": "INVALID_NAME",
     "dm_scope": "INVALID_DM_SCOPE",
+    "account_dm_scopes": "INVALID_DM_SCOPE",
+    "gateways": "INVALID_GATEWAYS",
     "identity_links": "INVALID_IDENTITY_LINK",
     "channel_groups": "INVALID_CHANNEL_GROUP",
     "spaces": "INVALID_SPACE",

@@ -103,6 +103,9 @@ class ThreadPolicy(_Strict):
 
     isolate: StrictBool = True
     inherit_parent: StrictBool = False
+    # None: a thread splits by sender when its chat does (the dimensions). Hermes agent
+    # splits group chats per user but shares threads (thread_sessions_per_user: false).
+    per_sender: StrictBool | None = None
 
 
 class RuleWhen(_Strict):
@@ -169,12 +172,41 @@ class CompactionPolicy(_Strict):
     max_age_minutes: int | None = Field(default=None, ge=1)
 
 
+def _checked_account_ref(ref: str) -> str:
+    split_ref(ref, what="account", example="telegram:atlas")
+    return ref
+
+
+AccountRef = Annotated[Ref, AfterValidator(_checked_account_ref)]
+
+
+class OpenClawSettings(_Strict):
+    """How OpenClaw spells keys convlog renders for it (rendering only, never grouping)."""
+
+    main_key: Name = "main"
+
+
+class PicoClawSettings(_Strict):
+    """How PicoClaw spells scope values: its adapters' space types per platform."""
+
+    space_types: dict[Name, Name] = Field(default_factory=dict)
+
+
+class GatewaySettings(_Strict):
+    """Settings of the legacy keys convlog renders; they never change which session is which."""
+
+    openclaw: OpenClawSettings = Field(default_factory=OpenClawSettings)
+    picoclaw: PicoClawSettings = Field(default_factory=PicoClawSettings)
+
+
 class Policy(_Strict):
     """A scope policy; the empty policy is the default (one session per chat, safe DMs)."""
 
     name: Name | None = None
     dimensions: tuple[Dimension, ...] = ("chat",)
     dm_scope: DmScope = "per-channel-peer"
+    # 'platform:account' (or 'platform:*', any account but 'default') -> that account's DM scope.
+    account_dm_scopes: dict[AccountRef, DmScope] = Field(default_factory=dict)
     identity_links: dict[Name, NonEmptyTuple[Ref]] = Field(default_factory=dict)
     channel_groups: dict[Name, NonEmptyTuple[ChannelRef]] = Field(default_factory=dict)
     spaces: dict[SpaceRef, SpacePolicy] = Field(default_factory=dict)
@@ -182,6 +214,7 @@ class Policy(_Strict):
     rules: tuple[Rule, ...] = ()
     reset: ResetPolicy = Field(default_factory=ResetPolicy)
     compaction: CompactionPolicy = Field(default_factory=CompactionPolicy)
+    gateways: GatewaySettings = Field(default_factory=GatewaySettings)
 
     _fingerprint: str = PrivateAttr(default="")
 
@@ -207,6 +240,14 @@ class Policy(_Strict):
         return hash(self._fingerprint)
 
     def _grouping_parts(self) -> dict[str, Any]:
+        parts = self._original_grouping_parts()
+        # Options added later enter the hash only when set, so that every policy written
+        # before them keeps its fingerprint and with it its session ids.
+        if self.account_dm_scopes:
+            parts["account_dm_scopes"] = dict(sorted(self.account_dm_scopes.items()))
+        return parts
+
+    def _original_grouping_parts(self) -> dict[str, Any]:
         return {
             "dimensions": list(self.dimensions),
             "dm_scope": self.dm_scope,
@@ -220,7 +261,7 @@ class Policy(_Strict):
                 }
                 for ref, space in self.spaces.items()
             },
-            "threads": self.threads.model_dump(mode="json"),
+            "threads": self.threads.model_dump(mode="json", exclude_none=True),
             "rules": [
                 {
                     "when": {key: sorted(values) for key, values in rule.when.conditions().items()},

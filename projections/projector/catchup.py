@@ -6,16 +6,43 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from eventlog.store import EventStore, Partition
-from projections.errors import StaleCheckpoint
+from eventlog.store import EventStore, Partition, StoredEvent
+from projections.errors import LockLost, PoisonEvent, StaleCheckpoint
 from projections.projector.fold import fold_batch
-from projections.projector.interface import BatchFold
-from projections.projector.state import TRIGGER_TEXT_CHARS, BatchResult, CatchUpResult
-from projections.registry import ProjectionInfo, get, projector_lock_key, slice_lock_key
+from projections.projector.interface import BatchFold, FoldOutcome
+from projections.projector.quarantine import blame, fold_isolating, read_isolating, record
+from projections.projector.slices import merge_slices, slice_states
+from projections.projector.state import (
+    TRIGGER_TEXT_CHARS,
+    BatchResult,
+    CatchUpResult,
+    Quarantined,
+)
+from projections.registry import (
+    ProjectionInfo,
+    get,
+    lock_holders,
+    projector_lock_key,
+    slice_lock_key,
+)
 from projections.resolver import CompiledPolicy, compile_policy
 
 BatchHook = Callable[[str, int], None]
+OnBatch = Callable[[BatchResult], None]
+HeldLocks = list[tuple[int, str]]  # (advisory key, pg_locks mode)
+
+_HOLDS = text(
+    "SELECT count(*) FROM pg_locks l JOIN unnest(CAST(:hi AS bigint[]), "
+    "CAST(:lo AS bigint[]), CAST(:modes AS text[])) AS w(hi, lo, mode) "
+    "ON l.classid::bigint = w.hi AND l.objid::bigint = w.lo AND l.mode = w.mode "
+    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
+    "AND l.pid = pg_backend_pid()")
+
+
+class _Poisoned(Exception):
+    """Reading or folding a batch raised an error some event is to blame for: isolate it."""
 
 
 class Projector:
@@ -23,7 +50,8 @@ class Projector:
 
     def __init__(self, engine: Engine, store: EventStore, name: str | None = None, *,
                  batch_size: int = 5_000, hook: BatchHook | None = None,
-                 partition: Partition | None = None, fold: BatchFold = fold_batch) -> None:
+                 partition: Partition | None = None, fold: BatchFold = fold_batch,
+                 strict: bool = False) -> None:
         self.engine = engine
         self.store = store
         self.name = name
@@ -31,61 +59,113 @@ class Projector:
         self.hook = hook  # tests use it to crash at chosen points
         self.partition = partition  # one slice of a parallel rebuild (projections.parallel)
         self.fold = fold  # what turns a batch of events into session rows
+        self.strict = strict  # stop at a poison event instead of quarantining it
+        self._label = repr(name) if name else "the active projection"
 
     def info(self) -> ProjectionInfo:
         with self.engine.connect() as conn:
             return get(conn, self.name)
 
     def catch_up(self, *, max_batches: int | None = None,
-                 on_batch: Callable[[BatchResult], None] | None = None) -> CatchUpResult:
-        """Project everything up to the horizon; a no-op if another projector holds the lock."""
+                 on_batch: OnBatch | None = None) -> CatchUpResult:
+        """Project everything up to the horizon; a no-op if another projector holds the lock.
+
+        An interrupted parallel build of the projection (its slices unmerged and
+        no slice process alive, or the lock could not be had) is finished here,
+        slice by slice, before the ordinary catch-up goes on.
+        """
         info = self.info()
+        self._label = repr(info.name)
         compiled = compile_policy(info.policy)
         result = CatchUpResult(checkpoint=info.checkpoint)
         started = time.perf_counter()
         with self.engine.connect() as lock_conn:
-            if not self._lock(lock_conn, info.id):
-                lock_conn.execute(text("SELECT pg_advisory_unlock_all()"))
-                lock_conn.commit()
-                result.skipped = True
-                return result
             try:
-                while max_batches is None or result.batches < max_batches:
-                    batch = self.run_batch(info.id, compiled)
-                    if batch is None:
-                        break
-                    result.events += batch.events
-                    result.batches += 1
-                    result.checkpoint = batch.checkpoint
-                    if on_batch is not None:
-                        on_batch(batch)
+                held = self._lock(lock_conn, info.id)
+                if held is None:
+                    result.skipped = True
+                    result.holders = tuple(lock_holders(lock_conn, projector_lock_key(info.id)))
+                    return result
+                if self.partition is not None or self._finish_sliced_build(
+                        lock_conn, held, info, compiled, result, on_batch, max_batches):
+                    self._run(lock_conn, held, info.id, compiled, result, on_batch, max_batches)
             finally:
-                lock_conn.execute(text("SELECT pg_advisory_unlock_all()"))
-                lock_conn.commit()
+                _unlock(lock_conn)
         result.seconds = time.perf_counter() - started
         return result
 
-    def _lock(self, conn: Connection, projection_id: int) -> bool:
+    def _run(self, lock_conn: Connection, held: HeldLocks, projection_id: int,
+             policy: CompiledPolicy, result: CatchUpResult, on_batch: OnBatch | None,
+             max_batches: int | None) -> bool:
+        """Batches until there is nothing left (True) or max_batches is reached (False)."""
+        while max_batches is None or result.batches < max_batches:
+            # A projector whose lock went away (its connection died) must not write
+            # another batch: another projector may already hold the lock.
+            _check_lock(lock_conn, held, self._label)
+            batch = self.run_batch(projection_id, policy)
+            if batch is None:
+                return True
+            result.events += batch.events
+            result.batches += 1
+            result.quarantined += len(batch.quarantined)
+            if self.partition is None:
+                result.checkpoint = batch.checkpoint
+            if on_batch is not None:
+                on_batch(batch)
+        return False
+
+    def _finish_sliced_build(self, lock_conn: Connection, held: HeldLocks,
+                             info: ProjectionInfo, policy: CompiledPolicy,
+                             result: CatchUpResult, on_batch: OnBatch | None,
+                             max_batches: int | None) -> bool:
+        """Finish and merge an interrupted parallel build; False while slices remain.
+
+        Slice processes hold the projector lock shared, so holding it exclusively
+        proves none is alive: the slices are orphans, and running them here one
+        after the other gives what the processes would have.
+        """
+        with self.engine.connect() as conn:
+            states = slice_states(conn, info.id, info.policy)
+        if not states:
+            return True
+        for state in states:
+            if state.done:
+                continue
+            part = Projector(self.engine, self.store, info.name, batch_size=self.batch_size,
+                             hook=self.hook, partition=state.partition, fold=self.fold,
+                             strict=self.strict)
+            if not part._run(lock_conn, held, info.id, policy, result, on_batch, max_batches):
+                return False
+            result.resumed_slices += 1
+        with self.engine.begin() as conn:
+            merge_slices(conn, info.id)
+            result.checkpoint = get(conn, info.name).checkpoint
+        return True
+
+    def _lock(self, conn: Connection, projection_id: int) -> HeldLocks | None:
         """One projector per projection; slices of a parallel build share it among them."""
         key = projector_lock_key(projection_id)
         if self.partition is None:
-            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                return False
-            # A parallel build that has not been merged owns the projection.
-            return conn.execute(text("SELECT 1 FROM projection_slices WHERE projection_id = :p"),
-                                {"p": projection_id}).first() is None
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            conn.commit()  # session locks outlive it; no transaction stays open for hours
+            return [(key, "ExclusiveLock")] if got else None
         slice_key = slice_lock_key(projection_id, self.partition.index)
-        return bool(conn.execute(
+        got = conn.execute(
             text("SELECT pg_try_advisory_lock_shared(:k) AND pg_try_advisory_lock(:s)"),
-            {"k": key, "s": slice_key}).scalar())
+            {"k": key, "s": slice_key}).scalar()
+        conn.commit()
+        return [(key, "ShareLock"), (slice_key, "ExclusiveLock")] if got else None
 
     def _checkpoint(self, conn: Connection, projection_id: int) -> tuple[int, int | None]:
+        # FOR UPDATE: a second projector (one that lost its lock, say) waits here
+        # for this batch to commit and then starts from the moved checkpoint,
+        # instead of folding the same events again only to fail at the end.
         if self.partition is None:
-            return conn.execute(text("SELECT checkpoint FROM projections WHERE id = :id"),
-                                {"id": projection_id}).scalar_one(), None
+            return conn.execute(text("SELECT checkpoint FROM projections WHERE id = :id "
+                                     "FOR UPDATE"), {"id": projection_id}).scalar_one(), None
         row = conn.execute(text(
             "SELECT checkpoint, upto FROM projection_slices WHERE projection_id = :p "
-            "AND slice = :s"), {"p": projection_id, "s": self.partition.index}).one()
+            "AND slice = :s FOR UPDATE"), {"p": projection_id, "s": self.partition.index}).one()
         return row.checkpoint, row.upto
 
     def _move_checkpoint(self, conn: Connection, projection_id: int, old: int, new: int) -> None:
@@ -104,17 +184,26 @@ class Projector:
             raise StaleCheckpoint(f"checkpoint of projection {projection_id} moved")
 
     def run_batch(self, projection_id: int, policy: CompiledPolicy) -> BatchResult | None:
-        """Project one batch; None when there was nothing to do."""
+        """Project one batch; None when there was nothing to do.
+
+        When reading or folding fails for something an event is to blame for,
+        the batch rolls back and is done again, isolating the poison events.
+        """
+        try:
+            return self._batch(projection_id, policy, isolate=False)
+        except _Poisoned:
+            return self._batch(projection_id, policy, isolate=True)
+
+    def _batch(self, projection_id: int, policy: CompiledPolicy, *,
+               isolate: bool) -> BatchResult | None:
+        stopped: Quarantined | None = None
         with self.engine.begin() as conn:
             checkpoint, upto = self._checkpoint(conn, projection_id)
             if upto is not None and checkpoint >= upto:
                 return None
             window = self._window(checkpoint, upto)
-            # The fold needs envelopes and only the start of a text (for reset
-            # triggers); not decoding whole tool outputs roughly halves the read.
-            events = self.store.read(conn, checkpoint, self.batch_size, upto=window,
-                                     partition=self.partition, text_chars=TRIGGER_TEXT_CHARS)
-            if not events:
+            events, unreadable = self._read(conn, checkpoint, window, isolate=isolate)
+            if not events and unreadable is None:
                 if self.partition is None:
                     conn.execute(text("UPDATE projections SET caught_up_at = coalesce("
                                       "caught_up_at, now()) WHERE id = :id"),
@@ -124,15 +213,72 @@ class Projector:
                 self._move_checkpoint(conn, projection_id, checkpoint, window)
                 return BatchResult(0, window)
             self._hook("read", len(events))
-            outcome = self.fold(conn, projection_id, policy, events)
+            outcome, quarantined, stopped = self._fold(conn, projection_id, policy, events,
+                                                       isolate=isolate)
+            if stopped is None and unreadable is not None:
+                if self.strict:
+                    stopped = unreadable
+                else:
+                    quarantined += (unreadable,)
+            record(conn, projection_id, quarantined)
+            if stopped is not None:
+                events = [e for e in events if e.position < stopped.position]
             self._hook("written", len(events))
-            new_checkpoint = events[-1].position
-            if window is not None and len(events) < self.batch_size:
+            new_checkpoint = events[-1].position if events else checkpoint
+            if stopped is not None:
+                new_checkpoint = stopped.position - 1  # what precedes it stays folded
+            elif unreadable is not None:
+                new_checkpoint = unreadable.position  # the batch ended at it
+            elif window is not None and len(events) < self.batch_size:
                 new_checkpoint = window  # the slice has nothing more up to the window's end
             self._move_checkpoint(conn, projection_id, checkpoint, new_checkpoint)
             self._hook("checkpointed", len(events))
-            return BatchResult(len(events), new_checkpoint, outcome.members,
-                               outcome.sessions_touched)
+        if stopped is not None:
+            raise PoisonEvent(
+                f"event at position {stopped.position} cannot be folded into "
+                f"{self._label} ({stopped.code}: {stopped.error}); strict mode stops here, "
+                f"at position {stopped.position - 1}. Without strict mode the event would "
+                "be quarantined and the projection would go on",
+                position=stopped.position, cause_code=stopped.code)
+        return BatchResult(len(events) + len(quarantined), new_checkpoint, outcome.members,
+                           outcome.sessions_touched, quarantined)
+
+    def _read(self, conn: Connection, checkpoint: int, window: int | None, *,
+              isolate: bool) -> tuple[list[StoredEvent], Quarantined | None]:
+        """The batch's events; when isolating, up to the first one the driver cannot load."""
+
+        def read(after: int, limit: int, upto: int | None) -> list[StoredEvent]:
+            # The fold needs envelopes and only the start of a text (for reset
+            # triggers); not decoding whole tool outputs roughly halves the read.
+            return self.store.read(conn, after, limit, upto=upto, partition=self.partition,
+                                   text_chars=TRIGGER_TEXT_CHARS)
+
+        if isolate:
+            bound = window if window is not None else self.store.horizon(conn)
+            return read_isolating(conn, read, checkpoint, self.batch_size, bound)
+        try:
+            return read(checkpoint, self.batch_size, window), None
+        except Exception as error:
+            if blame(error) is None:
+                raise
+            raise _Poisoned from error
+
+    def _fold(self, conn: Connection, projection_id: int, policy: CompiledPolicy,
+              events: list[StoredEvent], *, isolate: bool
+              ) -> tuple[FoldOutcome, tuple[Quarantined, ...], Quarantined | None]:
+        """(outcome, quarantined, strict mode's stop) of folding the batch's events."""
+        if not events:
+            return FoldOutcome(0, 0), (), None
+        if not isolate:
+            try:
+                return self.fold(conn, projection_id, policy, events), (), None
+            except Exception as error:
+                if blame(error) is None:
+                    raise
+                raise _Poisoned from error
+        isolated = fold_isolating(conn, self.fold, projection_id, policy, events,
+                                  strict=self.strict)
+        return isolated.outcome(), tuple(isolated.quarantined or ()), isolated.stopped_at
 
     def _window(self, checkpoint: int, upto: int | None) -> int | None:
         """For a slice: read a bounded range of positions.
@@ -149,3 +295,30 @@ class Projector:
     def _hook(self, point: str, count: int) -> None:
         if self.hook is not None:
             self.hook(point, count)
+
+
+def _check_lock(conn: Connection, held: HeldLocks, label: str) -> None:
+    """Raise LockLost unless `conn` is alive and still holds every lock in `held`."""
+    try:
+        count = conn.execute(_HOLDS, {"hi": [k >> 32 for k, _ in held],
+                                      "lo": [k & 0xFFFFFFFF for k, _ in held],
+                                      "modes": [m for _, m in held]}).scalar_one()
+        conn.commit()
+    except DBAPIError as error:
+        raise LockLost(
+            f"the projector of {label} lost its lock: its lock "
+            f"connection failed ({str(error.orig).strip().splitlines()[0]}); it stopped "
+            "before its next batch. What committed stays; run the catch-up again") from error
+    if count != len(held):
+        raise LockLost(f"the projector of {label} no longer holds its "
+                       "lock; it stopped before its next batch. What committed stays; run "
+                       "the catch-up again", code="LOCK_LOST")
+
+
+def _unlock(conn: Connection) -> None:
+    try:
+        conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        conn.commit()
+    except SQLAlchemyError:
+        # The connection is gone, and its session locks went with it.
+        conn.invalidate()

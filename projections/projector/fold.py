@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
 from eventlog.store import StoredEvent
-from projections.errors import ResolveError
+from projections.errors import ResolveError, UnfoldableEvent
 from projections.projector.interface import FoldOutcome
 from projections.projector.state import (
     CHANGE_KINDS,
@@ -31,6 +33,12 @@ from projections.projector.tables import (
 )
 from projections.resets import timed_reset
 from projections.resolver import CompiledPolicy, Resolution, session_id_for
+
+# Times the fold's calendar arithmetic (daily boundaries in any zone, a day back)
+# can handle; wider than what the edge accepts, so every accepted event folds.
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 1, 1, tzinfo=UTC)
+_BIGINT = 2**63
 
 
 def fold_batch(conn: Connection, projection_id: int, policy: CompiledPolicy,
@@ -74,8 +82,9 @@ class Fold:
         refs: set[MessageRef] = set()
         summary_sessions: set[uuid.UUID] = set()
         for event in events:
+            check_foldable(event)
             if event.type == "summary.recorded":
-                summary_sessions.add(uuid.UUID(str(event.payload["session_id"])))
+                summary_sessions.add(summary_target(event)[0])
                 continue
             resolution = self.policy.resolve(event)
             keys.add(resolution.key)
@@ -231,10 +240,10 @@ class Fold:
         self.new_origins.append((self.projection_id, resolution.key, parent_id, event.position))
 
     def _summary(self, event: StoredEvent) -> None:
-        session = self.sessions.get(uuid.UUID(str(event.payload["session_id"])))
+        session_id, covers = summary_target(event)
+        session = self.sessions.get(session_id)
         if session is None:
             return  # a summary for a session of another grouping
-        covers = int(event.payload["position"])
         if session.summary_position is not None and covers <= session.summary_position:
             return
         session.summary_position = covers
@@ -305,6 +314,43 @@ class Fold:
                 continue  # a later summary of this batch replaced this one
             session.summarized_count, session.summarized_tokens = member_totals_upto(
                 conn, self.projection_id, session_id, covers)
+
+
+def check_foldable(event: StoredEvent) -> None:
+    """Refuse, before anything is folded, an event whose fault would surface elsewhere.
+
+    A time out of range would not fail on its own event but on the next
+    message of its session (a daily boundary computed from it overflows), and
+    the blame would fall on a good event; a bad summary is refused whatever
+    the policy, so that every projection quarantines the same events.
+    """
+    if not EARLIEST.year <= event.occurred_at.year < LATEST.year:  # cheaper than comparing
+        raise UnfoldableEvent(
+            f"occurred_at {event.occurred_at.isoformat()} is outside "
+            f"{EARLIEST.year:04d}-{LATEST.year - 1:04d}, where session resets cannot be "
+            "computed", code="TIME_OUT_OF_RANGE")
+    if event.type == "summary.recorded":
+        summary_target(event)
+
+
+def summary_target(event: StoredEvent) -> tuple[uuid.UUID, int]:
+    """(session id, last position covered) of a summary.recorded, or UnfoldableEvent."""
+    raw_id, raw_position = event.payload.get("session_id"), event.payload.get("position")
+    try:
+        session_id = uuid.UUID(str(raw_id))
+    except ValueError:
+        raise UnfoldableEvent(f"summary session_id {str(raw_id)[:80]!r} is not a UUID",
+                              code="INVALID_SESSION_ID") from None
+    covers: int | None = None
+    if isinstance(raw_position, int) and not isinstance(raw_position, bool):
+        covers = raw_position
+    elif isinstance(raw_position, float) and math.isfinite(raw_position) \
+            and raw_position.is_integer():
+        covers = int(raw_position)
+    if covers is None or not -_BIGINT <= covers < _BIGINT:
+        raise UnfoldableEvent(f"summary position {str(raw_position)[:40]} is not a position "
+                              "(an integer within bigint)", code="POSITION_OUT_OF_RANGE")
+    return session_id, covers
 
 
 def _target_message_id(event: StoredEvent) -> str | None:

@@ -59,12 +59,22 @@ class IndexedMessage:
     tokens: int  # as the context shows it now: after edits, 0 once deleted
 
 
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """An event a projection could not fold: where it is, a stable code and the error."""
+
+    position: int
+    code: str
+    error: str
+
+
 @dataclass
 class BatchResult:
     events: int
     checkpoint: int
     members: int = 0
     sessions_touched: int = 0
+    quarantined: tuple[Quarantined, ...] = ()
 
 
 @dataclass
@@ -74,6 +84,9 @@ class CatchUpResult:
     checkpoint: int = 0
     seconds: float = 0.0
     skipped: bool = False
+    holders: tuple[int, ...] = ()  # when skipped: the backends holding the projector lock
+    quarantined: int = 0
+    resumed_slices: int = 0  # slices of an interrupted parallel build this run finished
 
     @property
     def rate(self) -> float:

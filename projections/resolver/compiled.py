@@ -67,9 +67,10 @@ class CompiledPolicy:
         self.triggers = frozenset(t.lower() for t in policy.reset.triggers)
         self.trigger_initials = frozenset(t[0] for t in self.triggers)
         tables = self.tables
-        self.sender_matters = "sender" in tables.dimensions or any(
+        self.sender_matters = (tables.thread_per_sender is True
+                               or "sender" in tables.dimensions or any(
             "sender" in rule.dimensions or any(name == "sender" for name, _ in rule.conditions)
-            for rule in tables.rules)
+            for rule in tables.rules))
         # Memos. Keys of different shapes live in different dicts, so they never collide.
         self._resolutions: dict[tuple[Any, ...], Resolution] = {}
         self._agent_outputs: dict[tuple[Any, ...], Resolution] = {}
@@ -208,6 +209,11 @@ def _compile_tables(policy: Policy, fingerprint: str) -> PolicyTables:
         space_scopes=space_scopes,
         overrides=overrides,
         platforms_with_spaces=frozenset(platform for platform, _ in space_scopes),
+        account_dm_scopes={_platform_and_chat(ref): scope
+                           for ref, scope in policy.account_dm_scopes.items()},
+        thread_per_sender=policy.threads.per_sender,
+        main_key=policy.gateways.openclaw.main_key,
+        space_types=dict(policy.gateways.picoclaw.space_types),
     )
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Protocol
 
 from projections.errors import ResolveError
+from projections.legacy.render import legacy_keys
+from projections.legacy.view import NO_SETTINGS, Kind, LegacyView
 from projections.resolver.keys import Part, format_key
 
 NO_LEGACY: Mapping[str, str] = MappingProxyType({})
+NO_SETTINGS_PARTS: Mapping[Part, str] = MappingProxyType({})
 
 
 class Addressed(Protocol):
@@ -68,6 +71,11 @@ class PolicyTables:
     space_scopes: Mapping[Part, str]  # (platform, space) -> session_scope
     overrides: Mapping[tuple[str, str, str], str]  # (platform, space, chat) -> session_scope
     platforms_with_spaces: frozenset[str]
+    account_dm_scopes: Mapping[Part, str] = field(  # (platform, account or '*') -> scope
+        default_factory=lambda: NO_SETTINGS_PARTS)
+    thread_per_sender: bool | None = None
+    main_key: str = "main"
+    space_types: Mapping[str, str] = field(default_factory=lambda: NO_SETTINGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +93,7 @@ class Placer:
     """Works out one address's session under a compiled policy, noting each reason."""
 
     __slots__ = ("tables", "event", "chat", "chat_type", "sender", "person", "rule",
-                 "dimensions", "base", "reasons")
+                 "dimensions", "base", "reasons", "view")
 
     def __init__(self, tables: PolicyTables, event: Addressed, by_agent: bool) -> None:
         if event.type == "summary.recorded":
@@ -105,6 +113,7 @@ class Placer:
         self.base: list[Part] = [("agent", event.agent), ("platform", event.platform),
                                  ("account", event.account)]
         self.reasons: list[str] = [tables.baseline_reason]
+        self.view: LegacyView | None = None  # the last session's view, a thread's parent
         if by_agent and event.sender is not None:
             self.reasons.append(f"{event.type} is the agent's own output: its sender is not "
                                 "used as a dimension or DM peer")
@@ -132,51 +141,63 @@ class Placer:
         sender_part = self._sender_part() if "sender" in dimensions else None
         if sender_part is not None:
             parts.append(sender_part)
-        return self._done(parts, self._chat_legacy(sender_part))
+        grouping = ((("chat", self.chat),) if sender_part is None
+                    else (("chat", self.chat), sender_part))
+        view = self._view("chat", dimensions=dimensions, grouping=grouping, ruled=False)
+        return self._done(parts, view)
 
     def _direct_message(self) -> Placement:
-        scope = self.tables.dm_scope
-        agent, platform, account = (value for _, value in self.base)
+        scope = self._dm_scope()
+        agent, platform, _ = (value for _, value in self.base)
         peer = self.person or self.sender
+        # PicoClaw scopes DMs by the policy's dimensions too (rules aside: DMs follow dm_scope)
+        view = self._view("dm", dm_scope=scope, dimensions=self.tables.dimensions)
         if scope == "main":
             self.reasons.append(f"dm_scope main: every DM of agent {agent} shares one session, "
                                 "across platforms and accounts")
-            return self._done([("agent", agent), ("dm", "main")],
-                              {"openclaw": f"agent:{agent}:main"})
+            return self._done([("agent", agent), ("dm", "main")], view)
         if peer is None:
             self.reasons.append(f"dm_scope {scope}, but the event names no sender: the DM "
                                 f"session is identified by its chat {self.chat}")
-            return self._done([*self.base, ("dm-chat", self.chat)],
-                              {"hermes": f"agent:{agent}:{platform}:dm:{self.chat}"})
+            # The gateways key an outbound DM by its target, the chat: so do its legacy keys.
+            view = replace(view, person=self._link_of(self.chat) or self.chat)
+            return self._done([*self.base, ("dm-chat", self.chat)], view)
         if self.person is not None:
             self._note_link()
         peer_part = ("dm-person", peer) if self.person else ("dm-peer", peer)
         if scope == "per-peer":
-            return self._per_peer_dm(agent, platform, peer_part)
-        legacy = {
-            "hermes": f"agent:{agent}:{platform}:dm:{self.chat}",
-            "picoclaw": f"agent:{agent}:{platform}:direct:{self.sender}",
-        }
+            return self._per_peer_dm(agent, platform, peer_part, view)
         if scope == "per-account-channel-peer":
             self.reasons.append("dm_scope per-account-channel-peer: one DM session per person, "
                                 "platform and account")
-            legacy["openclaw"] = f"agent:{agent}:{platform}:{account}:direct:{peer}"
         else:
             self.reasons.append("dm_scope per-channel-peer (the default): one DM session per "
                                 "person and platform (accounts stay separate, as always)")
-            legacy["openclaw"] = f"agent:{agent}:{platform}:direct:{peer}"
-        return self._done([*self.base, peer_part], legacy)
+        return self._done([*self.base, peer_part], view)
 
-    def _per_peer_dm(self, agent: str, platform: str, peer_part: Part) -> Placement:
-        legacy = {"openclaw": f"agent:{agent}:direct:{peer_part[1]}"}
+    def _dm_scope(self) -> str:
+        """The policy's dm_scope, or the one account_dm_scopes sets for this account."""
+        platform, account = self.event.platform, self.event.account
+        overrides = self.tables.account_dm_scopes
+        scope = overrides.get((platform, account))
+        if scope is None and account != "default":
+            scope = overrides.get((platform, "*"))
+        if scope is None:
+            return self.tables.dm_scope
+        self.reasons.append(f"account_dm_scopes: DMs to account {account} on {platform} use "
+                            f"dm_scope {scope}")
+        return scope
+
+    def _per_peer_dm(self, agent: str, platform: str, peer_part: Part,
+                     view: LegacyView) -> Placement:
         if self.person is not None:
             self.reasons.append(f"dm_scope per-peer: one DM session per person across "
                                 f"platforms; {self.person} is a linked identity")
-            return self._done([("agent", agent), peer_part], legacy)
+            return self._done([("agent", agent), peer_part], view)
         self.reasons.append(f"dm_scope per-peer: one DM session per person across platforms; "
                             f"sender {self.sender} is in no identity link, so the session "
                             f"stays on {platform}")
-        return self._done([("agent", agent), ("platform", platform), peer_part], legacy)
+        return self._done([("agent", agent), ("platform", platform), peer_part], view)
 
     def _shared_chat(self) -> Placement:
         dimensions = self._dimensions()
@@ -190,15 +211,13 @@ class Placer:
         chat_part = self._chat_part(group, dimensions)
         prefix = [*self.base, *self._rule_parts()]
         parts = list(prefix)
-        sender_part: Part | None = None
         for dimension in dimensions:
             part = self._dimension_part(dimension, group, chat_part)
-            if dimension == "sender":
-                sender_part = part
             if part is not None and part not in parts:
                 parts.append(part)
-        legacy = self._shared_legacy(parts[len(prefix):], chat_part, sender_part)
-        return self._done(parts, legacy)
+        view = self._view("chat", dimensions=dimensions, grouping=tuple(parts[len(prefix):]),
+                          native_chat=chat_part == ("chat", self.chat))
+        return self._done(parts, view)
 
     def _dimension_part(self, dimension: str, group: str | None, chat_part: Part) -> Part | None:
         if dimension == "chat":
@@ -284,11 +303,12 @@ class Placer:
         return None
 
     def _linked_person(self) -> str | None:
-        if self.sender is None:
-            return None
+        return None if self.sender is None else self._link_of(self.sender)
+
+    def _link_of(self, raw: str) -> str | None:
         tables = self.tables
-        person = tables.linked_qualified.get((self.event.platform, self.sender))
-        return person if person is not None else tables.linked_bare.get(self.sender)
+        person = tables.linked_qualified.get((self.event.platform, raw))
+        return person if person is not None else tables.linked_bare.get(raw)
 
     def _note_link(self) -> None:
         note = f"sender {self.sender} is linked to identity {self.person!r} (identity_links)"
@@ -302,7 +322,12 @@ class Placer:
         is_dm = self.chat_type == "dm"
         group = None if in_zone or is_dm else tables.groups.get((self.event.platform, topic))
         dimensions = () if is_dm else self._dimensions()
-        sender_part = self._sender_part() if "sender" in dimensions else None
+        per_sender = tables.thread_per_sender
+        split = "sender" in dimensions if per_sender is None else per_sender
+        sender_part = self._sender_part() if split and not is_dm else None
+        if per_sender is not None and not is_dm and per_sender != ("sender" in dimensions):
+            self.reasons.append(f"threads.per_sender is {str(per_sender).lower()}: thread "
+                                f"{topic} is {'split' if per_sender else 'shared'} by sender")
         if group is not None:
             self._note_group(f"thread {topic}", group, dimensions)
             return self._shared_session(dimensions, group)
@@ -320,35 +345,30 @@ class Placer:
         parts = [*self.base, *rule_parts, ("chat", self.chat), ("topic", topic)]
         if sender_part is not None:
             parts.append(sender_part)
-        agent, platform = self.event.agent, self.event.platform
-        legacy = {} if sender_part or is_dm else {
-            "openclaw": f"agent:{agent}:{platform}:thread:{topic}"}
-        return Placement(format_key(parts), _frozen(legacy), tuple(self.reasons), True,
-                          parent.key)
+        legacy: Mapping[str, str] = NO_LEGACY
+        if self.view is not None:
+            view = replace(self.view, topic=topic, thread_sender=sender_part is not None)
+            legacy = _frozen(legacy_keys(view))
+        return Placement(format_key(parts), legacy, tuple(self.reasons), True, parent.key)
 
     # -- legacy keys and the result
 
-    def _chat_legacy(self, sender_part: Part | None) -> dict[str, str]:
-        agent, platform = self.event.agent, self.event.platform
-        chat_key = f"agent:{agent}:{platform}:{self.chat_type}:{self.chat}"
-        if sender_part is None:
-            return {"openclaw": chat_key, "hermes": chat_key, "picoclaw": chat_key}
-        return {"hermes": f"{chat_key}:{self.sender}"}
+    def _view(self, kind: Kind, *, dm_scope: str = "per-channel-peer",
+              dimensions: tuple[str, ...] = (),
+              grouping: tuple[Part, ...] = (), native_chat: bool = True,
+              ruled: bool = True) -> LegacyView:
+        event, tables = self.event, self.tables
+        return LegacyView(
+            kind=kind, agent=event.agent, platform=event.platform, account=event.account,
+            chat=self.chat, chat_type=self.chat_type, space=event.space, sender=self.sender,
+            person=self.person, dm_scope=dm_scope, dimensions=dimensions, grouping=grouping,
+            native_chat=native_chat, rule=self.rule.name if self.rule and ruled else None,
+            main_key=tables.main_key, space_types=tables.space_types)
 
-    def _shared_legacy(self, parts: list[Part], chat_part: Part,
-                       sender_part: Part | None) -> dict[str, str]:
-        agent, platform = self.event.agent, self.event.platform
-        kind, value = chat_part
-        if parts == [("chat", self.chat)] or parts == [("chat", self.chat), sender_part]:
-            return self._chat_legacy(sender_part)
-        if parts == [("group", value)] and kind == "group":
-            return {"openclaw": f"agent:{agent}:{platform}:channel:{value}"}
-        if parts == [("space", value)] and kind == "space":
-            return {"openclaw": f"agent:{agent}:{platform}:guild:{value}"}
-        return {}
-
-    def _done(self, parts: list[Part], legacy: dict[str, str]) -> Placement:
-        return Placement(format_key(parts), _frozen(legacy), tuple(self.reasons), False, None)
+    def _done(self, parts: list[Part], view: LegacyView) -> Placement:
+        self.view = view
+        return Placement(format_key(parts), _frozen(legacy_keys(view)), tuple(self.reasons),
+                         False, None)
 
 
 def _frozen(legacy: dict[str, str]) -> Mapping[str, str]:

@@ -1,0 +1,21 @@
+"""Which converter reads which gateway's configuration."""
+
+from __future__ import annotations
+
+from projections.errors import PolicyError
+from projections.legacy import config_hermes, config_openclaw, config_picoclaw
+from projections.legacy.conversion import Converter
+
+CONVERTERS: dict[str, Converter] = {
+    "openclaw": config_openclaw.convert,
+    "hermes": config_hermes.convert,
+    "picoclaw": config_picoclaw.convert,
+}
+
+
+def converter_for(gateway: str) -> Converter:
+    try:
+        return CONVERTERS[gateway]
+    except KeyError:
+        raise PolicyError(f"unknown gateway {gateway!r}; use openclaw, hermes or picoclaw",
+                          code="UNKNOWN_GATEWAY") from None
