@@ -9,6 +9,7 @@ from bench.harness import Bench
 from bench.sections import (
     context,
     eventsourcing,
+    http,
     ingest,
     lag,
     memory,
@@ -24,5 +25,6 @@ MEASUREMENTS: dict[str, Measure] = {
     "ingest": ingest.measure, "rebuild": rebuild.measure, "workers": workers.measure,
     "memory": memory.measure, "resolver": resolver.measure,
     "eventsourcing": eventsourcing.measure, "lag": lag.measure, "context": context.measure,
+    "http": http.measure,
 }
 SECTIONS = tuple(MEASUREMENTS)

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
-from workers.commands import catch_up, demo, generate, log, policy, projection, sessions
+from workers.commands import (
+    catch_up,
+    demo,
+    erase,
+    generate,
+    import_,
+    log,
+    policy,
+    projection,
+    serve,
+    sessions,
+    token,
+)
 
-COMMAND_MODULES = (log, generate, policy, projection, catch_up, sessions, demo)
+COMMAND_MODULES = (log, generate, policy, projection, catch_up, sessions, erase, demo,
+                   serve, token, import_)

@@ -22,6 +22,8 @@ from projections.queries import resolve_in_projection
 from projections.registry import get
 from projections.resolver import Resolution, resolve
 from workers.bootstrap import bootstrap
+from workers.commands.convert import add_convert
+from workers.commands.legacy_key import add_key_option, resolve_key_command
 
 # Fields an event must carry that never change where it lands; `resolve` fills them in.
 _PROBE_TIME = "1970-01-01T00:00:00Z"
@@ -36,12 +38,14 @@ def register(verbs: Any) -> None:
     check.add_argument("file", metavar="FILE", help="the policy JSON file")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(handler=check_command)
+    add_convert(actions)
 
     resolve_verb = verbs.add_parser(
         "resolve", help="the session an event would land in, and why",
         description="EVENT_JSON is a JSON object, a path to a .json file, or '-' for stdin. "
                     "With --policy the answer is computed without a database.")
-    resolve_verb.add_argument("event", metavar="EVENT_JSON")
+    resolve_verb.add_argument("event", metavar="EVENT_JSON", nargs="?")
+    add_key_option(resolve_verb)
     source = resolve_verb.add_mutually_exclusive_group()
     source.add_argument("--policy", metavar="FILE", help="resolve under this policy file")
     source.add_argument("--projection", metavar="NAME",
@@ -93,6 +97,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def resolve_command(args: argparse.Namespace) -> int:
+    if args.key is not None or args.event is None:
+        return resolve_key_command(args)
     if args.policy is None:
         return _resolve_in_projection(args)
     policy = load_policy(args.policy)

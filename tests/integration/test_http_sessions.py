@@ -1,0 +1,108 @@
+"""Sessions over HTTP: pages and filters, one session, summaries, resets, projections (admin)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.fixtures.builders import event_dict
+from tests.fixtures.http import ApiServer
+from workers.http.client import ConvlogApiError
+
+
+def test_sessions_page_by_cursor_and_filter(api: ApiServer) -> None:
+    # Given seven sessions of agent main (one per chat, two people) and one of agent ops
+    client = api.client(api.token("gw", agents=["main", "ops"]))
+    for chat in range(7):
+        client.turn(event_dict(chat=f"c{chat}", sender="alice" if chat < 3 else "bob"))
+    last = client.turn(event_dict(agent="ops", chat="c0"))
+    # When they are read in pages of three, and filtered
+    pages = []
+    cursor = None
+    for _ in range(10):
+        page = client.sessions(agent="main", limit=3, cursor=cursor)
+        pages.append([s["key"] for s in page["sessions"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    alice = client.sessions(participant="alice")["sessions"]
+    prefix = client.sessions(key_prefix="agent=ops/")["sessions"]
+    # Then the pages hold every main session once, newest first, and the filters narrow
+    assert [len(p) for p in pages] == [3, 3, 1]
+    keys = [key for page in pages for key in page]
+    assert keys == [f"agent=main/platform=discord/account=default/chat=c{n}"
+                    for n in reversed(range(7))]
+    assert len(alice) == 3
+    assert [s["session_id"] for s in prefix] == [last["session_id"]]
+    with pytest.raises(ConvlogApiError) as bad:
+        client.sessions(cursor="not-a-cursor")
+    assert bad.value.code == "INVALID_CURSOR"
+
+
+def test_a_summary_and_a_reset_through_the_api(api: ApiServer) -> None:
+    # Given a session of three messages
+    client = api.client(api.token("gw"))
+    turns = [client.turn(event_dict(text=f"m{n}")) for n in range(3)]
+    session = turns[-1]["session_id"]
+    # When a summary of the first two is recorded (twice: a retry), then the session is reset
+    summary = client.summarize(session, "they said m0 and m1", turns[1]["position"])
+    again = client.summarize(session, "they said m0 and m1", turns[1]["position"])
+    context = client.context(session, after=summary["position"])
+    reset = client.reset(session, id="reset-1")
+    reset_again = client.reset(session, id="reset-1")
+    after_reset = client.turn(event_dict(text="fresh start"))
+    # Then the context starts with the summary; the retry was a duplicate; the reset opened
+    # a new session that holds only what came after it
+    assert (summary["status"], again["status"]) == ("appended", "duplicate")
+    assert [m["content"] for m in context["messages"]] == ["they said m0 and m1", "m2"]
+    assert (reset["status"], reset_again["status"]) == ("appended", "duplicate")
+    assert after_reset["session_id"] != session
+    assert [m["content"] for m in after_reset["context"]["messages"]] == ["fresh start"]
+    assert client.session(session)["session_id"] == session
+
+
+def test_projections_are_admin_only_and_build_in_the_background(api: ApiServer) -> None:
+    # Given some traffic, an admin token and a gateway token
+    gateway = api.client(api.token("gw"))
+    for chat in range(3):
+        gateway.turn(event_dict(chat=f"c{chat}"))
+    admin = api.client(api.token("ops", agents=["*"], verbs=["admin", "read"]))
+    # When the admin creates a per-user projection and waits for it, then activates it
+    created = admin.create_projection("per-user", {"dimensions": ["chat", "sender"]})
+    for _ in range(200):
+        if admin.projection("per-user")["state"] == "caught up":
+            break
+        time.sleep(0.05)
+    activated = admin.activate("per-user")
+    back = admin.rollback()
+    # Then each step reports its state; the gateway token may do none of it
+    assert created["name"] == "per-user" and created["active"] is False
+    assert activated == {"active": "per-user", "previous": "default"}
+    assert back == {"active": "default", "previous": "per-user"}
+    assert {p["name"] for p in admin.projections()} == {"default", "per-user"}
+    with pytest.raises(ConvlogApiError) as refused:
+        gateway.create_projection("mine", {})
+    assert refused.value.status == 403
+    with pytest.raises(ConvlogApiError) as invalid:
+        admin.create_projection("bad", {"dimensions": ["planet"]})
+    assert invalid.value.status == 422 and invalid.value.code == "INVALID_POLICY"
+
+
+def test_health_readiness_and_metrics(api: ApiServer) -> None:
+    # Given a server that appended and refused something
+    client = api.client(api.token("gw"))
+    client.append([event_dict(), event_dict(occurred_at="0001-01-01T00:00:00Z")])
+    # When the probes and the metrics are read, without a token
+    health = httpx.get(f"{api.url}/healthz")
+    ready = httpx.get(f"{api.url}/readyz")
+    metrics = httpx.get(f"{api.url}/metrics").text
+    # Then they answer, with lag per projection and counters by code
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json()["schema_current"] is True
+    assert ready.json()["projections"][0]["lag_events"] == 1
+    assert "convlog_events_appended_total 1.0" in metrics
+    assert 'convlog_events_rejected_total{code="TIME_OUT_OF_RANGE"} 1.0' in metrics
+    assert 'convlog_projection_lag_events{projection="default"} 1.0' in metrics
+    assert "convlog_http_request_duration_seconds_bucket" in metrics

@@ -1,0 +1,27 @@
+"""The bundled sample stores (the README's example) import in a dry run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import workers.importers.samples as samples
+from workers.cli import main
+
+SAMPLES = Path(samples.__file__).parent
+
+
+@pytest.mark.parametrize(("gateway", "sessions"), [("openclaw", 5), ("hermes", 1),
+                                                   ("picoclaw", 4)])
+def test_bundled_sample_store_imports(gateway: str, sessions: int,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a sample store shipped in the package
+    # When it is imported in a dry run (no database needed)
+    assert main(["import", gateway, str(SAMPLES / gateway), "--dry-run", "--json",
+                 "--timezone", "UTC"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # Then every session is read and the round trip is checked
+    assert report["sessions"]["imported"] == sessions
+    assert report["round_trip"]["gateway_sessions"] == sessions

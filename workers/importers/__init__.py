@@ -1,0 +1,1 @@
+"""Importers of gateway session stores (OpenClaw, Hermes agent, PicoClaw) into the log."""

@@ -1,0 +1,1 @@
+"""Small gateway stores for `convlog import` examples (package data)."""
