@@ -17,7 +17,7 @@ whole tree, one base per package:
     │   ├── UnfoldableEvent         an event the fold cannot apply (it is quarantined)
     │   ├── PoisonEvent             strict mode stopped at such an event
     │   └── LockLost                a projector lost its lock and stopped
-    └── UsageError                  workers.errors: a command line that cannot be run
+    (the CLI reports usage errors through argparse and ConfigurationError codes)
 """
 
 from __future__ import annotations
