@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
 import workers.commands.log
 from tests.fixtures.append_gate import (
@@ -17,6 +17,7 @@ from tests.fixtures.append_gate import (
     wait_at_gate,
 )
 from tests.fixtures.builders import event_dict
+from tests.fixtures.database import log_counts as counts
 from workers.cli import EXIT_BUG, main
 
 
@@ -27,14 +28,6 @@ def write_events(path: Path, count: int, **marked: int) -> Path:
             for n in range(1, count + 1)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
-
-
-def counts(url: str) -> tuple[int, int]:
-    engine: Engine = create_engine(url)
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT count(*), count(DISTINCT event_id) FROM events")).one()
-    engine.dispose()
-    return int(row[0]), int(row[1])
 
 
 def test_all_landed_is_0_and_a_rerun_of_duplicates_is_0(

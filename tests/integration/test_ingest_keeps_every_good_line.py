@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from eventlog.events import Rejection
 from eventlog.ingest import SAMPLE_SIZE, ingest_lines
 from eventlog.store import EventStore
 from tests.fixtures.append_gate import gate_shut, install_gate, wait_at_gate
 from tests.fixtures.builders import event_dict
+from tests.fixtures.database import log_counts as counts
 from workers.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,15 +34,6 @@ def lines_with(count: int, bad: dict[int, dict[str, Any]]) -> list[str]:
 def write(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def counts(url: str) -> tuple[int, int]:
-    """(events, distinct event ids) in the log."""
-    engine: Engine = create_engine(url)
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT count(*), count(DISTINCT event_id) FROM events")).one()
-    engine.dispose()
-    return int(row[0]), int(row[1])
 
 
 def read_rejects(path: Path) -> list[dict[str, Any]]:

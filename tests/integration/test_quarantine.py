@@ -26,7 +26,12 @@ from projections.registry import get
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot
 from tests.fixtures.unchecked import append_unchecked, message, summary
-from tests.integration.test_incremental_equals_rebuild import random_stream, split
+from tests.integration.test_incremental_equals_rebuild import (
+    MAX_ATTEMPTS,
+    Crash,
+    random_stream,
+    split,
+)
 from workers.actors import catch_up_projection
 from workers.cli import main
 
@@ -282,12 +287,6 @@ POISONS: list[Callable[[random.Random], tuple[dict[str, Any], str | None]]] = [
     lambda rng: (message(chat="c1", occurred_at="9999-12-31T23:59:59Z"), None),
     lambda rng: (message(chat="c2"), YEAR_10000),
 ]
-MAX_ATTEMPTS = 1_000
-
-
-class Crash(Exception):
-    """Raised from the projector's hook to simulate a worker dying mid-batch."""
-
 
 @settings(max_examples=8, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
