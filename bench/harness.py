@@ -22,7 +22,7 @@ from eventlog.database import embedded_server_url, libpq_url, stop_embedded_serv
 from eventlog.events import Event, parse_event
 from eventlog.ingest import ingest_lines
 from eventlog.store import EventStore, chunked
-from eventlog.tokens import TokenCounter
+from eventlog.tokens import TokenCounter, count_pending
 from projections.policy import Policy
 from projections.projector import CatchUpResult, Projector
 from projections.registry import create, get
@@ -100,6 +100,7 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix="convlog-bench-data-"))
         self.results: dict[str, dict[str, Any]] = {}
         self.loaded = False
+        self.counted = False
         self.main_projection: str | None = None
         self._jsonl: Path | None = None
 
@@ -159,16 +160,20 @@ class Progress:
 
 
 def ensure_loaded(bench: Bench) -> None:
-    """The workload in the log (through convlog's ingest), whether or not ingest was timed."""
-    if bench.loaded:
-        return
-    if not bench.scalar("SELECT count(*) FROM events"):
-        log("loading the workload through convlog's ingest (untimed)")
-        progress = Progress("ingest", bench.n)
-        with bench.jsonl.open("rb") as stream:
-            ingest_lines(bench.store, stream, batch_size=BATCH,
-                         on_progress=lambda done, _: progress(done))
-    bench.loaded = True
+    """The workload in the log (through convlog's ingest), whether or not ingest was timed,
+    and its tokens counted, as a deployment's workers count them before projectors fold."""
+    if not bench.loaded:
+        if not bench.scalar("SELECT count(*) FROM events"):
+            log("loading the workload through convlog's ingest (untimed)")
+            progress = Progress("ingest", bench.n)
+            with bench.jsonl.open("rb") as stream:
+                ingest_lines(bench.store, stream, batch_size=BATCH,
+                             on_progress=lambda done, _: progress(done))
+        bench.loaded = True
+    if not bench.counted:
+        log("counting tokens as the workers would (untimed)")
+        count_pending(bench.engine, bench.store.counter.encoding_name)
+        bench.counted = True
 
 
 def catch_up(bench: Bench, name: str, **options: Any) -> tuple[CatchUpResult, float]:

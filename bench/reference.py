@@ -28,10 +28,11 @@ WINDOW_STATEMENT = f"""
     SELECT position, key, tokens,
            sum(tokens) OVER (PARTITION BY key ORDER BY position) AS running_tokens,
            row_number() OVER (PARTITION BY key ORDER BY position) AS seq
-      FROM (SELECT position, tokens,
-                   concat_ws('|', agent, platform, account, chat, topic) AS key
-              FROM events
-             WHERE type IN ({", ".join(f"'{t}'" for t in MEMBER_TYPES)})) AS members
+      FROM (SELECT e.position, t.tokens,
+                   concat_ws('|', e.agent, e.platform, e.account, e.chat, e.topic) AS key
+              FROM events e
+              JOIN token_counts t ON t.encoding = 'cl100k_base' AND t.position = e.position
+             WHERE e.type IN ({", ".join(f"'{t}'" for t in MEMBER_TYPES)})) AS members
 """
 
 

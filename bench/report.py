@@ -160,9 +160,23 @@ def rows_ingest(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
         ["ingest, events/s (informative)", _n(r["convlog_events_per_s"]),
          f"COPY + unique event_id {_n(r['copy_unique_events_per_s'])}",
          _n(r["ratio_unique"], 2), "—", "—"],
-        ["prepare alone (parse, ids, digests, tokens), events/s", _n(r["prepare_events_per_s"]),
+        ["prepare alone (parse, ids, digests; no tokens), events/s",
+         _n(r["prepare_events_per_s"]),
          "—", "—", "—", "—"],
     ]
+
+
+def rows_tokens(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    rows = [[f"token counting, {encoding}, events/s on one core (totals equal)",
+             f"bpe-openai {_n(c['fast_events_per_s'])}",
+             f"tiktoken encode_ordinary {_n(c['tiktoken_events_per_s'])}", _n(c["speedup"], 2),
+             "—", "—"] for encoding, c in r["counters"].items()]
+    one, two = r["bulk"]["1"], r["bulk"]["2"]
+    rows.append([f"bulk counter over the log ({r['bulk_encoding']}), 2 processes vs 1, "
+                 "events/s (pool already started)",
+                 f"{_n(two['events_per_s'])} ({_n(two.get('steady_events_per_s'))})",
+                 f"1 process {_n(one['events_per_s'])}", _n(r["bulk_speedup"], 2), "—", "—"])
+    return rows
 
 
 def rows_rebuild(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
@@ -234,7 +248,8 @@ def rows_context(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
 
 
 ROW_RENDERERS: tuple[tuple[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]], ...] = (
-    ("ingest", rows_ingest), ("rebuild", rows_rebuild), ("workers", rows_workers),
+    ("ingest", rows_ingest), ("tokens", rows_tokens), ("rebuild", rows_rebuild),
+    ("workers", rows_workers),
     ("memory", rows_memory), ("resolver", rows_resolver),
     ("eventsourcing", rows_eventsourcing), ("lag", rows_lag), ("context", rows_context),
 )

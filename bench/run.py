@@ -28,7 +28,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"),
                         help="the file the result table is appended to")
     parser.add_argument("--no-markdown", action="store_true", help="append no table")
-    parser.add_argument("--lag-rate", type=int, default=2_000, help="appends/s during lag")
+    parser.add_argument("--lag-rate", type=int, default=None,
+                        help="appends/s during lag (default: half the ingest rate measured "
+                        "in this run, else 2,000)")
     parser.add_argument("--lag-seconds", type=int, default=10)
     parser.add_argument("--context-calls", type=int, default=200, help="calls per session size")
     parser.add_argument("--context-budget", type=int, default=8_000)

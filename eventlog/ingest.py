@@ -60,7 +60,7 @@ class ParsedBatch:
 
 def parse_batch(store: EventStore, numbered: list[tuple[int, bytes]],
                 max_text_chars: int) -> ParsedBatch:
-    """Validate, identify and count tokens of one chunk of lines: no database needed."""
+    """Validate and identify one chunk of lines: no database needed (no token counting)."""
     events: list[Event] = []
     numbers: list[int] = []
     rejected: list[Rejection] = []
@@ -73,7 +73,7 @@ def parse_batch(store: EventStore, numbered: list[tuple[int, bytes]],
             raw[number] = line.decode("utf-8").strip()
         elif isinstance(parsed, Rejection):
             rejected.append(parsed)
-    return ParsedBatch(prepare(events, store.counter, numbers), rejected, len(numbered), raw)
+    return ParsedBatch(prepare(events, numbers), rejected, len(numbered), raw)
 
 
 def ingest_lines(
@@ -89,9 +89,9 @@ def ingest_lines(
 
     Rejections reach `on_rejection` in line order as each batch is written, so a
     killed ingest leaves those found so far with the caller. The next chunk is
-    parsed and tokenized in a helper thread while the current one is written, so
-    CPU work overlaps the database's (the server is another process and tiktoken
-    releases the GIL).
+    parsed in a helper thread while the current one is written, so CPU work
+    overlaps the database's (the server is another process). Tokens are not
+    counted here: workers count them afterwards (eventlog.tokens).
     """
     total = IngestResult()
     lines_done = 0

@@ -15,12 +15,12 @@ from sqlalchemy.exc import DBAPIError
 from eventlog.convlog_errors import DatabaseError
 from eventlog.events import Event, Rejection
 from eventlog.schema import APPEND_LOCK_KEY, EVENTS_CHANNEL
-from eventlog.tokens import TokenCounter
+from eventlog.tokens import TokenCounter, ensure_counted
 
 COPY_COLUMNS = (
     "event_id", "fingerprint", "type", "agent", "platform", "account", "space", "chat",
-    "chat_type", "topic", "sender", "message_id", "reply_to", "occurred_at", "tokens", "payload",
-)
+    "chat_type", "topic", "sender", "message_id", "reply_to", "occurred_at", "payload",
+)  # no `tokens`: the append leaves it NULL; counts live in token_counts (eventlog.tokens)
 CONTENT_COLUMNS = ("position", "text", "sender_name", "meta")
 # What a person may ask to erase: kept in event_content, never in events.payload.
 CONTENT_FIELDS = ("text", "sender_name", "meta")
@@ -29,7 +29,10 @@ READ_COLUMNS = (
     "chat_type", "topic", "sender", "message_id", "reply_to", "occurred_at", "recorded_at",
     "tokens", "payload",
 )
-_ENVELOPE = ", ".join(f"e.{name}" for name in READ_COLUMNS if name != "payload")
+# `tokens` is the event's count in the reader's encoding, from token_counts.
+_ENVELOPE = ", ".join("t.tokens" if name == "tokens" else f"e.{name}"
+                      for name in READ_COLUMNS if name != "payload")
+_TOKENS_AT = READ_COLUMNS.index("tokens")
 # The event as it was appended, minus whatever was erased since.
 _FULL_PAYLOAD = (
     "CASE WHEN c.text IS NULL AND c.sender_name IS NULL AND c.meta IS NULL THEN e.payload "
@@ -44,7 +47,8 @@ _CUT_PAYLOAD = (
     "ELSE e.payload || jsonb_build_object('text', left(coalesce(c.text, c.command), :chars)) "
     "END"
 )
-_FROM = "FROM events e LEFT JOIN event_content c ON c.position = e.position"
+_FROM = ("FROM events e LEFT JOIN event_content c ON c.position = e.position "
+         "LEFT JOIN token_counts t ON t.encoding = :encoding AND t.position = e.position")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,7 @@ class StoredEvent:
     reply_to: str | None
     occurred_at: datetime
     recorded_at: datetime
-    tokens: int
+    tokens: int  # in the encoding the reader asked for
     payload: dict[str, Any]
     erased: bool = False
 
@@ -92,7 +96,9 @@ class Partition:
 
 @dataclass(frozen=True, slots=True)
 class PreparedEvent:
-    """An event with everything computed that needs no database: id, digest, tokens.
+    """An event with everything computed that needs no database: id and digest.
+
+    Tokens are not counted here: counting is off the append path (eventlog.tokens).
 
     `payload_json` is the whole event (what the fingerprint digests); `envelope_json`
     is the same without text, sender_name and meta, which go to `event_content`.
@@ -101,7 +107,6 @@ class PreparedEvent:
     event: Event
     event_id: str
     fingerprint: bytes
-    tokens: int
     payload_json: str
     line: int = 0
     envelope_json: str = ""
@@ -123,7 +128,7 @@ class PreparedEvent:
         return (
             self.event_id, self.fingerprint, e.type, e.agent, e.platform, e.account, e.space,
             e.chat, e.chat_type, e.topic, e.sender, e.message_id, e.reply_to, e.occurred_at,
-            self.tokens, payload,
+            payload,
         )
 
 
@@ -146,13 +151,10 @@ class AppendResult:
                 "rejected": len(self.rejected)}
 
 
-def prepare(events: Sequence[Event], counter: TokenCounter,
-            lines: Sequence[int] | None = None) -> list[PreparedEvent]:
-    """Compute ids, digests and token counts: the CPU half of an append."""
-    texts = [e.text or "" for e in events]
-    token_counts = counter.count_batch(texts)
+def prepare(events: Sequence[Event], lines: Sequence[int] | None = None) -> list[PreparedEvent]:
+    """Compute ids and digests: the CPU half of an append (no token counting)."""
     prepared = []
-    for index, (event, tokens) in enumerate(zip(events, token_counts, strict=True)):
+    for index, event in enumerate(events):
         whole = event.as_payload()
         payload = _json(whole)  # Event.canonical_json(), without dumping the model twice
         envelope = {name: value for name, value in whole.items() if name not in CONTENT_FIELDS}
@@ -160,7 +162,6 @@ def prepare(events: Sequence[Event], counter: TokenCounter,
             event=event,
             event_id=event.event_id,
             fingerprint=hashlib.sha256(payload.encode("utf-8")).digest(),
-            tokens=tokens,
             payload_json=payload,
             line=lines[index] if lines is not None else index + 1,
             envelope_json=_json(envelope),
@@ -184,14 +185,28 @@ def _id_conflict(item: PreparedEvent) -> Rejection:
 
 
 class EventStore:
-    """The log's public face: batch append and gap-safe reads."""
+    """The log's public face: batch append and gap-safe reads.
+
+    `counter` names the default encoding of reads (its `encoding_name`) and
+    counts what a read finds uncounted; appends never count.
+    """
 
     def __init__(self, engine: Engine, counter: TokenCounter | None = None) -> None:
         self.engine = engine
         self.counter = counter or TokenCounter()
 
+    @property
+    def encoding(self) -> str:
+        """The encoding reads use when they name none."""
+        return self.counter.encoding_name
+
+    def _counter(self, encoding: str | None) -> tuple[str, TokenCounter]:
+        if encoding is None or encoding == self.counter.encoding_name:
+            return self.counter.encoding_name, self.counter
+        return encoding, TokenCounter(encoding)
+
     def append(self, events: Sequence[Event], lines: Sequence[int] | None = None) -> AppendResult:
-        return self.append_prepared(prepare(events, self.counter, lines))
+        return self.append_prepared(prepare(events, lines))
 
     def append_prepared(self, batch: Sequence[PreparedEvent],
                         conn: Connection | None = None) -> AppendResult:
@@ -239,7 +254,8 @@ class EventStore:
         # the commit makes position order equal commit order, so every committed
         # position below the highest visible one is final: readers may read up to
         # max(position) and never skip. The lock covers only the database half of
-        # an append (parsing and token counting happen before it), and a trigger
+        # an append (parsing happens before it; tokens are counted later, off the
+        # append path, by eventlog.tokens), and a trigger
         # takes the same lock for inserts that do not come through this method.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         existing: dict[str, bytes] = dict(conn.execute(
@@ -297,7 +313,8 @@ class EventStore:
 
     def read(self, conn: Connection, after: int, limit: int,
              upto: int | None = None, partition: Partition | None = None,
-             text_chars: int | None = None) -> list[StoredEvent]:
+             text_chars: int | None = None, encoding: str | None = None
+             ) -> list[StoredEvent]:
         """Events with after < position <= upto (default: the horizon), in order.
 
         With `partition`, only the events whose hash of the partition's columns
@@ -305,9 +322,15 @@ class EventStore:
         `text_chars`, payloads come without `meta` and `sender_name` and with
         `text` cut to that many characters, for readers that need the envelope,
         not the content. Erased content is absent either way.
+
+        `tokens` are counts in `encoding` (default: the store's); events read
+        before any counter reached them are counted here, in this transaction,
+        so a reader never sees a missing count (callers that can, count first:
+        eventlog.tokens.ensure_counted).
         """
         bound = self.horizon(conn) if upto is None else upto
-        where, params = "", dict[str, int]()
+        encoding, counter = self._counter(encoding)
+        where, params = "", dict[str, Any](encoding=encoding)
         if partition is not None:
             columns = ", ".join(f"e.{name}" for name in partition.columns)
             where = (f"AND (hashtext(concat_ws('|', {columns})) "
@@ -317,39 +340,58 @@ class EventStore:
         if text_chars is not None:
             payload = _CUT_PAYLOAD
             params["chars"] = text_chars
-        rows = conn.execute(
-            text(f"SELECT {_ENVELOPE}, {payload}, c.erased_by IS NOT NULL {_FROM} "
-                 f"WHERE e.position > :after AND e.position <= :upto {where}"
-                 "ORDER BY e.position LIMIT :limit"),
-            {"after": after, "upto": bound, "limit": limit, **params},
-        ).all()  # one fetch, not a round of fetchone() per row
+        query = text(f"SELECT {_ENVELOPE}, {payload}, c.erased_by IS NOT NULL {_FROM} "
+                     f"WHERE e.position > :after AND e.position <= :upto {where}"
+                     "ORDER BY e.position LIMIT :limit")
+        values = {"after": after, "upto": bound, "limit": limit, **params}
+        rows = conn.execute(query, values).all()  # one fetch, not fetchone() per row
+        if any(row[_TOKENS_AT] is None for row in rows):
+            ensure_counted(conn, encoding, rows[-1][0], counter)
+            rows = conn.execute(query, values).all()
         return [StoredEvent(*row) for row in rows]
 
     def iter_events(self, after: int = 0, batch_size: int = 5_000,
-                    upto: int | None = None) -> Iterator[StoredEvent]:
+                    upto: int | None = None, encoding: str | None = None
+                    ) -> Iterator[StoredEvent]:
         """Every event after `after`, in position order, batch by batch."""
         with self.engine.connect() as conn:
             bound = self.horizon(conn) if upto is None else upto
             position = after
             while True:
-                batch = self.read(conn, position, batch_size, upto=bound)
+                batch = self.read(conn, position, batch_size, upto=bound, encoding=encoding)
+                conn.commit()  # counts a read had to take are kept
                 if not batch:
                     return
                 yield from batch
                 position = batch[-1].position
 
-    def tail(self, n: int) -> list[StoredEvent]:
+    def tail(self, n: int, encoding: str | None = None) -> list[StoredEvent]:
+        """The newest `n` events, oldest first, with counts in `encoding`."""
+        encoding, counter = self._counter(encoding)
         with self.engine.connect() as conn:
-            rows = conn.execute(
+            rows = [list(row) for row in conn.execute(
                 text(f"SELECT {_ENVELOPE}, {_FULL_PAYLOAD}, c.erased_by IS NOT NULL {_FROM} "
-                     "ORDER BY e.position DESC LIMIT :n"), {"n": n})
-            return [StoredEvent(*row) for row in reversed(list(rows))]
+                     "ORDER BY e.position DESC LIMIT :n"), {"n": n, "encoding": encoding})]
+        for row in rows:
+            if row[_TOKENS_AT] is None:
+                # Not counted yet. A gateway's role may read the log but not write
+                # counts: count the text here, exactly as a counter will, unsaved.
+                payload_text = row[_TOKENS_AT + 1].get("text")
+                row[_TOKENS_AT] = counter.count(payload_text) if isinstance(
+                    payload_text, str) else 0
+        return [StoredEvent(*row) for row in reversed(rows)]
 
-    def stats(self) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+    def stats(self, encoding: str | None = None) -> dict[str, Any]:
+        """Counts by type and platform, the head, and the log's tokens in `encoding`."""
+        encoding, counter = self._counter(encoding)
+        with self.engine.begin() as conn:  # counts taken here are kept
+            head = self.horizon(conn)
+            ensure_counted(conn, encoding, head, counter)
             totals = conn.execute(text(
-                "SELECT count(*), coalesce(max(position), 0), coalesce(sum(tokens), 0), "
-                "min(occurred_at), max(occurred_at) FROM events")).one()
+                "SELECT count(*), coalesce(max(position), 0), (SELECT coalesce(sum(tokens), 0) "
+                "FROM token_counts WHERE encoding = :e AND position <= :head), "
+                "min(occurred_at), max(occurred_at) FROM events WHERE position <= :head"),
+                {"e": encoding, "head": head}).one()
             by_type: dict[str, int] = dict(conn.execute(text(
                 "SELECT type, count(*) FROM events GROUP BY type ORDER BY 2 DESC")).all())
             by_platform: dict[str, int] = dict(conn.execute(text(
@@ -359,6 +401,7 @@ class EventStore:
             "events": totals[0],
             "head": totals[1],
             "tokens": int(totals[2]),
+            "encoding": encoding,
             "first_occurred_at": totals[3].isoformat() if totals[3] else None,
             "last_occurred_at": totals[4].isoformat() if totals[4] else None,
             "by_type": by_type,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from eventlog.tokens import TokenCounter
+from eventlog.tokens import TokenCounter, ensure_counted, horizon
 from projections.errors import ContextError
 
 PAGE = 128
@@ -96,6 +96,14 @@ _MEMBERS = text("""
      ORDER BY m.position DESC
      LIMIT :page
 """)
+# The same members with their counts in another encoding than the projection's:
+# token_counts of the member and of its latest edit replace the projection's own.
+_MEMBERS_IN = text(str(_MEMBERS).replace(
+    "m.tokens AS original_tokens", "mt.tokens AS original_tokens").replace(
+    "c.tokens AS changed_tokens", "ct.tokens AS changed_tokens").replace(
+    "LEFT JOIN event_content cc ON", "LEFT JOIN token_counts mt ON mt.encoding = :encoding "
+    "AND mt.position = m.position LEFT JOIN token_counts ct ON ct.encoding = :encoding "
+    "AND ct.position = c.position LEFT JOIN event_content cc ON"))
 
 
 class ContextAssembler:
@@ -107,11 +115,37 @@ class ContextAssembler:
 
     def __init__(self, counter: TokenCounter) -> None:
         self.counter = counter
+        self.encoding: str | None = None  # of the assembly under way; None: the projection's
 
     def assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
-                 budget: int, as_of: int | None = None, tag_senders: bool = False) -> Context:
+                 budget: int, as_of: int | None = None, tag_senders: bool = False,
+                 encoding: str | None = None) -> Context:
+        """The session's context within `budget` tokens.
+
+        With `encoding`, the token figures and the budget are in that encoding's
+        counts (token_counts), counted first if they are missing, in the caller's
+        transaction; without, in the projection's own (the counts it folded).
+        """
         if budget < 0:
             raise ContextError("the budget must be zero or more tokens", code="INVALID_BUDGET")
+        if encoding is not None:
+            # Never assemble on a missing count: count what is not yet counted first.
+            head = horizon(conn)
+            ensure_counted(conn, encoding, head if as_of is None else min(as_of, head),
+                           self.counter if encoding == self.counter.encoding_name else None)
+        assembler = self if encoding is None else self._in(encoding)
+        return assembler._assemble(conn, projection_id, session_id, budget=budget,
+                                   as_of=as_of, tag_senders=tag_senders)
+
+    def _in(self, encoding: str) -> ContextAssembler:
+        counter = (self.counter if encoding == self.counter.encoding_name
+                   else TokenCounter(encoding))
+        other = ContextAssembler(counter)
+        other.encoding = encoding
+        return other
+
+    def _assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
+                  budget: int, as_of: int | None, tag_senders: bool) -> Context:
         session = conn.execute(text(
             "SELECT key, parent_session_id, parent_position, first_position FROM sessions "
             "WHERE projection_id = :p AND session_id = :s"),
@@ -140,13 +174,17 @@ class ContextAssembler:
     def _summary(self, conn: Connection, projection_id: int, session_id: uuid.UUID,
                  upper: int, context: Context) -> int:
         # An erased summary (derived from erased messages) counts as never recorded.
+        tokens = "s.tokens" if self.encoding is None else (
+            "(SELECT t.tokens FROM token_counts t WHERE t.encoding = :encoding "
+            "AND t.position = s.position)")
         row = conn.execute(text(
-            "SELECT s.covers_position, s.tokens, c.text "
+            f"SELECT s.covers_position, {tokens} AS tokens, c.text "
             "FROM session_summaries s JOIN event_content c ON c.position = s.position "
             "WHERE s.projection_id = :p AND s.session_id = :s AND s.position <= :upper "
             "AND c.erased_by IS NULL "
             "ORDER BY s.covers_position DESC, s.position DESC LIMIT 1"),
-            {"p": projection_id, "s": session_id, "upper": upper}).first()
+            {"p": projection_id, "s": session_id, "upper": upper,
+             "encoding": self.encoding}).first()
         if row is None:
             return 0
         if row.tokens <= context.budget:
@@ -161,9 +199,10 @@ class ContextAssembler:
         """Add members newest first while they fit; True when the budget stopped the walk."""
         cursor = upper
         while True:
-            rows = conn.execute(_MEMBERS, {"p": projection_id, "s": session_id,
-                                           "upper": cursor, "floor": floor,
-                                           "as_of": upper, "page": PAGE}).all()
+            rows = conn.execute(
+                _MEMBERS if self.encoding is None else _MEMBERS_IN,
+                {"p": projection_id, "s": session_id, "upper": cursor, "floor": floor,
+                 "as_of": upper, "page": PAGE, "encoding": self.encoding}).all()
             for row in rows:
                 item = self._render(row, tag_senders)
                 if item is None:
@@ -171,13 +210,26 @@ class ContextAssembler:
                 if item.tokens > remaining:
                     seq, running = self._at(conn, projection_id, session_id, floor)
                     context.left_out_messages += row.seq - seq
-                    context.left_out_tokens += row.running_tokens - running
+                    context.left_out_tokens += (
+                        row.running_tokens - running if self.encoding is None
+                        else self._sum_in(conn, projection_id, session_id, floor, row.position))
                     return True
                 remaining -= item.tokens
                 context.items.append(item)
             if len(rows) < PAGE:
                 return False
             cursor = rows[-1].position - 1
+
+    def _sum_in(self, conn: Connection, projection_id: int, session_id: uuid.UUID,
+                floor: int, position: int) -> int:
+        """The members' tokens in floor < position <= `position`, in this assembly's encoding
+        (what running_tokens differences give in the projection's own)."""
+        return int(conn.execute(text(
+            "SELECT coalesce(sum(t.tokens), 0) FROM session_members m JOIN token_counts t "
+            "ON t.encoding = :encoding AND t.position = m.position WHERE m.projection_id = :p "
+            "AND m.session_id = :s AND m.position > :floor AND m.position <= :pos"),
+            {"encoding": self.encoding, "p": projection_id, "s": session_id,
+             "floor": floor, "pos": position}).scalar_one())
 
     @staticmethod
     def _at(conn: Connection, projection_id: int, session_id: uuid.UUID,

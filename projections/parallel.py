@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from eventlog.store import EventStore, Partition
 from eventlog.tokens import TokenCounter
 from projections.errors import ProjectionError
-from projections.projector import Projector
+from projections.projector import BATCH_SIZE, Projector
 from projections.projector.slices import SliceState, merge_slices, slice_columns, slice_states
 from projections.registry import describe_holders, get, lock_holders, projector_lock_key
 
@@ -64,7 +64,7 @@ def plan_slices(conn: Connection, store: EventStore, name: str,
 
 
 def rebuild_parallel(engine: Engine, store: EventStore, name: str, workers: int, *,
-                     batch_size: int = 5_000, encoding: str | None = None,
+                     batch_size: int = BATCH_SIZE, encoding: str | None = None,
                      strict: bool = False) -> ParallelResult:
     """Project `name` up to the current horizon with `workers` processes, then merge.
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, text
 from eventlog.schema import APPEND_LOCK_KEY
 from eventlog.store import EventStore
 from projections.errors import ProjectionError
-from projections.projector import BatchResult, Projector
+from projections.projector import BATCH_SIZE, BatchResult, Projector
 from projections.queries import quarantined_count
 from projections.registry import (
     ProjectionInfo,
@@ -61,7 +61,7 @@ def status(engine: Engine, store: EventStore, name: str | None) -> Status:
 
 def build(engine: Engine, store: EventStore, name: str, *,
           on_batch: Callable[[BatchResult], None] | None = None,
-          batch_size: int = 5_000, strict: bool = False) -> ProjectionInfo:
+          batch_size: int = BATCH_SIZE, strict: bool = False) -> ProjectionInfo:
     """Project the whole log into `name`, from its checkpoint: a killed build resumes.
 
     That includes a parallel build that was killed: its slices are finished

@@ -46,8 +46,14 @@ def catch_up_projection(name: str) -> None:
     """
     from projections.errors import LockLost, PoisonEvent
     from projections.projector import BatchResult, Projector
+    from workers.counting import count_tokens, encoding_of
 
     app = bootstrap()
+    # New events' token counts first, in the projection's encoding (once per event and
+    # encoding, whichever projection's actor gets there first; the others find them).
+    encoding = encoding_of(app.engine, name)
+    if encoding is not None:
+        count_tokens(app.engine, encoding)
 
     def report(batch: BatchResult) -> None:
         for q in batch.quarantined:

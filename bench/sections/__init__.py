@@ -15,6 +15,7 @@ from bench.sections import (
     memory,
     rebuild,
     resolver,
+    tokens,
     workers,
 )
 
@@ -22,7 +23,8 @@ Measure = Callable[[Bench], dict[str, Any]]
 
 # The fixed run order: ingest fills the empty log, later sections reuse what earlier ones left.
 MEASUREMENTS: dict[str, Measure] = {
-    "ingest": ingest.measure, "rebuild": rebuild.measure, "workers": workers.measure,
+    "ingest": ingest.measure, "tokens": tokens.measure, "rebuild": rebuild.measure,
+    "workers": workers.measure,
     "memory": memory.measure, "resolver": resolver.measure,
     "eventsourcing": eventsourcing.measure, "lag": lag.measure, "context": context.measure,
     "http": http.measure,

@@ -65,10 +65,18 @@ class LagSampler:
                     self.seconds.append(float(row[1]))
 
 
+def lag_rate(bench: Bench) -> int:
+    """The append rate: as asked, else half the ingest ceiling this run measured."""
+    if bench.args.lag_rate is not None:
+        return int(bench.args.lag_rate)
+    ceiling = bench.results.get("ingest", {}).get("convlog_events_per_s")
+    return max(int(ceiling / 2), 1) if ceiling else 2_000
+
+
 def measure(bench: Bench) -> dict[str, Any]:
     """Catch-up lag while another process appends at a steady rate."""
     name, _, _ = ensure_main_projection(bench)
-    per_second, duration = bench.args.lag_rate, bench.args.lag_seconds
+    per_second, duration = lag_rate(bench), bench.args.lag_seconds
     total = per_second * duration
     children = Children([(_appender_child, {"url": bench.url, "total": total,
                                             "per_second": per_second,
@@ -93,6 +101,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     projected += projector.catch_up().events
     return {
         "rate_target": per_second, "seconds_target": duration,
+        "rate_is_half_ingest": bench.args.lag_rate is None and "ingest" in bench.results,
         "appended": reports[0]["events"],
         "append_events_per_s": rate(reports[0]["events"], reports[0]["seconds"]),
         "late_ticks": reports[0]["late_ticks"], "projected": projected,
@@ -110,9 +119,8 @@ def measure(bench: Bench) -> dict[str, Any]:
 def _appender_child(gate: Callable[[], None], url: str, total: int, per_second: int,
                     seed: int) -> dict[str, Any]:
     _, store = child_store(url)
-    # Parsed and tokenized up front: the steady rate measures the projector, not this CPU.
-    events = prepare([as_event({**raw, "agent": LAG_AGENT}) for raw in generate(total, seed)],
-                     store.counter)
+    # Parsed up front: the steady rate measures the projector, not this CPU.
+    events = prepare([as_event({**raw, "agent": LAG_AGENT}) for raw in generate(total, seed)])
     close_counter(store.counter)
     tick = 0.1
     per_tick = max(1, round(per_second * tick))

@@ -28,6 +28,7 @@ _SECTION_CODES = {
     "reset": "INVALID_RESET",
     "compaction": "INVALID_COMPACTION",
     "dimensions": "UNKNOWN_DIMENSION",
+    "encoding": "UNKNOWN_ENCODING",
 }
 
 # Keys users bring from the gateways they come from, and what to write instead.

@@ -19,6 +19,8 @@ from pydantic import (
     field_validator,
 )
 
+from eventlog.tokens import KNOWN_ENCODINGS
+
 Dimension = Literal["space", "chat", "topic", "sender"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 SessionScope = Literal["channel", "guild"]
@@ -215,6 +217,19 @@ class Policy(_Strict):
     reset: ResetPolicy = Field(default_factory=ResetPolicy)
     compaction: CompactionPolicy = Field(default_factory=CompactionPolicy)
     gateways: GatewaySettings = Field(default_factory=GatewaySettings)
+    # The token encoding this projection counts and budgets in; unset: the deployment's
+    # CONVLOG_ENCODING. It decides no grouping, so it is not in the fingerprint.
+    encoding: str | None = Field(
+        default=None, description=f"the token encoding ({', '.join(KNOWN_ENCODINGS)}); unset: "
+                                  "the deployment's CONVLOG_ENCODING")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None and value not in KNOWN_ENCODINGS:
+            raise ValueError(f"{value!r} is not a token encoding convlog counts; write one of "
+                             f"{', '.join(repr(name) for name in KNOWN_ENCODINGS)}")
+        return value
 
     _fingerprint: str = PrivateAttr(default="")
 

@@ -2,6 +2,6 @@
 
 from projections.projector.catchup import Projector
 from projections.projector.interface import BatchFold, FoldOutcome
-from projections.projector.state import BatchResult, CatchUpResult
+from projections.projector.state import BATCH_SIZE, BatchResult, CatchUpResult
 
-__all__ = ["BatchFold", "BatchResult", "CatchUpResult", "FoldOutcome", "Projector"]
+__all__ = ["BATCH_SIZE", "BatchFold", "BatchResult", "CatchUpResult", "FoldOutcome", "Projector"]

@@ -8,13 +8,15 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from eventlog.store import EventStore, Partition, StoredEvent
+from eventlog.envelopes import Envelope, read_envelopes
+from eventlog.store import EventStore, Partition
 from projections.errors import LockLost, PoisonEvent, StaleCheckpoint
 from projections.projector.fold import fold_batch
 from projections.projector.interface import BatchFold, FoldOutcome
 from projections.projector.quarantine import blame, fold_isolating, read_isolating, record
 from projections.projector.slices import merge_slices, slice_states
 from projections.projector.state import (
+    BATCH_SIZE,
     TRIGGER_TEXT_CHARS,
     BatchResult,
     CatchUpResult,
@@ -49,7 +51,7 @@ class Projector:
     """Catches one projection up with the log, batch by batch."""
 
     def __init__(self, engine: Engine, store: EventStore, name: str | None = None, *,
-                 batch_size: int = 5_000, hook: BatchHook | None = None,
+                 batch_size: int = BATCH_SIZE, hook: BatchHook | None = None,
                  partition: Partition | None = None, fold: BatchFold = fold_batch,
                  strict: bool = False) -> None:
         self.engine = engine
@@ -201,15 +203,14 @@ class Projector:
             checkpoint, upto = self._checkpoint(conn, projection_id)
             if upto is not None and checkpoint >= upto:
                 return None
-            window = self._window(checkpoint, upto)
+            window, final = self._window(conn, checkpoint, upto)
             events, unreadable = self._read(conn, checkpoint, window, isolate=isolate)
             if not events and unreadable is None:
-                if self.partition is None:
+                if self.partition is None and final:
                     conn.execute(text("UPDATE projections SET caught_up_at = coalesce("
                                       "caught_up_at, now()) WHERE id = :id"),
                                  {"id": projection_id})
                     return None
-                assert window is not None
                 self._move_checkpoint(conn, projection_id, checkpoint, window)
                 return BatchResult(0, window)
             self._hook("read", len(events))
@@ -229,8 +230,8 @@ class Projector:
                 new_checkpoint = stopped.position - 1  # what precedes it stays folded
             elif unreadable is not None:
                 new_checkpoint = unreadable.position  # the batch ended at it
-            elif window is not None and len(events) < self.batch_size:
-                new_checkpoint = window  # the slice has nothing more up to the window's end
+            elif len(events) < self.batch_size:
+                new_checkpoint = window  # nothing more up to the window's end
             self._move_checkpoint(conn, projection_id, checkpoint, new_checkpoint)
             self._hook("checkpointed", len(events))
         if stopped is not None:
@@ -243,19 +244,18 @@ class Projector:
         return BatchResult(len(events) + len(quarantined), new_checkpoint, outcome.members,
                            outcome.sessions_touched, quarantined)
 
-    def _read(self, conn: Connection, checkpoint: int, window: int | None, *,
-              isolate: bool) -> tuple[list[StoredEvent], Quarantined | None]:
+    def _read(self, conn: Connection, checkpoint: int, window: int, *,
+              isolate: bool) -> tuple[list[Envelope], Quarantined | None]:
         """The batch's events; when isolating, up to the first one the driver cannot load."""
 
-        def read(after: int, limit: int, upto: int | None) -> list[StoredEvent]:
-            # The fold needs envelopes and only the start of a text (for reset
-            # triggers); not decoding whole tool outputs roughly halves the read.
-            return self.store.read(conn, after, limit, upto=upto, partition=self.partition,
-                                   text_chars=TRIGGER_TEXT_CHARS)
+        def read(after: int, limit: int, upto: int) -> list[Envelope]:
+            # The fold needs envelopes and only the start of a user's text (for
+            # reset commands): no content is decoded.
+            return read_envelopes(conn, after, limit, upto, partition=self.partition,
+                                  text_chars=TRIGGER_TEXT_CHARS)
 
         if isolate:
-            bound = window if window is not None else self.store.horizon(conn)
-            return read_isolating(conn, read, checkpoint, self.batch_size, bound)
+            return read_isolating(conn, read, checkpoint, self.batch_size, window)
         try:
             return read(checkpoint, self.batch_size, window), None
         except Exception as error:
@@ -264,7 +264,7 @@ class Projector:
             raise _Poisoned from error
 
     def _fold(self, conn: Connection, projection_id: int, policy: CompiledPolicy,
-              events: list[StoredEvent], *, isolate: bool
+              events: list[Envelope], *, isolate: bool
               ) -> tuple[FoldOutcome, tuple[Quarantined, ...], Quarantined | None]:
         """(outcome, quarantined, strict mode's stop) of folding the batch's events."""
         if not events:
@@ -280,17 +280,23 @@ class Projector:
                                   strict=self.strict)
         return isolated.outcome(), tuple(isolated.quarantined or ()), isolated.stopped_at
 
-    def _window(self, checkpoint: int, upto: int | None) -> int | None:
-        """For a slice: read a bounded range of positions.
+    def _window(self, conn: Connection, checkpoint: int,
+                upto: int | None) -> tuple[int, bool]:
+        """(the last position this batch may read, whether that is the end of the work).
 
-        A slice's filter is a hash the planner cannot estimate; bounding the
-        position range keeps each read an index range scan instead of a scan
-        and sort of everything after the checkpoint.
+        Reads are bounded ranges of positions, never "the next N after the
+        checkpoint": the range is an index range scan whatever the planner's
+        statistics say (a freshly loaded log has none), and a slice's hash filter,
+        which the planner cannot estimate, never turns a read into a scan and sort
+        of everything after the checkpoint.
         """
         if self.partition is None:
-            return upto
+            horizon = self.store.horizon(conn)
+            end = min(horizon, checkpoint + self.batch_size)
+            return end, end >= horizon
         assert upto is not None
-        return min(upto, checkpoint + self.batch_size * self.partition.count)
+        end = min(upto, checkpoint + self.batch_size * self.partition.count)
+        return end, end >= upto
 
     def _hook(self, point: str, count: int) -> None:
         if self.hook is not None:

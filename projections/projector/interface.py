@@ -8,7 +8,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from eventlog.store import StoredEvent
+from eventlog.envelopes import Envelope
 from projections.resolver import CompiledPolicy
 
 
@@ -24,12 +24,12 @@ class BatchFold(Protocol):
     """Folds one batch of events into the session tables of a projection.
 
     Called inside the batch's transaction with the events after the checkpoint,
-    in position order and never empty (payloads without `meta`, texts cut to
-    TRIGGER_TEXT_CHARS); the fold writes its rows on `conn` and
-    neither commits nor touches the checkpoint, which the loop moves afterwards
-    in the same transaction. Its result must depend only on the events and the
-    tables, never on where batch boundaries fell.
+    in position order and never empty, as envelopes (`eventlog.envelopes`: no
+    content but a user text's first TRIGGER_TEXT_CHARS characters); the fold
+    writes its rows on `conn` and neither commits nor touches the checkpoint,
+    which the loop moves afterwards in the same transaction. Its result must
+    depend only on the events and the tables, never on where batch boundaries fell.
     """
 
     def __call__(self, conn: Connection, projection_id: int, policy: CompiledPolicy,
-                 events: Sequence[StoredEvent], /) -> FoldOutcome: ...
+                 events: Sequence[Envelope], /) -> FoldOutcome: ...

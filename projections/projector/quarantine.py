@@ -17,7 +17,7 @@ import psycopg
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from eventlog.store import StoredEvent
+from eventlog.envelopes import Envelope
 from projections.errors import LockLost, PoisonEvent, StaleCheckpoint, UnfoldableEvent
 from projections.projector.interface import BatchFold, FoldOutcome
 from projections.projector.state import Quarantined
@@ -67,7 +67,7 @@ class Isolated:
 
 
 def fold_isolating(conn: Connection, fold: BatchFold, projection_id: int,
-                   policy: CompiledPolicy, events: Sequence[StoredEvent], *,
+                   policy: CompiledPolicy, events: Sequence[Envelope], *,
                    strict: bool) -> Isolated:
     """Fold `events` in savepoints, isolating each event the fold cannot apply.
 
@@ -77,7 +77,7 @@ def fold_isolating(conn: Connection, fold: BatchFold, projection_id: int,
     it stays folded and `stopped_at` names it.
     """
     result = Isolated(quarantined=[])
-    pending: list[Sequence[StoredEvent]] = [events]
+    pending: list[Sequence[Envelope]] = [events]
     while pending:
         chunk = pending.pop()
         try:
@@ -103,11 +103,11 @@ def fold_isolating(conn: Connection, fold: BatchFold, projection_id: int,
     return result
 
 
-Read = Callable[[int, int, int], list[StoredEvent]]  # (after, limit, upto) -> events
+Read = Callable[[int, int, int], list[Envelope]]  # (after, limit, upto) -> events
 
 
 def read_isolating(conn: Connection, read: Read, after: int, limit: int,
-                   bound: int) -> tuple[list[StoredEvent], Quarantined | None]:
+                   bound: int) -> tuple[list[Envelope], Quarantined | None]:
     """Read a batch; if one event cannot be loaded, the events before it and that event.
 
     An event whose stored values the driver cannot load (a time past year 9999,
@@ -119,7 +119,7 @@ def read_isolating(conn: Connection, read: Read, after: int, limit: int,
     first = _attempt(conn, read, after, limit, bound)
     if isinstance(first, list):
         return first, None
-    good: list[StoredEvent] = []
+    good: list[Envelope] = []
     readable, failing = 0, limit  # read(after, readable) works, read(after, failing) fails
     while failing - readable > 1:
         middle = (readable + failing) // 2
@@ -144,7 +144,7 @@ def read_isolating(conn: Connection, read: Read, after: int, limit: int,
 
 
 def _attempt(conn: Connection, read: Read, after: int, limit: int,
-             upto: int) -> list[StoredEvent] | Exception:
+             upto: int) -> list[Envelope] | Exception:
     try:
         with conn.begin_nested():
             return read(after, limit, upto)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 MEMBER_KINDS = {"message.received": "user", "message.sent": "assistant", "tool.used": "tool"}
@@ -11,6 +11,10 @@ CHANGE_KINDS = {"message.edited": "edited", "message.deleted": "deleted",
                 "content.redacted": "redacted"}
 MessageRef = tuple[str, str, str, str, str]  # agent, platform, account, chat, message_id
 TRIGGER_TEXT_CHARS = 256
+# Positions per batch: a batch costs a fixed handful of statements, so larger batches
+# fold faster (measured: 36k events/s at 5,000, 42k at 20,000 on 50k events) while
+# memory stays flat (envelopes only, no content).
+BATCH_SIZE = 20_000
 
 
 @dataclass(slots=True)
@@ -20,43 +24,6 @@ class Head:
     epoch: int
     started_by: str
     last_user_at: datetime | None
-    dirty: bool = False
-
-
-@dataclass(slots=True)
-class Session:
-    session_id: uuid.UUID
-    key: str
-    epoch: int
-    started_by: str
-    agent: str
-    platform: str
-    legacy_keys: dict[str, str]
-    first_at: datetime
-    last_at: datetime
-    last_user_at: datetime | None
-    first_position: int
-    last_position: int
-    message_count: int = 0
-    token_total: int = 0
-    running_total: int = 0
-    summary_position: int | None = None
-    summarized_count: int = 0
-    summarized_tokens: int = 0
-    participants: list[str] = field(default_factory=list)
-    chats: list[str] = field(default_factory=list)
-    parent_session_id: uuid.UUID | None = None
-    parent_position: int | None = None
-    needs_summary: bool = False
-    summary_reason: str | None = None
-    dirty: bool = False
-
-
-@dataclass(slots=True)
-class IndexedMessage:
-    session_id: uuid.UUID
-    position: int
-    tokens: int  # as the context shows it now: after edits, 0 once deleted
 
 
 @dataclass(frozen=True, slots=True)

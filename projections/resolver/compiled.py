@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from eventlog.settings import Settings
 from projections.errors import PolicyError
 from projections.policy import Policy, errors_of, semantic_diagnostics
 from projections.resolver.keys import MEMO_LIMIT, Part, session_uuid
@@ -62,6 +63,8 @@ class CompiledPolicy:
         if errors:
             raise PolicyError("the policy cannot be used: " + "; ".join(map(str, errors)), errors)
         self.policy = policy
+        # The encoding its token counts are in: the policy's, else the deployment's.
+        self.encoding = policy.encoding or Settings().encoding
         self.fingerprint = policy.grouping_fingerprint()
         self.tables = _compile_tables(policy, self.fingerprint)
         self.triggers = frozenset(t.lower() for t in policy.reset.triggers)

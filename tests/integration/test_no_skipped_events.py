@@ -23,7 +23,7 @@ def writer(store: EventStore, engine: Engine, seed: int, errors: list[BaseExcept
         for batch_number in range(BATCHES_PER_WRITER):
             events = [make_event(text=f"w{seed} b{batch_number} e{i}")
                       for i in range(rng.randint(1, 20))]
-            prepared = prepare(events, store.counter)
+            prepared = prepare(events)
             with engine.begin() as conn:
                 # Hold the transaction open for a while before and after the insert, so
                 # transactions overlap and would commit out of position order if they could.

@@ -39,7 +39,7 @@ def test_upgrade_from_an_empty_database_is_repeatable(empty_engine: Engine) -> N
 
 
 @pytest.mark.parametrize("statement", [
-    "UPDATE events SET tokens = tokens + 1",
+    "UPDATE events SET tokens = 1",
     "UPDATE events SET payload = '{}'::jsonb WHERE position = 1",
     "DELETE FROM events",
     "DELETE FROM events WHERE position = 1",
@@ -49,12 +49,15 @@ def test_database_refuses_to_change_events(store: EventStore, engine: Engine,
                                            statement: str) -> None:
     # Given a log with one event
     store.append([make_event(text="one two three")])
+    with engine.connect() as conn:
+        original = conn.execute(text("SELECT payload::text FROM events")).scalar_one()
     # When anyone, even the table's owner, tries to rewrite or remove it
     with pytest.raises(DBAPIError, match="immutable"), engine.begin() as conn:
         conn.execute(text(statement))
     # Then the event is still there, unchanged
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*), sum(tokens) FROM events")).one() == (1, 3)
+        assert conn.execute(text("SELECT count(*), max(payload::text) FROM events")).one() == (
+            1, original)
 
 
 def test_cli_init_reports_current_schema(cli_env: str, capsys: pytest.CaptureFixture[str]

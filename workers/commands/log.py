@@ -19,6 +19,7 @@ from eventlog.events import Rejection
 from eventlog.ingest import IngestResult, ingest_stream
 from eventlog.settings import Settings
 from eventlog.store import stored_as_json
+from eventlog.tokens import KNOWN_ENCODINGS
 from projections.registry import ensure_default
 from workers.bootstrap import bootstrap
 from workers.commands.output import (
@@ -54,9 +55,14 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     tail = log_verbs.add_parser("tail", help="the newest events")
     tail.add_argument("-n", type=non_negative_int, default=20)
     tail.add_argument("--json", action="store_true")
+    tail.add_argument("--encoding", metavar="E", choices=KNOWN_ENCODINGS, default=None,
+                      help="token counts in this encoding (default: CONVLOG_ENCODING)")
     tail.set_defaults(handler=run_tail)
     stats = log_verbs.add_parser("stats", help="counts by type and platform, head, tokens")
     stats.add_argument("--json", action="store_true")
+    stats.add_argument("--encoding", metavar="E", choices=KNOWN_ENCODINGS, default=None,
+                       help="tokens in this encoding (default: CONVLOG_ENCODING); what is "
+                            "not counted yet is counted first")
     stats.set_defaults(handler=run_stats)
 
 
@@ -166,7 +172,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_tail(args: argparse.Namespace) -> int:
-    events = bootstrap().store.tail(args.n)
+    events = bootstrap().store.tail(args.n, encoding=args.encoding)
     if args.json:
         for event in events:
             print_json(stored_as_json(event))
@@ -184,12 +190,12 @@ def run_tail(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    stats = bootstrap().store.stats()
+    stats = bootstrap().store.stats(encoding=args.encoding)
     if args.json:
         print_json(stats)
         return 0
     console.print(f"events: {stats['events']:,}   head position: {stats['head']:,}   "
-                  f"tokens: {stats['tokens']:,}")
+                  f"tokens: {stats['tokens']:,} ({stats['encoding']})")
     console.print(f"occurred: {stats['first_occurred_at']} … {stats['last_occurred_at']}")
     for title, counts in (("type", stats["by_type"]), ("platform", stats["by_platform"])):
         table = Table(title, "events")

@@ -7,6 +7,7 @@ import argparse
 from rich.table import Table
 from rich.text import Text
 
+from eventlog.tokens import KNOWN_ENCODINGS
 from projections.context import ContextAssembler
 from projections.queries import find_session, list_sessions, quarantined_count
 from projections.registry import get
@@ -28,6 +29,9 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     context.add_argument("--budget", type=non_negative_int, default=8_000, metavar="TOKENS")
     context.add_argument("--as-of", type=non_negative_int, default=None, metavar="POSITION")
     context.add_argument("--tag-senders", action="store_true")
+    context.add_argument("--encoding", metavar="E", choices=KNOWN_ENCODINGS, default=None,
+                         help="count tokens and the budget in this encoding (default: the "
+                              f"projection's); one of {', '.join(KNOWN_ENCODINGS)}")
     context.add_argument("--projection", metavar="NAME", help="default: the active one")
     context.add_argument("--json", action="store_true")
     context.set_defaults(handler=run_context)
@@ -59,12 +63,12 @@ def run_sessions(args: argparse.Namespace) -> int:
 
 def run_context(args: argparse.Namespace) -> int:
     app = bootstrap()
-    with app.engine.connect() as conn:
+    with app.engine.begin() as conn:  # counts another encoding needs are kept
         info = get(conn, args.projection)
         session_id = find_session(conn, info.id, args.session)
         context = ContextAssembler(app.store.counter).assemble(
             conn, info.id, session_id, budget=args.budget, as_of=args.as_of,
-            tag_senders=args.tag_senders)
+            tag_senders=args.tag_senders, encoding=args.encoding)
     if args.json:
         print_json(context.as_dict())
         return 0

@@ -130,7 +130,7 @@ def append_parsed(services: Services, principal: Principal, parsed: Parsed, *,
         else:
             rejected.append(Rejection(line, f"agent: token {principal.name!r} may not write "
                                       f"for agent {event.agent!r}", "", code="AGENT_NOT_IN_SCOPE"))
-    prepared = prepare(events, services.store.counter, lines)  # outside the lock: CPU only
+    prepared = prepare(events, lines)  # outside the lock: CPU only
     with services.engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
         head = services.store.horizon(conn)

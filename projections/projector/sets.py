@@ -1,0 +1,408 @@
+"""The fold's set-based half: what a batch loads, and the statements that write its rows.
+
+The sequential decisions (which session each event joins) arrive as arrays;
+each statement below then works on the whole batch at once: sequence numbers
+and running token totals by window functions, session aggregates by GROUP BY,
+edits' effect on totals and summaries' coverage by joins. Token counts come
+from `token_counts` under the policy's encoding, so a fold never counts.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection
+
+from projections.policy.models import CompactionPolicy
+from projections.projector.assign import Assignment, Indexed, Known, Wanted
+from projections.projector.state import Head, MessageRef
+
+
+def _native(sql: str) -> str:
+    """A statement in psycopg's own placeholders, every parameter sent in binary.
+
+    Binary arrays of uuids, integers and texts are dumped without quoting each
+    element, which in text format costs more than the statement itself.
+    """
+    return re.sub(r":(\w+)", r"%(\1)b", sql.replace("%", "%%"))
+
+
+def _run(conn: Connection, sql: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
+    cursor: psycopg.Cursor[Any] = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(sql, params)
+    return cursor
+
+
+# -- loading what earlier batches left --------------------------------------------------
+
+_HEADS = _native(
+    "SELECT key, session_id, epoch, started_by, last_user_at FROM session_heads "
+    "WHERE projection_id = :p AND key = ANY(:keys)")
+# The indexed messages a batch's events name: members' own ids (a message id seen
+# before keeps its first place), the targets of replies and of changes, and thread
+# parents (which live in payloads, so the caller lists them). Read from the events
+# of the batch's range on the server, so no reference travels from Python.
+_INDEX = _native("""
+WITH named AS (
+    SELECT e.agent, e.platform, e.account, e.chat, e.message_id
+      FROM events e
+     WHERE e.position BETWEEN :lo AND :hi AND e.chat IS NOT NULL
+       AND e.message_id IS NOT NULL
+       AND e.type IN ('message.received', 'message.sent', 'tool.used', 'message.edited',
+                      'message.deleted', 'content.redacted')
+    UNION
+    SELECT e.agent, e.platform, e.account, e.chat, e.reply_to
+      FROM events e
+     WHERE e.position BETWEEN :lo AND :hi AND e.chat IS NOT NULL
+       AND e.reply_to IS NOT NULL AND e.type IN ('message.sent', 'tool.used')
+    UNION
+    SELECT * FROM unnest(CAST(:agents AS text[]), CAST(:platforms AS text[]),
+                         CAST(:accounts AS text[]), CAST(:chats AS text[]),
+                         CAST(:ids AS text[]))
+)
+SELECT i.agent, i.platform, i.account, i.chat, i.message_id, i.session_id, i.position
+  FROM named r
+  JOIN message_index i ON i.projection_id = :p AND i.agent = r.agent
+   AND i.platform = r.platform AND i.account = r.account AND i.chat = r.chat
+   AND i.message_id = r.message_id
+""")
+_ORIGINS = _native(
+    "SELECT thread_key, parent_session_id, parent_position FROM thread_origins "
+    "WHERE projection_id = :p AND thread_key = ANY(:keys)")
+_SESSIONS = _native(
+    "SELECT session_id, summary_position FROM sessions "
+    "WHERE projection_id = :p AND session_id = ANY(:ids)")
+
+
+def load(conn: Connection, projection_id: int, want: Wanted, span: tuple[int, int]) -> Known:
+    """Heads, indexed messages, thread origins and existing sessions the batch can touch.
+
+    `span` is (first, last) position of the batch's events.
+    """
+    known = Known()
+    p = projection_id
+    if want.keys:
+        keys = list(want.keys)
+        known.heads = {r[0]: Head(*r) for r in _run(conn, _HEADS, {"p": p, "keys": keys})}
+        known.origins = {r[0]: (r[1], r[2])
+                         for r in _run(conn, _ORIGINS, {"p": p, "keys": keys})}
+    agents, platforms, accounts, chats, ids = _columns(list(want.parents), 5)
+    index: dict[MessageRef, Indexed] = {}
+    for r in _run(conn, _INDEX, {"p": p, "lo": span[0], "hi": span[1], "agents": agents,
+                                 "platforms": platforms, "accounts": accounts,
+                                 "chats": chats, "ids": ids}):
+        index[r[:5]] = (r[5], r[6])
+    known.index = index
+    wanted_sessions = want.sessions | {head.session_id for head in known.heads.values()}
+    if wanted_sessions:
+        known.sessions = {r[0]: r[1] for r in _run(
+            conn, _SESSIONS, {"p": p, "ids": list(wanted_sessions)})}
+    return known
+
+
+# -- writing ---------------------------------------------------------------------------
+
+_MEMBERS = _native("""
+WITH batch AS (
+    SELECT f.session_id, f.position, f.indexed, t.tokens, e.type, e.agent, e.platform,
+           e.account, e.chat, e.message_id, e.sender,
+           row_number() OVER w AS n, sum(t.tokens) OVER w AS run
+      FROM (SELECT (CAST(:sessions AS uuid[]))[u.slot] AS session_id, u.position, u.indexed
+              FROM unnest(CAST(:slots AS integer[]), CAST(:positions AS bigint[]),
+                          CAST(:indexed AS boolean[])) AS u(slot, position, indexed)) f
+      -- The batch is one range of positions: saying so makes both joins range scans.
+      JOIN events e ON e.position = f.position AND e.position BETWEEN :lo AND :hi
+      JOIN token_counts t ON t.encoding = :encoding AND t.position = f.position
+       AND t.position BETWEEN :lo AND :hi
+    WINDOW w AS (PARTITION BY f.session_id ORDER BY f.position)
+), indexed AS (
+    INSERT INTO message_index (projection_id, agent, platform, account, chat, message_id,
+                               session_id, position)
+    SELECT :p, agent, platform, account, chat, message_id, session_id, position
+      FROM batch WHERE indexed
+)
+INSERT INTO session_members (projection_id, session_id, position, kind, message_id, sender,
+                             seq, tokens, running_tokens)
+SELECT :p, b.session_id, b.position,
+       CASE b.type WHEN 'message.received' THEN 'user' WHEN 'message.sent' THEN 'assistant'
+                   ELSE 'tool' END,
+       b.message_id, b.sender, coalesce(s.message_count, 0) + b.n, b.tokens,
+       coalesce(s.running_total, 0) + b.run
+  FROM batch b
+  LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = b.session_id
+""")
+
+_CHANGES = _native("""
+INSERT INTO member_changes (projection_id, session_id, target_position, position, change,
+                            tokens)
+SELECT :p, c.session_id, c.target, c.position, c.change,
+       CASE WHEN c.change = 'edited' THEN t.tokens ELSE 0 END
+  FROM unnest(CAST(:sessions AS uuid[]), CAST(:targets AS bigint[]),
+              CAST(:positions AS bigint[]), CAST(:changes AS text[]))
+       AS c(session_id, target, position, change)
+  LEFT JOIN token_counts t ON t.encoding = :encoding AND t.position = c.position
+   AND t.position BETWEEN :lo AND :hi
+""")
+
+_SUMMARIES = _native("""
+INSERT INTO session_summaries (projection_id, session_id, position, covers_position, tokens)
+SELECT :p, s.session_id, s.position, s.covers, t.tokens
+  FROM unnest(CAST(:sessions AS uuid[]), CAST(:positions AS bigint[]),
+              CAST(:covers AS bigint[])) AS s(session_id, position, covers)
+  JOIN token_counts t ON t.encoding = :encoding AND t.position = s.position
+   AND t.position BETWEEN :lo AND :hi
+""")
+
+_ORIGINS_INSERT = _native("""
+INSERT INTO thread_origins (projection_id, thread_key, parent_session_id, parent_position)
+SELECT :p, o.* FROM unnest(CAST(:keys AS text[]), CAST(:parents AS uuid[]),
+                           CAST(:positions AS bigint[])) AS o(key, parent, position)
+""")
+
+_HEADS_UPSERT = _native("""
+INSERT INTO session_heads (projection_id, key, session_id, epoch, started_by, last_user_at)
+SELECT :p, h.* FROM unnest(CAST(:keys AS text[]), CAST(:sessions AS uuid[]),
+                           CAST(:epochs AS integer[]), CAST(:started AS text[]),
+                           CAST(:last_user AS timestamptz[]))
+                    AS h(key, session_id, epoch, started_by, last_user_at)
+ON CONFLICT (projection_id, key) DO UPDATE SET session_id = EXCLUDED.session_id,
+    epoch = EXCLUDED.epoch, started_by = EXCLUDED.started_by,
+    last_user_at = EXCLUDED.last_user_at
+""")
+
+# Every session the batch touched, recomputed from its row, the batch's members, its
+# changes and its summaries; then flagged for compaction as the policy says.
+_SESSIONS_UPSERT = _native("""
+WITH members AS (
+    SELECT (CAST(:m_sessions AS uuid[]))[f.slot] AS session_id, f.position, e.type, e.chat,
+           e.sender, e.occurred_at
+      FROM unnest(CAST(:m_slots AS integer[]), CAST(:m_positions AS bigint[]))
+           AS f(slot, position)
+      JOIN events e ON e.position = f.position AND e.position BETWEEN :lo AND :hi
+), added AS (
+    SELECT session_id, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+           max(occurred_at) FILTER (WHERE type = 'message.received') AS last_user_at,
+           min(position) AS first_position, max(position) AS last_position,
+           array_agg(sender ORDER BY position)
+               FILTER (WHERE type = 'message.received' AND sender IS NOT NULL) AS senders,
+           array_agg(chat ORDER BY position) FILTER (WHERE chat IS NOT NULL) AS chats
+      FROM members GROUP BY session_id
+), last_member AS (
+    SELECT a.session_id, m.seq, m.running_tokens
+      FROM added a JOIN session_members m ON m.projection_id = :p
+       AND m.session_id = a.session_id AND m.position = a.last_position
+), targets AS (
+    SELECT session_id, target, min(position) AS first, max(position) AS last
+      FROM unnest(CAST(:c_sessions AS uuid[]), CAST(:c_targets AS bigint[]),
+                  CAST(:c_positions AS bigint[])) AS c(session_id, target, position)
+     GROUP BY session_id, target
+), changed AS (
+    -- An edit replaces the target's tokens, a delete or redaction zeroes them: the
+    -- session total moves by (tokens after the batch) - (tokens before it), per target.
+    SELECT t.session_id, sum(after.tokens - coalesce(before.tokens, m.tokens)) AS delta
+      FROM targets t
+      JOIN member_changes after ON after.projection_id = :p
+       AND after.session_id = t.session_id AND after.target_position = t.target
+       AND after.position = t.last
+      JOIN session_members m ON m.projection_id = :p AND m.session_id = t.session_id
+       AND m.position = t.target
+      LEFT JOIN LATERAL (
+          SELECT mc.tokens FROM member_changes mc
+           WHERE mc.projection_id = :p AND mc.session_id = t.session_id
+             AND mc.target_position = t.target AND mc.position < t.first
+           ORDER BY mc.position DESC LIMIT 1) before ON true
+     GROUP BY t.session_id
+), summary AS (
+    SELECT DISTINCT ON (s.session_id) s.session_id, s.position, s.covers
+      FROM unnest(CAST(:s_sessions AS uuid[]), CAST(:s_positions AS bigint[]),
+                  CAST(:s_covers AS bigint[])) AS s(session_id, position, covers)
+     ORDER BY s.session_id, s.position DESC
+), covered AS (
+    -- What the summary covers: the session's members up to `covers`, as they stood
+    -- when the summary was recorded.
+    SELECT s.session_id, s.covers, coalesce(x.seq, 0) AS seq,
+           coalesce(x.running_tokens, 0) AS running
+      FROM summary s LEFT JOIN LATERAL (
+          SELECT m.seq, m.running_tokens FROM session_members m
+           WHERE m.projection_id = :p AND m.session_id = s.session_id
+             AND m.position <= least(s.covers, s.position)
+           ORDER BY m.position DESC LIMIT 1) x ON true
+), opened AS (
+    SELECT * FROM unnest(CAST(:o_sessions AS uuid[]), CAST(:o_keys AS text[]),
+                         CAST(:o_epochs AS integer[]), CAST(:o_started AS text[]),
+                         CAST(:o_agents AS text[]), CAST(:o_platforms AS text[]),
+                         CAST(:o_legacy AS jsonb[]), CAST(:o_parents AS uuid[]),
+                         CAST(:o_parent_positions AS bigint[]))
+           AS o(session_id, key, epoch, started_by, agent, platform, legacy_keys,
+                parent_session_id, parent_position)
+), touched AS (
+    SELECT session_id FROM added UNION SELECT session_id FROM changed
+    UNION SELECT session_id FROM summary
+), merged AS (
+    SELECT t.session_id,
+           coalesce(s.key, o.key) AS key, coalesce(s.epoch, o.epoch) AS epoch,
+           coalesce(s.started_by, o.started_by) AS started_by,
+           coalesce(s.agent, o.agent) AS agent, coalesce(s.platform, o.platform) AS platform,
+           coalesce(s.legacy_keys, o.legacy_keys) AS legacy_keys,
+           least(s.first_at, a.first_at) AS first_at,
+           greatest(s.last_at, a.last_at) AS last_at,
+           greatest(s.last_user_at, a.last_user_at) AS last_user_at,
+           coalesce(s.first_position, a.first_position) AS first_position,
+           coalesce(a.last_position, s.last_position) AS last_position,
+           coalesce(l.seq, s.message_count) AS message_count,
+           coalesce(s.token_total, 0)
+               + coalesce(l.running_tokens - coalesce(s.running_total, 0), 0)
+               + coalesce(c.delta, 0) AS token_total,
+           coalesce(l.running_tokens, s.running_total) AS running_total,
+           coalesce(v.covers, s.summary_position) AS summary_position,
+           coalesce(v.seq, s.summarized_count, 0) AS summarized_count,
+           coalesce(v.running, s.summarized_tokens, 0) AS summarized_tokens,
+           CASE WHEN a.senders IS NULL THEN coalesce(s.participants, '{}')
+                ELSE ARRAY(SELECT u.x FROM unnest(coalesce(s.participants, '{}') || a.senders)
+                           WITH ORDINALITY AS u(x, i) GROUP BY u.x ORDER BY min(u.i))
+           END AS participants,
+           CASE WHEN a.chats IS NULL THEN coalesce(s.chats, '{}')
+                ELSE ARRAY(SELECT u.x FROM unnest(coalesce(s.chats, '{}') || a.chats)
+                           WITH ORDINALITY AS u(x, i) GROUP BY u.x ORDER BY min(u.i))
+           END AS chats,
+           CASE WHEN s.session_id IS NULL THEN o.parent_session_id
+                ELSE s.parent_session_id END AS parent_session_id,
+           CASE WHEN s.session_id IS NULL THEN o.parent_position
+                ELSE s.parent_position END AS parent_position
+      FROM touched t
+      LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = t.session_id
+      LEFT JOIN opened o ON o.session_id = t.session_id
+      LEFT JOIN added a ON a.session_id = t.session_id
+      LEFT JOIN last_member l ON l.session_id = t.session_id
+      LEFT JOIN changed c ON c.session_id = t.session_id
+      LEFT JOIN covered v ON v.session_id = t.session_id
+), flagged AS (
+    SELECT m.*, concat_ws('; ',
+        CASE WHEN m.message_count - m.summarized_count >= CAST(:threshold AS integer)
+             THEN format('%s messages since the last summary (summarize_threshold %s)',
+                         m.message_count - m.summarized_count,
+                         CAST(:threshold AS integer)) END,
+        CASE WHEN m.running_total - m.summarized_tokens >= CAST(:token_limit AS float8)
+             THEN format('%s tokens since the last summary, over %s%% of %s',
+                         m.running_total - m.summarized_tokens, CAST(:percent AS text),
+                         CAST(:context_limit AS bigint)) END,
+        CASE WHEN m.message_count - m.summarized_count > CAST(:max_messages AS integer)
+             THEN format('%s messages, over max_messages %s',
+                         m.message_count - m.summarized_count,
+                         CAST(:max_messages AS integer)) END,
+        CASE WHEN g.age > CAST(:max_age AS integer)
+             -- rounded half to even, as the minutes are shown everywhere else
+             THEN format('%s minutes old, over max_age_minutes %s',
+                         CASE WHEN g.age - floor(g.age) = 0.5
+                              THEN floor(g.age) + mod(floor(g.age), 2) ELSE round(g.age) END,
+                         CAST(:max_age AS integer)) END
+    ) AS reasons
+      FROM merged m
+     CROSS JOIN LATERAL (SELECT extract(epoch FROM m.last_at - m.first_at) / 60 AS age) g
+)
+INSERT INTO sessions (projection_id, session_id, key, epoch, started_by, agent, platform,
+                      legacy_keys, first_at, last_at, last_user_at, first_position,
+                      last_position, message_count, token_total, running_total,
+                      summary_position, summarized_count, summarized_tokens, participants,
+                      chats, parent_session_id, parent_position, needs_summary,
+                      summary_reason)
+SELECT :p, session_id, key, epoch, started_by, agent, platform, legacy_keys, first_at,
+       last_at, last_user_at, first_position, last_position, message_count, token_total,
+       running_total, summary_position, summarized_count, summarized_tokens, participants,
+       chats, parent_session_id, parent_position, reasons <> '', nullif(reasons, '')
+  FROM flagged
+ON CONFLICT (projection_id, session_id) DO UPDATE SET
+    first_at = EXCLUDED.first_at, last_at = EXCLUDED.last_at,
+    last_user_at = EXCLUDED.last_user_at, last_position = EXCLUDED.last_position,
+    message_count = EXCLUDED.message_count, token_total = EXCLUDED.token_total,
+    running_total = EXCLUDED.running_total, summary_position = EXCLUDED.summary_position,
+    summarized_count = EXCLUDED.summarized_count,
+    summarized_tokens = EXCLUDED.summarized_tokens, participants = EXCLUDED.participants,
+    chats = EXCLUDED.chats, needs_summary = EXCLUDED.needs_summary,
+    summary_reason = EXCLUDED.summary_reason
+""")
+
+
+def write(conn: Connection, projection_id: int, encoding: str, compaction: CompactionPolicy,
+          out: Assignment, span: tuple[int, int]) -> int:
+    """Write the batch's rows; the number of sessions it touched.
+
+    `span` is (first, last) position of the batch's events.
+    """
+    p = projection_id
+    lo, hi = span
+    # Members travel as array literals (one string each, no per-element dumping) and
+    # their sessions as 1-based slots into the batch's distinct sessions.
+    slots: dict[uuid.UUID, int] = {}
+    for session_id in out.member_sessions:
+        slots.setdefault(session_id, len(slots) + 1)
+    members = {"m_sessions": list(slots),
+               "m_slots": _literal(slots[s] for s in out.member_sessions),
+               "m_positions": _literal(out.member_positions)}
+    if out.member_positions:
+        _run(conn, _MEMBERS, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
+                              "sessions": members["m_sessions"], "slots": members["m_slots"],
+                              "positions": members["m_positions"],
+                              "indexed": "{" + ",".join("t" if i else "f"
+                                                        for i in out.member_indexed) + "}"})
+    changes = _columns(out.changes, 4)
+    if out.changes:
+        _run(conn, _CHANGES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
+                                "sessions": changes[0],
+                                "targets": changes[1], "positions": changes[2],
+                                "changes": changes[3]})
+    summaries = _columns(out.summaries, 3)
+    if out.summaries:
+        _run(conn, _SUMMARIES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
+                                  "sessions": summaries[0],
+                                  "positions": summaries[1], "covers": summaries[2]})
+    if out.origins:
+        keys, parents, positions = _columns(out.origins, 3)
+        _run(conn, _ORIGINS_INSERT, {"p": p, "keys": keys, "parents": parents,
+                                       "positions": positions})
+    if out.heads:
+        _run(conn, _HEADS_UPSERT, {
+            "p": p, "keys": [h.key for h in out.heads],
+            "sessions": [h.session_id for h in out.heads],
+            "epochs": [h.epoch for h in out.heads],
+            "started": [h.started_by for h in out.heads],
+            "last_user": [h.last_user_at for h in out.heads]})
+    if not (out.member_positions or out.changes or out.summaries):
+        return 0
+    opened = _columns(out.opened, 9)
+    return _run(conn, _SESSIONS_UPSERT, {
+        "p": p, "lo": lo, "hi": hi, **members,
+        "c_sessions": changes[0], "c_targets": changes[1], "c_positions": changes[2],
+        "s_sessions": summaries[0], "s_positions": summaries[1], "s_covers": summaries[2],
+        **dict(zip(("o_sessions", "o_keys", "o_epochs", "o_started", "o_agents",
+                    "o_platforms", "o_legacy", "o_parents", "o_parent_positions"),
+                   opened, strict=True)),
+        **_compaction(compaction)}).rowcount
+
+
+def _literal(values: Iterable[int]) -> str:
+    """An integer array literal; CAST(... AS bigint[]) reads it on the server."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _columns(rows: list[Any], width: int) -> list[list[Any]]:
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _compaction(policy: CompactionPolicy) -> dict[str, object]:
+    """The policy's thresholds as parameters; None leaves a rule out (NULL compares false)."""
+    return {
+        "threshold": policy.summarize_threshold or None,
+        "token_limit": policy.context_limit_tokens * policy.summarize_token_percent / 100,
+        "percent": f"{policy.summarize_token_percent}",
+        "context_limit": policy.context_limit_tokens,
+        "max_messages": policy.max_messages,
+        "max_age": policy.max_age_minutes,
+    }
+
