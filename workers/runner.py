@@ -13,7 +13,9 @@ from dramatiq import Worker
 from sqlalchemy import text
 
 from eventlog.database import libpq_url
+from eventlog.retention import DailyRetention
 from eventlog.schema import EVENTS_CHANNEL
+from eventlog.search_index import keep_current
 from workers.actors import setup
 from workers.bootstrap import bootstrap
 
@@ -73,9 +75,15 @@ def run_workers(*, threads: int = 2, tick_seconds: float = 5.0) -> int:
     worker = Worker(broker, worker_threads=threads, worker_timeout=1000)
     worker.start()
 
+    rules = app.settings.retention_rules  # applied once a day when set
+    retention = DailyRetention(app.engine, rules, app.settings.encoding) if rules else None
+
     def enqueue_all() -> None:
         for name in projection_names(app.engine):
             actor.send(name)
+        keep_current(app.engine)  # the search index's lag stays bounded
+        if retention is not None:
+            retention.tick()
 
     waker = Waker(libpq_url(app.engine.url.render_as_string(hide_password=False)),
                   enqueue_all, tick_seconds)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from eventlog.settings import Settings
@@ -14,4 +16,13 @@ class WorkerSettings(Settings):
     strict_projection: bool = Field(
         default=False, description="Stop at an event a projection cannot fold instead of "
         "quarantining it (CONVLOG_STRICT_PROJECTION=1); --strict does the same per command."
+    )
+    search_config: str = Field(
+        default="simple", description="PostgreSQL text search configuration of the search "
+        "index (CONVLOG_SEARCH_CONFIG): simple finds ids and code in any language; changing "
+        "it needs `convlog search --reindex`."
+    )
+    retention_rules: Path | None = Field(
+        default=None, description="A retention rules file (CONVLOG_RETENTION_RULES): the "
+        "worker applies it once a day."
     )

@@ -15,6 +15,7 @@ from bench.sections import (
     memory,
     rebuild,
     resolver,
+    search,
     tokens,
     workers,
 )
@@ -27,6 +28,6 @@ MEASUREMENTS: dict[str, Measure] = {
     "workers": workers.measure,
     "memory": memory.measure, "resolver": resolver.measure,
     "eventsourcing": eventsourcing.measure, "lag": lag.measure, "context": context.measure,
-    "http": http.measure,
+    "http": http.measure, "search": search.measure,
 }
 SECTIONS = tuple(MEASUREMENTS)

@@ -20,6 +20,7 @@ from workers.http import (
     routes_health,
     routes_leases,
     routes_projections,
+    routes_search,
     routes_sessions,
 )
 from workers.http.errors import ApiError, error_response
@@ -134,7 +135,7 @@ def create_app(settings: ApiSettings | None = None, *,
                   lifespan=lifespan, docs_url="/docs", redoc_url=None)
     errors.install(app)
     for module in (routes_events, routes_sessions, routes_leases, routes_projections,
-                   routes_health):
+                   routes_search, routes_health):
         app.include_router(module.router)
     app.add_middleware(EdgeMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
