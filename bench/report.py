@@ -103,6 +103,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
         check("ingest / eventsourcing batched", _get(results, "eventsourcing",
                                                      "ratio_batched"), "≥ 1.5 (goal ≥ 2.5)",
               lambda v: v >= 1.5, lambda v: v >= 2.5),
+        check("simulate 2 policies / 1 rebuild", _get(results, "simulate", "simulate", "ratio"),
+              "≤ 1 (goal ≤ 0.5)", lambda v: v <= 1, lambda v: v <= 0.5),
+        check("export parquet / COPY TO", _get(results, "simulate", "export", "ratio"),
+              "≥ 0.50", lambda v: v >= 0.5),
+        check("export peak RSS N / 100k", _get(results, "simulate", "memory", "ratio"),
+              "0.80–1.20", lambda v: 0.8 <= v <= 1.2),
         check("catch-up lag max at half the ingest ceiling, s",
               _get(results, "lag", "lag_seconds_max"), "< 1 s (goal < 0.25 s)",
               lambda v: v < 1, lambda v: v < 0.25),
@@ -289,12 +295,30 @@ def rows_search(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def rows_simulate(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    s, e, m = r["simulate"], r["export"], r["memory"]
+    return [
+        [f"simulate 2 policies, s (builds {s['build_seconds']:.1f})",
+         _n(s["simulate_seconds"], 1), f"one rebuild {_n(s['rebuild_seconds'], 1)}",
+         _n(s["ratio"], 2), *_goal(goals, "simulate 2 policies / 1 rebuild")],
+        [f"simulate 2 policies, --workers 2, s (builds {s['build_seconds_2']:.1f})",
+         _n(s["simulate_seconds_2"], 1), f"one rebuild {_n(s['rebuild_seconds'], 1)}",
+         _n(s["ratio_2"], 2), "—", "—"],
+        [f"export parquet, rows/s ({e['rows']:,} rows)", _n(e["parquet_rows_per_s"]),
+         f"COPY TO {_n(e['copy_rows_per_s'])}", _n(e["ratio"], 2),
+         *_goal(goals, "export parquet / COPY TO")],
+        [f"export peak RSS, MiB ({m['large']['rows']:,} vs {m['small']['rows']:,} rows)",
+         _n(m["large"]["peak_rss"] / 2**20), _n(m["small"]["peak_rss"] / 2**20),
+         _n(m["ratio"], 2), *_goal(goals, "export peak RSS N / 100k")],
+    ]
+
+
 ROW_RENDERERS: tuple[tuple[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]], ...] = (
     ("ingest", rows_ingest), ("tokens", rows_tokens), ("rebuild", rows_rebuild),
     ("workers", rows_workers),
     ("memory", rows_memory), ("resolver", rows_resolver),
     ("eventsourcing", rows_eventsourcing), ("lag", rows_lag), ("context", rows_context),
-    ("search", rows_search),
+    ("search", rows_search), ("simulate", rows_simulate),
 )
 
 

@@ -16,6 +16,7 @@ from bench.sections import (
     rebuild,
     resolver,
     search,
+    simulate,
     tokens,
     workers,
 )
@@ -29,5 +30,6 @@ MEASUREMENTS: dict[str, Measure] = {
     "memory": memory.measure, "resolver": resolver.measure,
     "eventsourcing": eventsourcing.measure, "lag": lag.measure, "context": context.measure,
     "http": http.measure, "search": search.measure,
+    "simulate": simulate.measure,
 }
 SECTIONS = tuple(MEASUREMENTS)

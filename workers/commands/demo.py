@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -22,6 +23,7 @@ from projections.projector import Projector
 from projections.queries import projection_totals, session_at
 from projections.registry import create, ensure_default, get
 from projections.rescoping import activate_when_caught_up
+from workers.commands.demo_costs import show_costs
 from workers.commands.output import console
 from workers.migrate import upgrade
 from workers.workload import generate, sample_path
@@ -46,21 +48,23 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     demo = verbs.add_parser("demo", help="a realistic workload under several policies")
     demo.add_argument("--events", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--report", type=Path, default=Path("convlog-demo-report.html"),
+                      metavar="HTML", help="where to write the demo's cost report")
     demo.set_defaults(handler=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    return run(events=args.events, seed=args.seed)
+    return run(events=args.events, seed=args.seed, report=args.report)
 
 
-def run(*, events: int, seed: int) -> int:
+def run(*, events: int, seed: int, report: Path = Path("convlog-demo-report.html")) -> int:
     console.rule("convlog demo")
     # A database of its own beside the user's, dropped at the end: the demo never
     # touches their log, nor any database it did not create.
     with scratch_database(resolve_url(Settings()), "convlog_demo") as url:
         engine = create_engine(url)
         try:
-            show(engine, events=events, seed=seed)
+            show(engine, events=events, seed=seed, report=report)
         finally:
             engine.dispose()
     console.print("(The demo ran in a database of its own, now dropped; your log was not "
@@ -68,7 +72,8 @@ def run(*, events: int, seed: int) -> int:
     return 0
 
 
-def show(engine: Engine, *, events: int, seed: int) -> None:
+def show(engine: Engine, *, events: int, seed: int,
+         report: Path = Path("convlog-demo-report.html")) -> None:
     upgrade(engine)
     with engine.begin() as conn:
         ensure_default(conn)
@@ -100,6 +105,7 @@ def show(engine: Engine, *, events: int, seed: int) -> None:
     tell_seed_002(engine, store)
     console.print("\nSwitching scope is `convlog projection activate guild-wide` (atomic) and "
                   "`convlog projection rollback` (instant); no event moves.")
+    show_costs(engine, store, GUILD, report)
 
 
 def comparison(engine: Engine) -> Table:
