@@ -16,6 +16,7 @@ from eventlog.database import libpq_url
 from eventlog.retention import DailyRetention
 from eventlog.schema import EVENTS_CHANNEL
 from eventlog.search_index import keep_current
+from projections.simulate import is_temporary
 from workers.actors import setup
 from workers.bootstrap import bootstrap
 
@@ -23,8 +24,11 @@ log = logging.getLogger("convlog.worker")
 
 
 def projection_names(engine: object) -> list[str]:
+    """The projections workers keep caught up: not a simulation's temporary candidates,
+    which their simulation builds and drops itself."""
     with engine.connect() as conn:  # type: ignore[attr-defined]
-        return [row[0] for row in conn.execute(text("SELECT name FROM projections ORDER BY id"))]
+        names = conn.execute(text("SELECT name FROM projections ORDER BY id")).scalars()
+        return [name for name in names if not is_temporary(name)]
 
 
 class Waker:

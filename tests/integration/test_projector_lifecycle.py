@@ -117,7 +117,13 @@ def test_worker_killed_midway_resumes_without_loss_or_double_counting(
     process = subprocess.Popen([sys.executable, "-c", KILLABLE, database_url],
                                stdout=subprocess.PIPE, env={**os.environ})
     assert process.stdout is not None and process.stdout.readline().strip() == b"started"
-    time.sleep(1.0)
+    # Killed once it has committed a batch (a loaded machine may take a while to get
+    # there); at 7 events a batch and 30 ms of sleep per batch, the run is far from done.
+    for _ in range(600):
+        with engine.connect() as conn:
+            if get(conn, "default").checkpoint > 0:
+                break
+        time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
     process.stdout.close()
