@@ -142,32 +142,48 @@ def _render(trail: Trail) -> str:
     return path if len(path) <= 160 else f"{path[:20]}…{path[-120:]}"
 
 
-def find_unstorable(data: dict[Any, Any]) -> Unstorable | None:
+def find_unstorable(data: dict[Any, Any], *, strings_checked: bool = False,
+                    kinds: set[type] | None = None) -> Unstorable | None:
     """The first value of an event the log cannot store as it is, or None.
 
     Strings and keys anywhere (NUL, lone surrogates), numbers (non-finite), and
     `meta`'s depth and size. Containers outside `meta` are left to the model,
-    which refuses them by type.
+    which refuses them by type. `strings_checked` says the caller knows that no
+    string or key holds a NUL or a lone surrogate (see `escapes_nothing_unsafe`);
+    `kinds`, the types of `data`'s values, when the caller has them.
     """
     # On the ingest path: one search over all top-level strings and keys, because a
     # bad character is rare; the field that holds it is looked for only then.
-    strings = [item for pair in data.items() for item in pair if type(item) is str]
-    if _unsafe("".join(strings)):
+    if not strings_checked and _unsafe(
+            "".join([item for pair in data.items() for item in pair if type(item) is str])):
         for key, value in data.items():
             problem = (_scalar_problem(key, ((), key), key=True)
                        or (_scalar_problem(value, ((), key)) if type(value) is str else None))
             if problem is not None:
                 return problem
-    for key, value in data.items():
-        if type(value) is float or type(value) is int:
-            problem = _scalar_problem(value, ((), key))
-            if problem is not None:
-                return problem
+    if kinds is None:
+        kinds = set(map(type, data.values()))
+    if float in kinds or int in kinds:  # most events hold no number at the top
+        for key, value in data.items():
+            if type(value) is float or type(value) is int:
+                problem = _scalar_problem(value, ((), key))
+                if problem is not None:
+                    return problem
     meta = data.get("meta")
-    return _meta_problem(meta) if type(meta) is dict else None
+    return _meta_problem(meta, strings_checked) if type(meta) is dict else None
 
 
-def _meta_problem(meta: dict[Any, Any]) -> Unstorable | None:
+def escapes_nothing_unsafe(line: str, *, from_utf8: bool) -> bool:
+    """Whether no string or key that `json.loads(line)` gives can hold a NUL or a lone
+    surrogate, by a look at the line alone (one scan in C).
+
+    json refuses raw control characters inside strings, and UTF-8 decoding (or ASCII)
+    leaves no surrogate: each such character would come from a `\\u` escape.
+    """
+    return "\\u" not in line and (from_utf8 or line.isascii())
+
+
+def _meta_problem(meta: dict[Any, Any], strings_checked: bool = False) -> Unstorable | None:
     # Iterative, so no input depth can exhaust the stack. Bounds on the serialized
     # size are kept on the way: below the limit at most, the exact size is never
     # computed; over it at least, the walk stops there.
@@ -185,9 +201,10 @@ def _meta_problem(meta: dict[Any, Any]) -> Unstorable | None:
             if kind is dict:
                 for key, item in value.items():
                     inner = (trail, key)
-                    problem = _scalar_problem(key, inner, key=True)
-                    if problem is not None:
-                        return problem
+                    if not strings_checked or type(key) is not str:
+                        problem = _scalar_problem(key, inner, key=True)
+                        if problem is not None:
+                            return problem
                     length = len(key) if type(key) is str else 24
                     least, most = least + length + 4, most + 6 * length + 4
                     stack.append((item, depth + 1, inner))
@@ -196,9 +213,10 @@ def _meta_problem(meta: dict[Any, Any]) -> Unstorable | None:
                 stack.extend((item, depth + 1, (trail, index))
                              for index, item in enumerate(value))
         else:
-            problem = _scalar_problem(value, trail)
-            if problem is not None:
-                return problem
+            if not strings_checked or kind is not str:
+                problem = _scalar_problem(value, trail)
+                if problem is not None:
+                    return problem
             if kind is str:
                 least, most = least + len(value) + 2, most + 6 * len(value) + 2
             else:

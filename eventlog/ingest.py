@@ -10,7 +10,7 @@ from typing import BinaryIO
 import psycopg
 
 from eventlog.convlog_errors import DatabaseError
-from eventlog.events import Event, Rejection, parse_line
+from eventlog.events import Event, Rejection, parse_line, parse_text
 from eventlog.store import AppendResult, EventStore, PreparedEvent, chunked, prepare
 
 # Rejections kept in memory for callers that want to look at some; every one of
@@ -66,11 +66,17 @@ def parse_batch(store: EventStore, numbered: list[tuple[int, bytes]],
     rejected: list[Rejection] = []
     raw: dict[int, str] = {}
     for number, line in numbered:
-        parsed = parse_line(line, line=number, max_text_chars=max_text_chars)
+        try:
+            text = line.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            parsed = parse_line(line, line=number, max_text_chars=max_text_chars)
+        else:
+            parsed = parse_text(text, line=number, max_text_chars=max_text_chars,
+                                from_utf8=True)
         if isinstance(parsed, Event):
             events.append(parsed)
             numbers.append(number)
-            raw[number] = line.decode("utf-8").strip()
+            raw[number] = text
         elif isinstance(parsed, Rejection):
             rejected.append(parsed)
     return ParsedBatch(prepare(events, numbers), rejected, len(numbered), raw)

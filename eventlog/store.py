@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from eventlog.convlog_errors import DatabaseError
-from eventlog.events import Event, Rejection
+from eventlog.events import Event, Rejection, canonical_json, writes_as_json
 from eventlog.schema import APPEND_LOCK_KEY, EVENTS_CHANNEL
 from eventlog.tokens import TokenCounter, ensure_counted
 
@@ -22,6 +23,11 @@ COPY_COLUMNS = (
     "chat_type", "topic", "sender", "message_id", "reply_to", "occurred_at", "payload",
 )  # no `tokens`: the append leaves it NULL; counts live in token_counts (eventlog.tokens)
 CONTENT_COLUMNS = ("position", "text", "sender_name", "meta")
+# The append COPYs in binary: the server takes each value as sent instead of parsing
+# its text (a sixth faster, and half the client's work). A jsonb value travels as its
+# version byte and its text, which the rows carry ready-made (as bytes, passed through).
+COPY_TYPES = ("text", "bytea", *["text"] * 11, "timestamptz", "bytea")
+CONTENT_TYPES = ("int8", "text", "text", "bytea")
 # What a person may ask to erase: kept in event_content, never in events.payload.
 CONTENT_FIELDS = ("text", "sender_name", "meta")
 READ_COLUMNS = (
@@ -123,7 +129,17 @@ class PreparedEvent:
     def content_row(self, position: int) -> tuple[Any, ...]:
         return (position, self.event.text, self.event.sender_name, self.meta_json)
 
-    def _row(self, payload: str) -> tuple[Any, ...]:
+    def binary_envelope_row(self) -> tuple[Any, ...]:
+        """`envelope_row()` for a binary COPY (COPY_TYPES): jsonb as its wire bytes."""
+        return self._row(_jsonb(self.envelope_json or self.payload_json))
+
+    def binary_content_row(self, position: int) -> tuple[Any, ...]:
+        """`content_row()` for a binary COPY (CONTENT_TYPES)."""
+        meta = self.meta_json
+        return (position, self.event.text, self.event.sender_name,
+                None if meta is None else _jsonb(meta))
+
+    def _row(self, payload: str | bytes) -> tuple[Any, ...]:
         e = self.event
         return (
             self.event_id, self.fingerprint, e.type, e.agent, e.platform, e.account, e.space,
@@ -152,26 +168,62 @@ class AppendResult:
 
 
 def prepare(events: Sequence[Event], lines: Sequence[int] | None = None) -> list[PreparedEvent]:
-    """Compute ids and digests: the CPU half of an append (no token counting)."""
+    """Compute ids and digests: the CPU half of an append (no token counting).
+
+    Each event is dumped once as a dict and serialized three times at most
+    (whole, envelope, meta); its derived id reuses the whole one.
+    """
     prepared = []
     for index, event in enumerate(events):
-        whole = event.as_payload()
-        payload = _json(whole)  # Event.canonical_json(), without dumping the model twice
-        envelope = {name: value for name, value in whole.items() if name not in CONTENT_FIELDS}
+        # Only meta can hold a value orjson writes otherwise (the model types the
+        # rest), and the envelope never holds meta: one look at meta settles all three.
+        meta = event.meta
+        plain = meta is None or writes_as_json(meta)
+        whole = event.payload_view() if plain else event.as_payload()
+        payload = canonical_json(whole, checked=plain)
+        for name in CONTENT_FIELDS:  # what is left is the envelope
+            whole.pop(name, None)
         prepared.append(PreparedEvent(
             event=event,
-            event_id=event.event_id,
+            event_id=event.identify(payload),
             fingerprint=hashlib.sha256(payload.encode("utf-8")).digest(),
             payload_json=payload,
             line=lines[index] if lines is not None else index + 1,
-            envelope_json=_json(envelope),
-            meta_json=None if event.meta is None else _json(event.meta),
+            envelope_json=canonical_json(whole, checked=True),
+            meta_json=None if meta is None else canonical_json(meta, checked=plain),
         ))
     return prepared
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def _jsonb(text: str) -> bytes:
+    """A jsonb value as binary COPY sends it: format version 1, then the JSON text."""
+    return b"\x01" + text.encode("utf-8")
+
+
+def _json_array(texts: list[str]) -> str:
+    """`texts` as one JSON array, for the database to unpack (jsonb_array_elements_text)."""
+    try:
+        return orjson.dumps(texts).decode("utf-8")
+    except orjson.JSONEncodeError:  # a lone surrogate, which the database refuses anyway
+        return json.dumps(texts)
+
+
+def _positions(conn: Connection, before: int, fresh: list[PreparedEvent]) -> dict[str, int]:
+    """The position each event of `fresh` was given, by its id, just after its COPY.
+
+    Under the append lock nobody else inserts, so the positions above `before` are
+    exactly this batch's, and COPY draws them row by row: when they are contiguous,
+    the n-th row has the n-th, and one small query tells. Otherwise (a gap in the
+    sequence) each is read back with its id.
+    """
+    low, high, count = conn.execute(text(
+        "SELECT min(position), max(position), count(*) FROM events WHERE position > :before"),
+        {"before": before}).one()
+    if count == len(fresh) and high - low + 1 == count:
+        return {item.event_id: low + index for index, item in enumerate(fresh)}
+    return {event_id: position for position, event_id in conn.execute(
+        text("SELECT position, event_id FROM events WHERE position > :before"),
+        {"before": before})}
 
 
 def _id_conflict(item: PreparedEvent) -> Rejection:
@@ -258,9 +310,12 @@ class EventStore:
         # append path, by eventlog.tokens), and a trigger
         # takes the same lock for inserts that do not come through this method.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        # The ids go as one JSON array: an array parameter is built element by
+        # element in Python, which cost more than the query.
         existing: dict[str, bytes] = dict(conn.execute(
-            text("SELECT event_id, fingerprint FROM events WHERE event_id = ANY(:ids)"),
-            {"ids": [item.event_id for item in batch]},
+            text("SELECT event_id, fingerprint FROM events WHERE event_id = ANY(ARRAY("
+                 "SELECT jsonb_array_elements_text(CAST(:ids AS jsonb))))"),
+            {"ids": _json_array([item.event_id for item in batch])},
         ).all())
         fresh = []
         for item in batch:
@@ -275,18 +330,17 @@ class EventStore:
             return
         before = conn.execute(text("SELECT coalesce(max(position), 0) FROM events")).scalar_one()
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN "
+                         "(FORMAT BINARY)") as copy:
+            copy.set_types(COPY_TYPES)
             for item in fresh:
-                copy.write_row(item.envelope_row())
-        # Under the append lock nobody else inserts, so the positions above `before`
-        # are exactly this batch's; content rows are keyed by them.
-        positions: dict[str, int] = {event_id: position for position, event_id in conn.execute(
-            text("SELECT position, event_id FROM events WHERE position > :before"),
-            {"before": before})}
-        with cursor.copy(f"COPY event_content ({', '.join(CONTENT_COLUMNS)}) FROM STDIN"
-                         ) as copy:
+                copy.write_row(item.binary_envelope_row())
+        positions = _positions(conn, before, fresh)
+        with cursor.copy(f"COPY event_content ({', '.join(CONTENT_COLUMNS)}) FROM STDIN "
+                         "(FORMAT BINARY)") as copy:
+            copy.set_types(CONTENT_TYPES)
             for item in fresh:
-                copy.write_row(item.content_row(positions[item.event_id]))
+                copy.write_row(item.binary_content_row(positions[item.event_id]))
         redactions = [positions[item.event_id] for item in fresh
                       if item.event.type == "content.redacted"]
         if redactions:
