@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from eventlog.store import COPY_COLUMNS
+from eventlog.store import COPY_COLUMNS, COPY_TYPES
 
 BARE_TABLE = "bench_ref_events"
 BARE_UNIQUE_TABLE = "bench_ref_events_uq"
@@ -57,7 +57,8 @@ class RawCopier:
 
     def __init__(self, conninfo: str, table: str) -> None:
         self.conn = psycopg.connect(conninfo, autocommit=True)
-        self.statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        # Binary, as the append's own COPYs are.
+        self.statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS)))
         self.rows = 0
         self.seconds = 0.0
@@ -66,6 +67,7 @@ class RawCopier:
         started = time.perf_counter()
         with self.conn.transaction(), self.conn.cursor() as cursor, \
                 cursor.copy(self.statement) as copy:
+            copy.set_types(COPY_TYPES)
             for row in rows:
                 copy.write_row(row)
         self.seconds += time.perf_counter() - started

@@ -129,6 +129,10 @@ class PreparedEvent:
     def content_row(self, position: int) -> tuple[Any, ...]:
         return (position, self.event.text, self.event.sender_name, self.meta_json)
 
+    def binary_copy_row(self) -> tuple[Any, ...]:
+        """`copy_row()` for a binary COPY (COPY_TYPES)."""
+        return self._row(_jsonb(self.payload_json))
+
     def binary_envelope_row(self) -> tuple[Any, ...]:
         """`envelope_row()` for a binary COPY (COPY_TYPES): jsonb as its wire bytes."""
         return self._row(_jsonb(self.envelope_json or self.payload_json))

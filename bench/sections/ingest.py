@@ -73,4 +73,4 @@ def reference_copy(bench: Bench) -> dict[str, Any]:
 def prepared_rows(chunk: Sequence[bytes]) -> list[tuple[Any, ...]]:
     events = [e for e in (parse_line(raw, line=i) for i, raw in enumerate(chunk))
               if isinstance(e, Event)]
-    return [item.copy_row() for item in prepare(events)]
+    return [item.binary_copy_row() for item in prepare(events)]
