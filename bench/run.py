@@ -15,6 +15,7 @@ from bench.report import build_report, log_targets, write_outputs
 from bench.sections import MEASUREMENTS, SECTIONS
 from eventlog.database import scratch_database
 from workers.migrate import upgrade
+from workers.process import tune_process
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -75,6 +76,7 @@ def run_sections(bench: Bench, selected: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    tune_process()  # as `convlog` does for its own process
     started_at = datetime.now(UTC)
     # The bench makes its own uniquely named database and drops it; it touches no other.
     with bench_server(args.database_url) as admin, \

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from eventlog.convlog_errors import ConvlogError
 from workers.commands import COMMAND_MODULES
 from workers.commands.output import plain
+from workers.process import tune_process
 
 # Exit codes (the README's "Exit codes"): 0 done, duplicates included; 1 some input
 # rejected, every good line kept; 2 usage, configuration or a database error, one
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_process()  # everything is imported by now
     try:
         status: int = args.handler(args)
     except ConvlogError as error:
