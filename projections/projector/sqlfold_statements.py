@@ -11,7 +11,19 @@ each (key, epoch), `sf_m` the members with their sessions. Placeholders are
 
 from __future__ import annotations
 
-TEMP_TABLES = ("sf_ev", "sf_addr", "sf_ref", "sf_k", "sf_sid", "sf_m", "sf_sum", "sf_org")
+# Settings for the batch's transaction. No JIT: the planner cannot estimate temporary
+# tables, thinks the statements costly and compiles them, which took more time than
+# running them (over half the server's time, measured). Memory for the sorts and the
+# temporary tables: temp_buffers can only be set before a session first touches a
+# temporary table, so a connection that already did keeps what it had.
+SETTINGS = """
+SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true),
+       CASE WHEN pg_my_temp_schema() = 0 THEN set_config('temp_buffers', '64MB', false) END
+"""
+
+# Dropped before a fold starts: an earlier chunk of the same transaction may have left them.
+DROP_TEMP_TABLES = ("DROP TABLE IF EXISTS sf_ev, sf_addr, sf_named, sf_ref, sf_x, sf_h, sf_k, "
+                    "sf_sid, sf_m, sf_sum, sf_org, sf_chg, sf_sv")
 
 # The batch's events. `kind` 0 is resolved by the event's address, 1 by the agent's own
 # (its sender only present or not), 2 not at all (a summary names its session). `addr`
@@ -24,8 +36,11 @@ SELECT e.position AS pos, e.type, e.agent, e.platform, e.account, e.space, e.cha
        CASE WHEN e.type = 'thread.created'
                  AND jsonb_typeof(e.payload -> 'parent_message_id') = 'string'
             THEN nullif(e.payload ->> 'parent_message_id', '') END AS tref,
-       dense_rank() OVER (ORDER BY g.kind, e.agent, e.platform, e.account, e.space, e.chat,
-                                   e.chat_type, e.topic, g.sender) AS addr
+       -- Byte order: only equal addresses need equal numbers, and it sorts fastest.
+       dense_rank() OVER (ORDER BY g.kind, e.agent COLLATE "C", e.platform COLLATE "C",
+                                   e.account COLLATE "C", e.space COLLATE "C",
+                                   e.chat COLLATE "C", e.chat_type COLLATE "C",
+                                   e.topic COLLATE "C", g.sender COLLATE "C") AS addr
   FROM events e
  CROSS JOIN LATERAL (
      SELECT CASE WHEN e.type IN ('message.sent', 'tool.used') THEN 1
@@ -97,35 +112,63 @@ SELECT * FROM unnest(CAST(:positions AS bigint[]), CAST(:sessions AS uuid[]),
 """
 
 # Every message reference the batch names (members' own ids, replies' and changes'
-# targets, thread parents), with the first member that carries it: in the stored
-# index (an earlier batch) or else in this batch.
-REFS = """
-CREATE TEMP TABLE sf_ref ON COMMIT DROP AS
+# targets, thread parents), numbered (`rid`) so that later joins compare integers:
+# role 0 is an event's own message id, role 1 the message it answers or branches from.
+REF_NAMES = """
+CREATE TEMP TABLE sf_named ON COMMIT DROP AS
 WITH named AS (
-    SELECT agent, platform, account, chat, message_id AS ref,
-           min(pos) FILTER (WHERE type IN ('message.sent', 'tool.used')
-                            OR (type = 'message.received' AND NOT trig)) AS first
+    SELECT pos, 0 AS role,
+           type IN ('message.sent', 'tool.used') OR (type = 'message.received' AND NOT trig)
+               AS member,
+           agent, platform, account, chat, message_id AS ref
       FROM sf_ev
      WHERE chat <> '' AND message_id <> ''
        AND type IN ('message.received', 'message.sent', 'tool.used', 'message.edited',
                     'message.deleted', 'content.redacted')
-     GROUP BY 1, 2, 3, 4, 5
     UNION ALL
-    SELECT agent, platform, account, chat, reply_to, NULL FROM sf_ev
+    SELECT pos, 1, false, agent, platform, account, chat, reply_to FROM sf_ev
      WHERE chat <> '' AND reply_to <> '' AND type IN ('message.sent', 'tool.used')
     UNION ALL
-    SELECT agent, platform, account, chat, tref, NULL FROM sf_ev
+    SELECT pos, 1, false, agent, platform, account, chat, tref FROM sf_ev
      WHERE chat <> '' AND tref IS NOT NULL
-), refs AS (
-    SELECT agent, platform, account, chat, ref, min(first) AS first
-      FROM named GROUP BY 1, 2, 3, 4, 5
 )
-SELECT r.agent, r.platform, r.account, r.chat, r.ref, r.first,
-       i.session_id AS stored_session, i.position AS stored_position
-  FROM refs r
-  LEFT JOIN message_index i ON i.projection_id = :p AND i.agent = r.agent
-   AND i.platform = r.platform AND i.account = r.account AND i.chat = r.chat
-   AND i.message_id = r.ref
+SELECT pos, role, member, agent, platform, account, chat, ref,
+       dense_rank() OVER (ORDER BY agent COLLATE "C", platform COLLATE "C",
+                                   account COLLATE "C", chat COLLATE "C",
+                                   ref COLLATE "C") AS rid
+  FROM named
+"""
+
+# Each reference once, with the first member carrying it: in the stored index (an
+# earlier batch) or else in this batch.
+REFS = """
+CREATE TEMP TABLE sf_ref ON COMMIT DROP AS
+SELECT g.rid, g.first, i.session_id AS stored_session, i.position AS stored_position
+  FROM (SELECT DISTINCT ON (rid) rid, agent, platform, account, chat, ref,
+               min(pos) FILTER (WHERE member) OVER (PARTITION BY rid) AS first
+          FROM sf_named ORDER BY rid) g
+  LEFT JOIN message_index i ON i.projection_id = :p AND i.agent = g.agent
+   AND i.platform = g.platform AND i.account = g.account AND i.chat = g.chat
+   AND i.message_id = g.ref
+"""
+
+# Per event: its own reference (rid) and the one it answers or branches from (tid).
+EVENT_REFS = """
+CREATE TEMP TABLE sf_x ON COMMIT DROP AS
+SELECT pos, max(rid) FILTER (WHERE role = 0) AS rid, max(rid) FILTER (WHERE role = 1) AS tid
+  FROM sf_named GROUP BY pos
+"""
+
+# The stored heads of the batch's keys, and whether each one's session was opened.
+HEADS = """
+CREATE TEMP TABLE sf_h ON COMMIT DROP AS
+    -- Looked up key by key: a projection holds far more heads than a batch touches.
+    SELECT h.*, o.opened
+      FROM (SELECT DISTINCT key FROM sf_addr) a
+      JOIN LATERAL (SELECT * FROM session_heads h
+                     WHERE h.projection_id = :p AND h.key = a.key) h ON true
+      LEFT JOIN LATERAL (SELECT true AS opened FROM sessions s
+                          WHERE s.projection_id = :p AND s.session_id = h.session_id) o ON true
 """
 
 # The events that move a head, per key in position order: R a user message, T a reset
@@ -136,31 +179,33 @@ SELECT r.agent, r.platform, r.account, r.chat, r.ref, r.first,
 KEY_EVENTS = """
 CREATE TEMP TABLE sf_k ON COMMIT DROP AS
 WITH keyed AS (
-    SELECT e.pos, e.at, e.agent, e.platform, a.key, a.legacy, a.is_thread,
+    SELECT e.pos, e.at, e.addr, a.key,
            CASE WHEN e.type = 'message.received' THEN CASE WHEN e.trig THEN 'T' ELSE 'R' END
                 WHEN e.type = 'session.reset' THEN 'S' ELSE 'O' END AS kind
       FROM sf_ev e JOIN sf_addr a ON a.addr = e.addr
-      LEFT JOIN sf_ref r ON e.type IN ('message.sent', 'tool.used') AND e.chat <> ''
-       AND e.reply_to <> '' AND r.agent = e.agent AND r.platform = e.platform
-       AND r.account = e.account AND r.chat = e.chat AND r.ref = e.reply_to
+      LEFT JOIN sf_x x ON x.pos = e.pos
+      LEFT JOIN sf_ref r ON r.rid = x.tid
      WHERE e.type IN ('message.received', 'session.reset', 'message.sent', 'tool.used')
-       AND NOT (r.stored_session IS NOT NULL OR r.first < e.pos)
+       AND NOT coalesce(r.stored_session IS NOT NULL OR r.first < e.pos, false)
 ), stepped AS (
     SELECT k.*, h.epoch AS head_epoch, h.started_by AS head_started_by,
            h.session_id AS head_session, h.last_user_at AS head_last_user_at,
-           CASE WHEN lag(k.kind) OVER w IS NULL THEN s.session_id IS NOT NULL
+           CASE WHEN lag(k.kind) OVER w IS NULL THEN coalesce(h.opened, false)
                 ELSE lag(k.kind) OVER w IN ('R', 'O') END AS existed,
-           greatest(h.last_user_at, max(k.at) FILTER (WHERE k.kind = 'R') OVER (
-               w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS last_user_before
-      FROM keyed k
-      LEFT JOIN session_heads h ON h.projection_id = :p AND h.key = k.key
-      LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = h.session_id
-    WINDOW w AS (PARTITION BY k.key ORDER BY k.pos)
+           max(k.at) FILTER (WHERE k.kind = 'R') OVER w AS last_user
+      FROM keyed k LEFT JOIN sf_h h ON h.key = k.key
+    WINDOW w AS (PARTITION BY k.key COLLATE "C" ORDER BY k.pos)
+), before AS (
+    -- The last user message before each event (a frame ending at 1 PRECEDING would
+    -- restart the aggregate at every row).
+    SELECT t.*, greatest(t.head_last_user_at, lag(t.last_user) OVER (
+               PARTITION BY t.key COLLATE "C" ORDER BY t.pos)) AS last_user_before
+      FROM stepped t
 ), reasoned AS (
     SELECT t.*, CASE t.kind WHEN 'T' THEN 'trigger'
                             WHEN 'S' THEN CASE WHEN t.existed THEN 'session.reset' END
                             WHEN 'R' THEN CASE WHEN t.existed THEN c.timed END END AS reason
-      FROM stepped t
+      FROM before t
      CROSS JOIN LATERAL (
          SELECT CASE
              WHEN :mode = 'none' OR t.last_user_before IS NULL OR t.at <= t.last_user_before
@@ -177,20 +222,24 @@ WITH keyed AS (
                         + make_interval(hours => CAST(:at_hour AS integer)) AS boundary) d
      ) c
 ), counted AS (
-    SELECT r.*, count(r.reason) OVER (PARTITION BY r.key ORDER BY r.pos) AS resets
+    SELECT r.*, count(r.reason) OVER (PARTITION BY r.key COLLATE "C" ORDER BY r.pos) AS resets
       FROM reasoned r
 )
-SELECT c.pos, c.at, c.agent, c.platform, c.key, c.legacy, c.is_thread, c.kind, c.head_session,
+SELECT c.pos, c.at, c.addr, c.key, c.kind, c.head_session,
        c.head_last_user_at,
        coalesce(c.head_epoch, 0) + c.resets AS epoch,
        CASE WHEN c.resets = 0 THEN coalesce(c.head_started_by, 'first message')
-            ELSE max(c.reason) OVER (PARTITION BY c.key, c.resets) END AS started_by,
+            ELSE max(c.reason) OVER (PARTITION BY c.key COLLATE "C", c.resets) END AS started_by,
        c.reason IS NOT NULL AS reset,
        c.kind IN ('R', 'O') AND (c.reason IS NOT NULL OR NOT c.existed) AS opens
   FROM counted c
 """
 
 DISTINCT_EPOCHS = "SELECT DISTINCT key, epoch FROM sf_k"
+
+# Statistics for the planner, which otherwise guesses a temporary table's rows from
+# its pages and sorts where a hash would do.
+INDEX_KEY_EVENTS = "CREATE INDEX ON sf_k (key, pos)"
 
 CREATE_SIDS = """
 CREATE TEMP TABLE sf_sid ON COMMIT DROP AS
@@ -205,9 +254,8 @@ MEMBERS = """
 CREATE TEMP TABLE sf_m ON COMMIT DROP AS
 WITH RECURSIVE answers AS (
     SELECT e.pos, r.stored_session, CASE WHEN r.stored_session IS NULL THEN r.first END AS tpos
-      FROM sf_ev e JOIN sf_ref r ON r.agent = e.agent AND r.platform = e.platform
-       AND r.account = e.account AND r.chat = e.chat AND r.ref = e.reply_to
-     WHERE e.type IN ('message.sent', 'tool.used') AND e.chat <> '' AND e.reply_to <> ''
+      FROM sf_ev e JOIN sf_x x ON x.pos = e.pos JOIN sf_ref r ON r.rid = x.tid
+     WHERE e.type IN ('message.sent', 'tool.used')
        AND (r.stored_session IS NOT NULL OR r.first < e.pos)
 ), placed(pos, session_id) AS (
     SELECT k.pos, s.session_id FROM sf_k k
@@ -220,10 +268,9 @@ WITH RECURSIVE answers AS (
 )
 SELECT p.pos, p.session_id,
        coalesce(r.first = p.pos AND r.stored_session IS NULL, false) AS indexed
-  FROM placed p JOIN sf_ev e ON e.pos = p.pos
-  LEFT JOIN sf_ref r ON e.chat <> '' AND e.message_id <> '' AND r.agent = e.agent
-   AND r.platform = e.platform AND r.account = e.account AND r.chat = e.chat
-   AND r.ref = e.message_id
+  FROM placed p
+  LEFT JOIN sf_x x ON x.pos = p.pos
+  LEFT JOIN sf_ref r ON r.rid = x.rid
 """
 
 # Thread origins: the first thread.created of a thread key without one whose parent
@@ -234,9 +281,8 @@ CREATE TEMP TABLE sf_org ON COMMIT DROP AS
 SELECT DISTINCT ON (a.key) a.key, coalesce(r.stored_session, m.session_id, ph.session_id)
        AS parent, e.pos AS position
   FROM sf_ev e JOIN sf_addr a ON a.addr = e.addr
-  LEFT JOIN sf_ref r ON e.chat <> '' AND e.tref IS NOT NULL AND r.agent = e.agent
-   AND r.platform = e.platform AND r.account = e.account AND r.chat = e.chat
-   AND r.ref = e.tref
+  LEFT JOIN sf_x x ON x.pos = e.pos
+  LEFT JOIN sf_ref r ON r.rid = x.tid
   LEFT JOIN sf_m m ON r.stored_session IS NULL AND m.pos = r.first AND r.first < e.pos
   LEFT JOIN LATERAL (
       SELECT coalesce(
