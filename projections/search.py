@@ -319,8 +319,12 @@ def search(conn: Connection, info: ProjectionInfo, query: str, wanted: SearchFil
             ceiling -= span  # the window reached its span: the next span down
         else:
             # An empty span (a rare word): jump to the newest older match, if any.
+            # `+ 0` keeps the planner off a backward primary-key scan, which reads
+            # every older row when nothing matches (615 ms at 1M events for a word,
+            # a sender and a time range with no hit); the GIN and filter indexes
+            # answer it from the matches alone.
             newest = conn.execute(text(
-                f"SELECT max(s.position) FROM search_documents s WHERE s.document @@ "
+                f"SELECT max(s.position + 0) FROM search_documents s WHERE s.document @@ "
                 f"{_TSQUERY} AND s.position <= :ceiling {where}"),
                 {**params, "ceiling": ceiling - span}).scalar()
             if newest is None:
