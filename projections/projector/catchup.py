@@ -43,6 +43,9 @@ _HOLDS = text(
     "AND l.pid = pg_backend_pid()")
 
 
+_NO_JIT = text("SET LOCAL jit = off")
+
+
 class _Poisoned(Exception):
     """Reading or folding a batch raised an error some event is to blame for: isolate it."""
 
@@ -200,6 +203,10 @@ class Projector:
                isolate: bool) -> BatchResult | None:
         stopped: Quarantined | None = None
         with self.engine.begin() as conn:
+            # A batch's statements are short; on a large log a reused (generic) plan is
+            # costed high enough for JIT compilation, which took longer than the
+            # statement itself (12 ms of 13 for the index load at 2M events).
+            conn.execute(_NO_JIT)
             checkpoint, upto = self._checkpoint(conn, projection_id)
             if upto is not None and checkpoint >= upto:
                 return None
