@@ -4,48 +4,21 @@ do their job and nothing that rewrites history or reads erased content."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, text
 
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
 from projections.context import ContextAssembler
 from projections.registry import get
 from tests.fixtures.builders import make_event
+from tests.fixtures.database import Connect, refused
 from tests.fixtures.projections import new_projection, project
 from workers.cli import main
 
 SECRET = "okapi-vermilion-5521"
-Connect = Callable[[str], Engine]
-
-
-@pytest.fixture
-def as_role(database_url: str) -> Iterator[Connect]:
-    """Engines that act as a role: the test's superuser connection with `SET ROLE` at start.
-
-    Privileges are those of the role, exactly as for a login role that is its member.
-    """
-    engines: list[Engine] = []
-
-    def connect(role: str) -> Engine:
-        engine = create_engine(database_url, connect_args={"options": f"-c role={role}"})
-        engines.append(engine)
-        return engine
-
-    yield connect
-    for engine in engines:
-        engine.dispose()
-
-
-def refused(engine: Engine, statement: str) -> str:
-    """The database's refusal of `statement` (the test fails if it is allowed)."""
-    with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
-        conn.execute(text(statement))
-    return str(caught.value.orig)
 
 
 WRITER_REFUSED = [
@@ -101,7 +74,7 @@ def test_a_writer_cannot_rewrite_history_or_read_projections(
     # Given a log with one event
     store.append([make_event(text=SECRET)])
     # When a gateway's role tries to change, drop or read beyond the log
-    reason = refused(as_role("convlog_writer"), statement)
+    reason = str(refused(as_role("convlog_writer"), statement).orig)
     # Then the database refuses it for want of privilege
     assert "permission denied" in reason or "must be owner" in reason
 
@@ -152,7 +125,7 @@ def test_a_worker_builds_projections_and_contexts_but_cannot_change_the_log(
                       "ALTER TABLE events DISABLE TRIGGER ALL", "DROP TABLE sessions",
                       "SELECT * FROM convlog_erase('chat', 'discord:1', "
                       "'[{\"platform\": \"discord\", \"chat\": \"1\"}]', 'because', false)"):
-        reason = refused(worker_engine, statement)
+        reason = str(refused(worker_engine, statement).orig)
         assert "permission denied" in reason or "must be owner" in reason
 
 
@@ -177,7 +150,7 @@ def test_a_reader_sees_the_documented_views_only_and_never_erased_content(
                       "SELECT * FROM erasures", "SELECT * FROM session_members",
                       "INSERT INTO events (event_id) VALUES ('x')",
                       "UPDATE projections SET checkpoint = 0", "DELETE FROM sessions"):
-        assert "permission denied" in refused(reader, statement)
+        assert "permission denied" in str(refused(reader, statement).orig)
 
 
 def test_an_operator_erases_and_a_worker_may_not(

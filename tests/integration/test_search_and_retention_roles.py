@@ -3,42 +3,25 @@ retention, as for the rest of the log."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, text
 
 from eventlog.retention import run
 from eventlog.retention_rules import RetentionError, parse_rules
 from eventlog.search_index import index_pending
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
+from tests.fixtures.database import Connect, refused
 
-Connect = Callable[[str], Engine]
 RULES = parse_rules({"rules": [{"name": "all-old", "match": {"platform": "discord"},
                                 "max_age_days": 1}]})
 
 
-@pytest.fixture
-def as_role(database_url: str) -> Iterator[Connect]:
-    engines: list[Engine] = []
-
-    def connect(role: str) -> Engine:
-        engine = create_engine(database_url, connect_args={"options": f"-c role={role}"})
-        engines.append(engine)
-        return engine
-
-    yield connect
-    for engine in engines:
-        engine.dispose()
-
-
-def refused(engine: Engine, statement: str) -> None:
-    with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
-        conn.execute(text(statement))
-    assert getattr(caught.value.orig, "sqlstate", None) == "42501", caught.value
+def refused_privilege(engine: Engine, statement: str) -> None:
+    error = refused(engine, statement)
+    assert getattr(error.orig, "sqlstate", None) == "42501", error
 
 
 def allowed(engine: Engine, statement: str) -> object:
@@ -56,7 +39,7 @@ def test_workers_read_the_index_but_write_it_only_through_the_index_function(
                       "DELETE FROM search_documents", "UPDATE search_state SET indexed_upto = 0",
                       "SELECT convlog_search_configure('english')",
                       "SELECT * FROM convlog_retain('[]', now(), 'cl100k_base', 's', 'r')"):
-        refused(worker, statement)
+        refused_privilege(worker, statement)
 
 
 def test_readers_search_through_the_view_and_nothing_else(
@@ -68,10 +51,10 @@ def test_readers_search_through_the_view_and_nothing_else(
                            "to_tsquery('simple', 'analysts')") == "analysts find this"
     for statement in ("SELECT * FROM search_documents", "SELECT * FROM event_content",
                       "SELECT * FROM convlog_retention_targets('[]', now(), 'cl100k_base')"):
-        refused(reader, statement)
+        refused_privilege(reader, statement)
     # writers (gateways) see nothing of the index
     for statement in ("SELECT * FROM search_documents", "SELECT * FROM message_search"):
-        refused(as_role("convlog_writer"), statement)
+        refused_privilege(as_role("convlog_writer"), statement)
 
 
 def test_only_an_operator_runs_retention(store: EventStore, as_role: Connect) -> None:
