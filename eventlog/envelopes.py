@@ -70,9 +70,7 @@ def read_envelopes(conn: Connection, after: int, limit: int, upto: int, *,
     params: dict[str, Any] = {"after": after, "upto": upto, "limit": limit,
                               "chars": text_chars}
     if partition is not None:
-        columns = ", ".join(f"e.{name}" for name in partition.columns)
-        where = (f"AND (hashtext(concat_ws('|', {columns})) & 2147483647) "
-                 "%% %(slices)s = %(slice)s ")
+        where = f"AND {partition.hash_sql} %% %(slices)s = %(slice)s "
         params |= {"slices": partition.count, "slice": partition.index}
     cursor = conn.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
     try:

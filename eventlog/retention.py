@@ -28,7 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from eventlog.convlog_errors import ConvlogError, DatabaseError
 from eventlog.erasure import checked_reason
 from eventlog.retention_rules import RetentionError, RuleSet, load_rules
-from eventlog.tokens import ensure_counted, horizon
+from eventlog.schema import log_horizon
+from eventlog.tokens import ensure_counted
 
 log = logging.getLogger("convlog.retention")
 DAY = timedelta(days=1)
@@ -97,7 +98,7 @@ def _params(rules: RuleSet, as_of: datetime, encoding: str) -> dict[str, Any]:
 
 def count_first(conn: Connection, encoding: str) -> None:
     """Count every event's tokens, in `encoding` and every encoding counted so far."""
-    head = horizon(conn)
+    head = log_horizon(conn)
     used = {str(name) for name in conn.execute(text("SELECT encoding FROM token_watermarks"))
             .scalars()}
     for name in sorted(used | {encoding}):

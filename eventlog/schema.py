@@ -96,6 +96,16 @@ erasures = Table(
 # other INSERT: see eventlog.store for why appends are serialized.
 APPEND_LOCK_KEY = 0x636F6E766C6F67  # "convlog"
 EVENTS_CHANNEL = "convlog_events"
+_HORIZON = text("SELECT coalesce(max(position), 0) FROM events")
+
+
+def log_horizon(conn: Connection) -> int:
+    """The log's safe horizon: every event at or below it is committed and final.
+
+    Appends are serialized (one lock before positions are drawn), so this is the
+    highest committed position; reading up to it never skips a late commit.
+    """
+    return int(conn.execute(_HORIZON).scalar_one())
 ERASURES_CHANNEL = "convlog_erasures"
 
 # The roles the migrations create (cluster-wide) and grant to (per database).

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from eventlog.convlog_errors import DatabaseError
 from eventlog.errors import EventLogError
+from eventlog.schema import log_horizon
 
 log = logging.getLogger("convlog.search")
 # Events whose text is indexed: what people and agents said (tool output is not).
@@ -63,8 +64,7 @@ def index_pending(engine: Engine, upto: int | None = None,
                   batch: int = INDEX_BATCH) -> int:
     """Bring the index up to `upto` (default: the log's horizon); returns the watermark."""
     with engine.connect() as conn:
-        target = upto if upto is not None else int(conn.execute(
-            text("SELECT coalesce(max(position), 0) FROM events")).scalar_one())
+        target = upto if upto is not None else log_horizon(conn)
         done = state(conn).indexed_upto
     while done < target:
         moved = index_batch(engine, target, batch)

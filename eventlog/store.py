@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from eventlog.convlog_errors import DatabaseError
 from eventlog.events import Event, Rejection, canonical_json, writes_as_json
-from eventlog.schema import APPEND_LOCK_KEY, EVENTS_CHANNEL
+from eventlog.schema import APPEND_LOCK_KEY, EVENTS_CHANNEL, log_horizon
 from eventlog.tokens import TokenCounter, ensure_counted
 
 COPY_COLUMNS = (
@@ -98,6 +98,12 @@ class Partition:
         allowed = {"agent", "platform", "account", "space", "chat"}
         if not set(self.columns) <= allowed or not 0 <= self.index < self.count:
             raise ValueError(f"bad partition {self}")
+
+    @property
+    def hash_sql(self) -> str:
+        """The non-negative hash of the columns of `events e` that decides an event's slice."""
+        columns = ", ".join(f"e.{name}" for name in self.columns)
+        return f"(hashtext(concat_ws('|', {columns})) & 2147483647)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +341,7 @@ class EventStore:
                 result.rejected.append(_id_conflict(item))
         if not fresh:
             return
-        before = conn.execute(text("SELECT coalesce(max(position), 0) FROM events")).scalar_one()
+        before = log_horizon(conn)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN "
                          "(FORMAT BINARY)") as copy:
@@ -361,16 +367,11 @@ class EventStore:
     # -- reading ------------------------------------------------------------------
 
     def horizon(self, conn: Connection | None = None) -> int:
-        """The safe horizon: every event at or below it is committed and final.
-
-        Appends are serialized (see _append_locked), so this is the highest
-        committed position; reading up to it never skips a late commit.
-        """
-        sql = text("SELECT coalesce(max(position), 0) FROM events")
+        """The safe horizon (`log_horizon`), on `conn` or on a connection of its own."""
         if conn is not None:
-            return int(conn.execute(sql).scalar_one())
+            return log_horizon(conn)
         with self.engine.connect() as own:
-            return int(own.execute(sql).scalar_one())
+            return log_horizon(own)
 
     def read(self, conn: Connection, after: int, limit: int,
              upto: int | None = None, partition: Partition | None = None,
@@ -393,9 +394,7 @@ class EventStore:
         encoding, counter = self._counter(encoding)
         where, params = "", dict[str, Any](encoding=encoding)
         if partition is not None:
-            columns = ", ".join(f"e.{name}" for name in partition.columns)
-            where = (f"AND (hashtext(concat_ws('|', {columns})) "
-                     "& 2147483647) % :slices = :slice ")
+            where = f"AND {partition.hash_sql} % :slices = :slice "
             params = {"slices": partition.count, "slice": partition.index}
         payload = _FULL_PAYLOAD
         if text_chars is not None:

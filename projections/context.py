@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from eventlog.tokens import TokenCounter, ensure_counted, horizon
+from eventlog.schema import log_horizon
+from eventlog.tokens import TokenCounter, ensure_counted
 from projections.errors import ContextError
 
 PAGE = 128
@@ -130,7 +131,7 @@ class ContextAssembler:
             raise ContextError("the budget must be zero or more tokens", code="INVALID_BUDGET")
         if encoding is not None:
             # Never assemble on a missing count: count what is not yet counted first.
-            head = horizon(conn)
+            head = log_horizon(conn)
             ensure_counted(conn, encoding, head if as_of is None else min(as_of, head),
                            self.counter if encoding == self.counter.encoding_name else None)
         assembler = self if encoding is None else self._in(encoding)

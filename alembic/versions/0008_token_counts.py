@@ -22,8 +22,9 @@ Create Date: 2026-12-03
 from sqlalchemy import text
 
 from alembic import op
+from eventlog.schema import log_horizon
 from eventlog.settings import Settings
-from eventlog.tokens import ensure_counted, horizon
+from eventlog.tokens import ensure_counted
 
 revision = "0008"
 down_revision = "0007"
@@ -73,7 +74,7 @@ def downgrade() -> None:
     if bind.execute(text("SELECT EXISTS (SELECT 1 FROM events WHERE tokens IS NULL)")
                     ).scalar_one():
         encoding = Settings().encoding
-        ensure_counted(bind, encoding, horizon(bind))
+        ensure_counted(bind, encoding, log_horizon(bind))
         bind.execute(text("ALTER TABLE events DISABLE TRIGGER events_immutable_rows"))
         bind.execute(text(
             "UPDATE events e SET tokens = t.tokens FROM token_counts t "

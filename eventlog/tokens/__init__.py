@@ -9,7 +9,6 @@ from eventlog.tokens.counting import (
     count_range,
     counting_status,
     ensure_counted,
-    horizon,
     watermark,
     write_counts,
 )
@@ -24,6 +23,6 @@ from eventlog.tokens.encodings import (
 __all__ = [
     "KNOWN_ENCODINGS", "PROBE_TEXTS", "CountProgress", "EncodingStatus", "TokenCounter",
     "advance_watermark", "check_encoding", "count_locked", "count_pending", "count_range",
-    "count_range_job", "counting_status", "ensure_counted", "get_encoding", "horizon",
+    "count_range_job", "counting_status", "ensure_counted", "get_encoding",
     "watermark", "write_counts",
 ]

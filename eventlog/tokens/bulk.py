@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
+from eventlog.schema import log_horizon
 from eventlog.tokens.counting import (
     advance_watermark,
     count_locked,
     count_range,
-    horizon,
     watermark,
 )
 from eventlog.tokens.encodings import TokenCounter, check_encoding
@@ -71,7 +71,7 @@ def count_pending(engine: Engine, encoding: str, *, batch: int = BATCH,
     """
     check_encoding(encoding)
     with engine.connect() as conn:
-        target = horizon(conn)
+        target = log_horizon(conn)
         mark = watermark(conn, encoding)
     progress = CountProgress(encoding, mark, target, mark)
     counter = counter or TokenCounter(encoding)

@@ -4,7 +4,7 @@ The append path never counts. `token_counts` holds one row per event position
 and encoding, `token_watermarks` the position up to which every event of the
 log has its row. Counting is gap-safe: a watermark never passes the log's
 horizon (appends are serialized, so every position at or below the highest
-committed one is final; see EventStore.horizon), and rows are written with
+committed one is final; see eventlog.schema.log_horizon), and rows are written with
 ON CONFLICT DO NOTHING in position order, so two counters that race write each
 count once and cannot deadlock on each other's rows.
 
@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from eventlog.schema import log_horizon
 from eventlog.tokens.encodings import KNOWN_ENCODINGS, TokenCounter, check_encoding
 
 # Advisory lock space (two-int form) for counting one encoding: one counter at a
@@ -27,7 +28,6 @@ from eventlog.tokens.encodings import KNOWN_ENCODINGS, TokenCounter, check_encod
 TOKENS_LOCK_CLASS = 0x746F6B  # "tok"
 PAGE = 10_000  # texts read and counted per round trip
 
-HORIZON = text("SELECT coalesce(max(position), 0) FROM events")
 _WATERMARK = text("SELECT counted_upto FROM token_watermarks WHERE encoding = :e")
 _MISSING = text("""
     SELECT e.position, coalesce(c.text, '') AS text
@@ -58,11 +58,6 @@ def watermark(conn: Connection, encoding: str) -> int:
     return int(conn.execute(_WATERMARK, {"e": encoding}).scalar() or 0)
 
 
-def horizon(conn: Connection) -> int:
-    """The log's gap-safe horizon (as EventStore.horizon)."""
-    return int(conn.execute(HORIZON).scalar_one())
-
-
 def ensure_counted(conn: Connection, encoding: str, upto: int,
                    counter: TokenCounter | None = None) -> None:
     """Make every visible event at or below `upto` have a count in `encoding`.
@@ -86,7 +81,7 @@ def count_locked(conn: Connection, encoding: str, upto: int,
     conn.execute(text("SELECT pg_advisory_xact_lock(:cls, hashtext(:e))"),
                  {"cls": TOKENS_LOCK_CLASS, "e": encoding})
     mark = watermark(conn, encoding)  # a new statement: sees what the lock's holder committed
-    bound = min(upto, horizon(conn))
+    bound = min(upto, log_horizon(conn))
     if bound <= mark:
         return 0
     written = count_range(conn, encoding, mark, bound, counter or TokenCounter(encoding))
@@ -147,7 +142,7 @@ class EncodingStatus:
 
 def counting_status(conn: Connection) -> list[EncodingStatus]:
     """Per encoding (the known ones and any counted before): watermark, head, rows."""
-    head = horizon(conn)
+    head = log_horizon(conn)
     marks = {row.encoding: row for row in conn.execute(text(
         "SELECT encoding, counted_upto, updated_at FROM token_watermarks"))}
     rows: dict[str, int] = dict(conn.execute(text(

@@ -12,13 +12,13 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from eventlog.erasure import erase, message_selector
+from eventlog.schema import log_horizon
 from eventlog.store import EventStore
 from eventlog.tokens import (
     count_locked,
     count_pending,
     ensure_counted,
     get_encoding,
-    horizon,
     watermark,
 )
 from projections.context import ContextAssembler
@@ -118,7 +118,7 @@ def test_two_concurrent_callers_write_each_count_once(store: EventStore,
     def caller() -> None:
         try:
             with engine.begin() as conn:
-                upto = horizon(conn)
+                upto = log_horizon(conn)
                 barrier.wait()
                 written.append(count_locked(conn, "cl100k_base", upto))
         except BaseException as error:  # reported below
@@ -204,7 +204,7 @@ def test_counting_never_skips_a_position_appended_concurrently(
     counting.join()
     # When the counter finishes what is left
     with engine.begin() as conn:
-        ensure_counted(conn, "cl100k_base", horizon(conn))
+        ensure_counted(conn, "cl100k_base", log_horizon(conn))
     # Then no watermark ever covered an uncounted position, and every event has one count
     assert errors == [] and gaps == []
     with engine.connect() as conn:
