@@ -298,12 +298,9 @@ def rows_search(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
 def rows_simulate(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
     s, e, m = r["simulate"], r["export"], r["memory"]
     return [
-        [f"simulate 2 policies, s (builds {s['build_seconds']:.1f})",
+        [f"simulate 2 policies + the main projection, s ({s['positions']:,} positions)",
          _n(s["simulate_seconds"], 1), f"one rebuild {_n(s['rebuild_seconds'], 1)}",
          _n(s["ratio"], 2), *_goal(goals, "simulate 2 policies / 1 rebuild")],
-        [f"simulate 2 policies, --workers 2, s (builds {s['build_seconds_2']:.1f})",
-         _n(s["simulate_seconds_2"], 1), f"one rebuild {_n(s['rebuild_seconds'], 1)}",
-         _n(s["ratio_2"], 2), "—", "—"],
         [f"export parquet, rows/s ({e['rows']:,} rows)", _n(e["parquet_rows_per_s"]),
          f"COPY TO {_n(e['copy_rows_per_s'])}", _n(e["ratio"], 2),
          *_goal(goals, "export parquet / COPY TO")],

@@ -1,12 +1,13 @@
 """What a scope policy would cost, before anyone switches to it: policies side by side.
 
-`compare` builds each candidate policy into a temporary projection (dropped
-afterwards), then measures it and an existing projection with SQL over the
-session tables: `turns` defines a turn's context, `metrics` each number.
+`compare` reads the log once: each candidate policy's sessions are decided in
+memory by the projector's own assignment step (`replay`), an existing
+projection's are read from its tables, and every policy's numbers are counted
+in the same pass (`tally` defines a turn's context and each metric).
 """
 
 from projections.simulate.candidates import RESERVED_PREFIX, drop_abandoned, is_temporary
-from projections.simulate.compare import compare, measure
+from projections.simulate.compare import Measured, compare
 from projections.simulate.model import (
     Comparison,
     Crossing,
@@ -20,6 +21,7 @@ __all__ = [
     "RESERVED_PREFIX",
     "Comparison",
     "Crossing",
+    "Measured",
     "Params",
     "PolicyMetrics",
     "Prices",
@@ -27,5 +29,4 @@ __all__ = [
     "compare",
     "drop_abandoned",
     "is_temporary",
-    "measure",
 ]

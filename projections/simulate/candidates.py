@@ -1,34 +1,28 @@
-"""Candidate policies built into temporary projections, and dropped however the run ends.
+"""The projections a simulation touches: the baseline it catches up, and leftovers it drops.
 
-A candidate is an ordinary projection under a reserved name (`RESERVED_PREFIX`
-and a random suffix), built by the ordinary projector, so the simulation sees
-exactly the sessions `projection create` would make. While a run uses it, the
-run holds a session-level advisory lock on it; a temporary projection whose
-lock nobody holds was left by a run that was killed, and the next run drops it.
+Candidates are decided in memory (`replay`); an earlier release built each into
+a temporary projection under a reserved name (`RESERVED_PREFIX` and a random
+suffix), holding a session-level advisory lock on it while the run lasted. Such
+a projection whose lock nobody holds was left by a run that was killed, and the
+next run drops it; workers never catch those names up.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 import zlib
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 
 from eventlog.store import EventStore
 from projections.errors import ProjectionError
-from projections.policy import Policy
 from projections.projector import Projector
-from projections.registry import create, drop, find
+from projections.registry import drop, find
 
 RESERVED_PREFIX = "__simulate_"
 _LOCK_BASE = 0x636C730000000000  # "cls", plus a CRC of the temporary projection's name
-# A worker's tick may be catching a candidate up when the run asks; the run waits
-# for it (the projection is then built by whoever holds the lock) this long.
+# A worker's tick may be catching the baseline up when the run asks; the run waits
+# for it (the projection is then caught up by whoever holds the lock) this long.
 BUSY_WAIT_SECONDS = 600.0
 
 
@@ -40,14 +34,6 @@ def is_temporary(name: str) -> bool:
 def _lock_key(name: str) -> int:
     """The advisory lock a run holds on its temporary projection, taken before creating it."""
     return _LOCK_BASE + zlib.crc32(name.encode("utf-8"))
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    label: str  # what the table calls it: the policy's name or its file's stem
-    projection: str
-    projection_id: int
-    policy: Policy
 
 
 def drop_abandoned(engine: Engine) -> list[str]:
@@ -78,47 +64,6 @@ def drop_abandoned(engine: Engine) -> list[str]:
     return dropped
 
 
-@contextmanager
-def temporary_projections(engine: Engine, store: EventStore, policies: list[tuple[str, Policy]],
-                          *, workers: int = 1) -> Iterator[list[Candidate]]:
-    """Build one temporary projection per policy; drop them all after, whatever happens.
-
-    One after the other, or `workers` at a time, each by the ordinary projector
-    on its own connections (a build's work is mostly the server's, so threads
-    suffice). The yielded candidates are caught up with the log as it was when
-    each was built; callers compare them up to the least checkpoint of all.
-    """
-    drop_abandoned(engine)
-    with engine.connect() as holder:  # keeps the run's locks for as long as it lasts
-        candidates: list[Candidate] = []
-        try:
-            for label, policy in policies:
-                name = RESERVED_PREFIX + secrets.token_hex(6)
-                # Locked before it exists, so no other run's cleanup can take it for
-                # a killed run's leftover between its creation and the lock.
-                holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key(name)})
-                holder.commit()
-                with engine.begin() as conn:
-                    info = create(conn, name, policy)
-                candidates.append(Candidate(label, name, info.id, policy))
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                for _ in pool.map(lambda c: build(engine, store, c.projection), candidates):
-                    pass
-            yield candidates
-        finally:
-            for candidate in candidates:
-                try:
-                    with engine.begin() as conn:
-                        built = find(conn, candidate.projection)
-                        if built is not None:
-                            drop(conn, built)
-                except ProjectionError:
-                    pass  # busy: unlocked below, so the next run drops it
-            holder.rollback()
-            holder.execute(text("SELECT pg_advisory_unlock_all()"))
-            holder.commit()
-
-
 def build(engine: Engine, store: EventStore, name: str) -> None:
     """Catch `name` up to the log's horizon at the time of the call.
 
@@ -142,11 +87,3 @@ def build(engine: Engine, store: EventStore, name: str) -> None:
                 f"{BUSY_WAIT_SECONDS:.0f}s; stop it and run the simulation again",
                 code="PROJECTION_BUSY")
         time.sleep(0.2)
-
-
-def checkpoint_of(conn: Connection, name: str) -> int:
-    info = find(conn, name)
-    if info is None:
-        raise ProjectionError(f"the projection {name!r} went away during the simulation; "
-                              "run it again", code="UNKNOWN_PROJECTION")
-    return info.checkpoint

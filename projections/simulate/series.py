@@ -1,7 +1,8 @@
-"""The report's chart data, read from the working tables while a projection is measured.
+"""The report's chart data, from the tallies that made the comparison's numbers.
 
-Each function reads `sim_members` / `sim_cached` (see `turns`) of the projection
-being measured, so the charts show exactly the numbers the table sums.
+Sizes, cost per day, cross-user share per space and per-session costs are what
+each policy's `Tally` counted, so the charts show exactly the numbers the table
+sums; the growth curves of the largest sessions read their members once more.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, text
 
-from projections.simulate.metrics import IN_WINDOW, window_params
-from projections.simulate.model import TOP_SESSIONS, Prices, Window
+from projections.simulate.compare import Measured
+from projections.simulate.model import TOP_SESSIONS, Prices
 
 MAX_POINTS = 400  # per growth curve: enough for a chart, small in the file
 
@@ -50,46 +51,10 @@ class Series:
     session_costs: list[SessionCost] = field(default_factory=list)
 
 
-_LARGEST = """
-SELECT session_id, min(key) AS key FROM sim_members m
- WHERE CAST(:until AS timestamptz) IS NULL OR m.occurred_at < :until
- GROUP BY session_id HAVING bool_or({in_window})
- ORDER BY max(running) DESC, min(key) LIMIT :n
-"""
-
-_CURVE = """
-SELECT occurred_at, running FROM sim_members
- WHERE session_id = :s AND (CAST(:until AS timestamptz) IS NULL OR occurred_at < :until)
- ORDER BY position
-"""
-
-_SIZES = """
-SELECT coalesce(max(running) FILTER (WHERE CAST(:until AS timestamptz) IS NULL
-                                      OR occurred_at < :until), 0) AS size
-  FROM sim_members m GROUP BY session_id HAVING bool_or({in_window})
-"""
-
-_PER_DAY = """
-SELECT (t.occurred_at AT TIME ZONE 'UTC')::date AS day,
-       sum(t.context - t.cache_read) AS written, sum(t.cache_read) AS read
-  FROM sim_cached t WHERE {in_window} GROUP BY 1 ORDER BY 1
-"""
-
-_PER_SPACE = """
-SELECT coalesce(t.platform || ':' || t.space, t.platform || ' (no space)') AS space,
-       sum(t.window_tokens - t.own_tokens - t.unowned_tokens) AS other,
-       sum(t.context) AS context
-  FROM sim_cached t WHERE {in_window} GROUP BY 1 ORDER BY 1
-"""
-
-_PER_SESSION = """
-SELECT min(t.key) AS key, min(t.agent) AS agent,
-       CASE WHEN count(DISTINCT t.chat_type) > 1 THEN 'mixed'
-            ELSE coalesce(min(t.chat_type), 'none') END AS kind,
-       count(*) AS turns, sum(t.context) AS context,
-       sum(t.context - t.cache_read) AS written, sum(t.cache_read) AS read
-  FROM sim_cached t WHERE {in_window} GROUP BY t.session_id
-"""
+_CURVE = text(
+    "SELECT e.occurred_at, e.platform, e.space, coalesce(t.tokens, 0) AS tokens "
+    "FROM events e LEFT JOIN token_counts t ON t.encoding = :encoding "
+    "AND t.position = e.position WHERE e.position = ANY(:positions) ORDER BY e.position")
 
 
 def _thin(rows: list[tuple[datetime, int]]) -> list[tuple[datetime, int]]:
@@ -99,28 +64,48 @@ def _thin(rows: list[tuple[datetime, int]]) -> list[tuple[datetime, int]]:
     return [rows[int(i * step)] for i in range(MAX_POINTS)] + [rows[-1]]
 
 
-def read_series(conn: Connection, name: str, window: Window, prices: Prices, *,
+def read_series(conn: Connection, measured: Measured, prices: Prices, *,
                 with_sessions: bool = False) -> Series:
-    """The chart data of the projection whose working tables exist now."""
-    params = window_params(window)
-    members_window, turns_window = IN_WINDOW.format(t="m"), IN_WINDOW.format(t="t")
-    series = Series(name)
-    for row in conn.execute(text(_LARGEST.format(in_window=members_window)),
-                            {**params, "n": TOP_SESSIONS}).all():
-        points = _thin([(r.occurred_at, int(r.running)) for r in conn.execute(
-            text(_CURVE), {"s": row.session_id, "until": window.until})])
-        series.growth.append(Growth(row.key, [p[0] for p in points], [p[1] for p in points]))
-    series.sizes = sorted(int(r.size) for r in conn.execute(
-        text(_SIZES.format(in_window=members_window)), params))
-    series.cost_per_day = {r.day: prices.cost(int(r.written), int(r.read)) for r in conn.execute(
-        text(_PER_DAY.format(in_window=turns_window)), params)}
-    series.share_per_space = {r.space: (int(r.other) / int(r.context) if r.context else 0.0)
-                              for r in conn.execute(
-                                  text(_PER_SPACE.format(in_window=turns_window)), params)}
-    if with_sessions:
-        series.session_costs = sorted((SessionCost(
-            r.key, r.agent, r.kind, int(r.turns), int(r.context),
-            prices.cost(int(r.written), int(r.read))) for r in conn.execute(
-                text(_PER_SESSION.format(in_window=turns_window)), params)),
-            key=lambda s: (-s.cost, s.key))
+    """The chart data of one measured policy (`conn` sees the log as its pass did)."""
+    tally = measured.tally
+    series = Series(measured.label, sizes=tally.sizes())
+    series.growth = _growth(conn, measured)
+    series.cost_per_day = {day: prices.cost(context - read, read)
+                           for day, (context, read) in sorted(tally.per_day.items())}
+    series.share_per_space = {space: (other / context if context else 0.0)
+                              for space, (other, context) in sorted(tally.per_space.items())}
+    if with_sessions and tally.per_session is not None:
+        costs = []
+        for n, use in tally.per_session.items():
+            key, agent = tally.session_label(n)
+            kind = "mixed" if len(use.kinds) > 1 else next(iter(use.kinds), "none")
+            costs.append(SessionCost(key, agent, kind, use.turns, use.context,
+                                     prices.cost(use.context - use.cache_read, use.cache_read)))
+        series.session_costs = sorted(costs, key=lambda c: (-c.cost, c.key))
     return series
+
+
+def _growth(conn: Connection, measured: Measured) -> list[Growth]:
+    """Running token sums over time of the largest sessions (members before `until`)."""
+    largest = measured.tally.largest(TOP_SESSIONS)
+    if not largest:
+        return []
+    wanted: dict[int, list[int]] = {n: [] for n, _, _ in largest}
+    for position, n in enumerate(measured.sessions.of):
+        if n in wanted:
+            wanted[n].append(position)
+    window = measured.tally.window
+    curves: list[Growth] = []
+    for n, key, _ in largest:
+        running, points = 0, []  # type: tuple[int, list[tuple[datetime, int]]]
+        for row in conn.execute(_CURVE, {"encoding": measured.encoding,
+                                         "positions": wanted[n]}):
+            running += int(row.tokens)
+            if window.space is not None and (
+                    row.space is None or f"{row.platform}:{row.space}" != window.space):
+                continue
+            if window.until is None or row.occurred_at < window.until:
+                points.append((row.occurred_at, running))
+        thinned = _thin(points)
+        curves.append(Growth(key, [p[0] for p in thinned], [p[1] for p in thinned]))
+    return curves

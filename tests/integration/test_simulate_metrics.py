@@ -1,4 +1,9 @@
-"""Every metric of `convlog simulate` equals a direct Python computation on small random logs."""
+"""Every metric of `convlog simulate` equals a direct Python computation on small random logs.
+
+The simulation decides the candidate's sessions in memory; the reference reads
+them from the same policy built as an ordinary projection, so every number also
+proves the replay made the projection's sessions.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,8 @@ from eventlog.tokens import TokenCounter
 from projections.policy import Policy
 from projections.registry import get
 from projections.resolver import compile_policy, session_id_for
-from projections.simulate import Params, Window, measure
-from projections.simulate.compare import Subject, zones
+from projections.simulate import Params, Window, compare
+from projections.simulate.compare import zones
 from tests.fixtures.builders import START, event_dict
 from tests.fixtures.projections import new_projection, project
 from tests.integration import simulate_reference as ref
@@ -108,13 +113,14 @@ def check_metrics(database_factory: Callable[[], AbstractContextManager[str]],
             new_projection(engine, "candidate", policy)
             project(engine, store, "candidate")
             project(engine, store, "default")
-            # When the simulation measures it against the default projection
+            # When the simulation compares the policy with the default projection
+            comparison = compare(engine, store, [("candidate", policy)], Window(0, since, until),
+                                 Params(budget=budget, cache_ttl_minutes=ttl), against="default")
+            got = comparison.columns[1]
             with engine.begin() as conn:
                 info, base = get(conn, "candidate"), get(conn, "default")
-                upto = min(info.checkpoint, base.checkpoint)
-                scope = Window(upto, since, until)
-                got = measure(conn, Subject("candidate", "candidate", info.id, policy), scope,
-                              Params(budget=budget, cache_ttl_minutes=ttl), baseline=base.id)
+                upto = comparison.window.upto
+                assert upto == min(info.checkpoint, base.checkpoint)
                 members = ref.load(conn, info.id, upto)
                 baseline = ref.load(conn, base.id, upto)
                 recorded = ref.summaries(conn, info.id)

@@ -56,9 +56,9 @@ def add_comparison_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="PER_MILLION", help="cache-read price per million tokens "
                         f"(default {DEFAULT_READ_PRICE:g})")
     parser.add_argument("--currency", default="USD", help="what the prices are in")
-    parser.add_argument("--workers", type=positive, default=1,
-                        help="candidates built, and projections measured, at once "
-                             "(default 1: one after the other)")
+    # Kept so that scripts written for the release that built each candidate as a
+    # projection still run; the log is now read once for every policy.
+    parser.add_argument("--workers", type=positive, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--cache-ttl", type=price, default=DEFAULT_CACHE_TTL_MINUTES,
                         metavar="MINUTES", help="how long a prompt cache lives between "
                         f"turns (default {DEFAULT_CACHE_TTL_MINUTES:g})")
@@ -119,12 +119,16 @@ def run_comparison(app: App, args: argparse.Namespace, *,
     window = Window(upto=0, since=args.since, until=args.until, agent=args.agent,
                     space=args.space)
 
+    if args.workers > 1:
+        err_console.print(plain("--workers has no effect any more: the simulation reads "
+                                "the log once for every policy"))
+
     def built(label: str) -> None:
         if is_terminal():
-            err_console.print(plain(f"built the candidate {label}"))
+            err_console.print(plain(f"decided the sessions of {label}"))
 
     return compare(app.engine, app.store, policies, window, params, against=against,
-                   workers=args.workers, on_measured=on_measured, on_built=built)
+                   on_measured=on_measured, on_built=built)
 
 
 def comparison_table(comparison: Comparison, *, title: str | None = None) -> Table:

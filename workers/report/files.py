@@ -9,19 +9,19 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from eventlog.convlog_errors import ConfigurationError
-from projections.simulate import PolicyMetrics, Prices, Window
+from projections.simulate import Measured, PolicyMetrics, Prices
 from projections.simulate.series import Series, read_series
 
 
 class Collector:
-    """Reads each measured projection's chart series while its working tables exist."""
+    """Reads each measured policy's chart series as the comparison hands it over."""
 
     def __init__(self, prices: Prices) -> None:
         self.prices = prices
         self.series: list[Series] = []
 
-    def __call__(self, conn: Connection, metrics: PolicyMetrics, window: Window) -> None:
-        self.series.append(read_series(conn, metrics.name, window, self.prices,
+    def __call__(self, conn: Connection, metrics: PolicyMetrics, measured: Measured) -> None:
+        self.series.append(read_series(conn, measured, self.prices,
                                        with_sessions=metrics.source != "candidate"))
 
 
