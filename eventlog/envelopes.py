@@ -9,6 +9,7 @@ named tuples instead of objects is what lets a fold keep up with the database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -59,19 +60,22 @@ _SELECT = (
 
 
 def read_envelopes(conn: Connection, after: int, limit: int, upto: int, *,
-                   partition: Partition | None = None,
+                   partition: Partition | None = None, types: Sequence[str] | None = None,
                    text_chars: int = 256) -> list[Envelope]:
     """Events with after < position <= upto, in order, at most `limit`, as envelopes.
 
     `upto` must be at or below the log's horizon (`EventStore.horizon`); with
-    `partition`, only the events of that slice (the same hash `EventStore.read` uses).
+    `partition`, only the events of that slice (the same hash `EventStore.read` uses);
+    with `types`, only events of those types.
     """
     where = ""
     params: dict[str, Any] = {"after": after, "upto": upto, "limit": limit,
                               "chars": text_chars}
     if partition is not None:
-        where = f"AND {partition.hash_sql} %% %(slices)s = %(slice)s "
-        params |= {"slices": partition.count, "slice": partition.index}
+        where = "AND " + partition.filter_sql.replace("%", "%%") + " "
+    if types is not None:
+        where += "AND e.type = ANY(%(types)s) "
+        params["types"] = list(types)
     cursor = conn.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
     try:
         cursor.execute(_SELECT.format(where=where), params)

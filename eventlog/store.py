@@ -88,7 +88,12 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class Partition:
-    """Slice `index` of `count`, by a hash of the named envelope columns."""
+    """Slice `index` of `count`, by a hash of the named envelope columns.
+
+    `summary.recorded` events belong to no slice: a summary names its session by
+    id, not by an address the hash could place, so whoever merges the slices
+    folds them.
+    """
 
     index: int
     count: int
@@ -104,6 +109,12 @@ class Partition:
         """The non-negative hash of the columns of `events e` that decides an event's slice."""
         columns = ", ".join(f"e.{name}" for name in self.columns)
         return f"(hashtext(concat_ws('|', {columns})) & 2147483647)"
+
+    @property
+    def filter_sql(self) -> str:
+        """The condition on `events e` that keeps this slice's events."""
+        return (f"{self.hash_sql} % {int(self.count)} = {int(self.index)} "
+                "AND e.type <> 'summary.recorded'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,8 +405,7 @@ class EventStore:
         encoding, counter = self._counter(encoding)
         where, params = "", dict[str, Any](encoding=encoding)
         if partition is not None:
-            where = f"AND {partition.hash_sql} % :slices = :slice "
-            params = {"slices": partition.count, "slice": partition.index}
+            where = f"AND {partition.filter_sql} "
         payload = _FULL_PAYLOAD
         if text_chars is not None:
             payload = _CUT_PAYLOAD

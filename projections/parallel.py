@@ -101,7 +101,7 @@ def rebuild_parallel(engine: Engine, store: EventStore, name: str, workers: int,
                 with multiprocessing.get_context("spawn").Pool(processes) as pool:
                     counts = pool.starmap(_run_slice, jobs)
             with lock_conn.begin():
-                merge_slices(lock_conn, projection_id)
+                merge_slices(lock_conn, projection_id, strict=strict)
         finally:
             try:
                 lock_conn.rollback()

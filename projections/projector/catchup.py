@@ -143,7 +143,7 @@ class Projector:
                 return False
             result.resumed_slices += 1
         with self.engine.begin() as conn:
-            merge_slices(conn, info.id)
+            merge_slices(conn, info.id, strict=self.strict)
             result.checkpoint = get(conn, info.name).checkpoint
         return True
 

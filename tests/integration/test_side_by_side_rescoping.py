@@ -16,8 +16,10 @@ from projections.policy import Policy
 from projections.projector import Projector
 from projections.registry import get
 from projections.rescoping import activate_when_caught_up, build
-from tests.fixtures.builders import make_event
+from tests.fixtures import unchecked
+from tests.fixtures.builders import event_dict, make_event
 from tests.fixtures.projections import new_projection, snapshot
+from tests.fixtures.unchecked import append_unchecked
 from workers.workload import sample_path
 
 GUILD = Policy.model_validate({"spaces": {"discord:1234567890": {
@@ -160,3 +162,51 @@ def test_parallel_rebuild_equals_a_single_rebuild(store: EventStore, engine: Eng
     # Then they are identical, row for row, and the work was split
     assert result.events == 3_000
     assert snapshot(engine, "parallel") == snapshot(engine, "single")
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_parallel_rebuild_folds_summaries_recorded_from_another_slice(
+        store: EventStore, engine: Engine, workers: int) -> None:
+    # Given sessions of several accounts, and summaries recorded by an agent that names
+    # no account (so the summary events hash into another slice than their sessions),
+    # one summary for a session that only starts later, and one that cannot be folded
+    from projections.parallel import rebuild_parallel
+    from projections.resolver import compile_policy, session_id_for
+
+    compiled = compile_policy(GUILD)
+    messages = [Event.model_validate(event_dict(
+        platform="telegram", account=f"bot{n % 4}", space=None, chat=f"-100{n % 6}",
+        chat_type="group", sender=f"u{n % 3}")) for n in range(60)]
+    late = Event.model_validate(event_dict(platform="telegram", account="bot9", space=None,
+                                           chat="-1009", chat_type="group"))
+
+    def summary(of: Event, covers: int) -> Event:
+        session = session_id_for(compiled, compiled.resolve(of).key, 0)
+        return Event.model_validate({
+            "type": "summary.recorded", "agent": "main", "platform": "telegram",
+            "occurred_at": "2026-03-01T12:00:00Z", "text": "so far", "session_id": str(session),
+            "position": covers})
+
+    store.append(messages[:30])
+    store.append([summary(messages[n], 10 + n) for n in range(0, 12, 2)] + [summary(late, 5)])
+    store.append(messages[30:])
+    store.append([summary(messages[n], 70 + n) for n in range(1, 12, 3)])
+    store.append([late])
+    append_unchecked(engine, unchecked.summary("not-a-uuid", 3, platform="telegram"))
+    # When the log is rebuilt by several processes and by one
+    new_projection(engine, "parallel", GUILD)
+    rebuild_parallel(engine, store, "parallel", workers, batch_size=7)
+    Projector(engine, store, "parallel").catch_up()
+    new_projection(engine, "single", GUILD)
+    Projector(engine, store, "single").catch_up()
+    # Then every summary lands as in the single build (the late one nowhere), and the
+    # same event is quarantined
+    single = snapshot(engine, "single")
+    assert len(single["summaries"]) == 10
+    assert snapshot(engine, "parallel") == single
+    with engine.connect() as conn:
+        quarantined = {name: conn.execute(text(
+            "SELECT position, code FROM quarantined_events q JOIN projections p "
+            "ON p.id = q.projection_id WHERE p.name = :n ORDER BY position"),
+            {"n": name}).all() for name in ("parallel", "single")}
+    assert quarantined["parallel"] == quarantined["single"] != []
