@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import Engine, text
 
 from eventlog.store import EventStore
@@ -130,8 +131,15 @@ def test_worker_killed_midway_resumes_without_loss_or_double_counting(
     with engine.connect() as conn:
         reached = get(conn, "default").checkpoint
     assert 0 < reached < 400, "the kill should land mid-run"
-    # When a new projector resumes, and a fresh projection is built in one pass
-    Projector(engine, store).catch_up()
+    # When a new projector resumes (once the server has noticed the killed client and
+    # ended its backend, which released the projector lock), and a fresh projection is
+    # built in one pass
+    for _ in range(600):
+        if not Projector(engine, store).catch_up().skipped:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the killed projector's lock was never released")
     new_projection(engine, "rebuild")
     Projector(engine, store, "rebuild").catch_up()
     # Then the resumed projection equals the rebuild
