@@ -19,7 +19,7 @@ from projections.errors import ProjectionError
 from projections.parallel import plan_slices
 from projections.policy import Policy
 from projections.projector import Projector
-from projections.registry import get, projector_lock_key
+from projections.registry import get, lock_holders, projector_lock_key
 from projections.rescoping import activate_when_caught_up, rollback_when_caught_up
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot
@@ -139,6 +139,13 @@ def test_a_parallel_build_killed_with_sigkill_resumes(log: EventStore, engine: E
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     assert slices(engine, "guild"), "the kill should land before the merge"
+    # (once the server has ended the killed clients' backends, which held the lock)
+    with engine.connect() as conn:
+        key = projector_lock_key(get(conn, "guild").id)
+        for _ in range(600):
+            if not lock_holders(conn, key):
+                break
+            time.sleep(0.05)
     # When `projection create NAME` is run, as the README says
     assert main(["projection", "create", "guild"]) == 0
     # Then the build is complete and equals a single rebuild
