@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from eventlog.tokens import TokenCounter
+from projections.context import ContextAssembler
+from projections.registry import get
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
 from workers.http.client import ConvlogApiError
@@ -106,3 +111,36 @@ def test_health_readiness_and_metrics(api: ApiServer) -> None:
     assert 'convlog_events_rejected_total{code="TIME_OUT_OF_RANGE"} 1.0' in metrics
     assert 'convlog_projection_lag_events{projection="default"} 1.0' in metrics
     assert "convlog_http_request_duration_seconds_bucket" in metrics
+
+
+def test_context_and_turns_count_in_the_encoding_the_caller_names(api: ApiServer) -> None:
+    # Given a session whose texts count differently in the two encodings
+    client = api.client(api.token("gw"))
+    texts = ["ничего не работает после обновления 🙂🙂", "```python\nprint('héllo')\n```",
+             "日本語のテキストも数える"]
+    turns = [client.turn(event_dict(text=text)) for text in texts]
+    session = turns[-1]["session_id"]
+    # When its context is asked for in each encoding (and a turn names one)
+    by_encoding = {name: client.context(session, budget=10_000, encoding=name)
+                   for name in ("cl100k_base", "o200k_base")}
+    with api.engine.connect() as conn:
+        info = get(conn, None)
+        direct = {name: ContextAssembler(TokenCounter(name)).assemble(
+            conn, info.id, uuid.UUID(session), budget=10_000, encoding=name).as_dict()
+            for name in by_encoding}
+    turned = client.turn(event_dict(text="and one more"), encoding="o200k_base")
+    # Then each answer counts in its encoding, as the library's own assembly does
+    for name, answer in by_encoding.items():
+        assert answer["tokens"]["total"] == direct[name]["tokens"]["total"]
+    assert by_encoding["cl100k_base"]["tokens"] != by_encoding["o200k_base"]["tokens"]
+    assert turned["context"]["tokens"]["total"] > by_encoding["o200k_base"]["tokens"]["total"]
+    # And an encoding convlog cannot count is refused before anything is appended
+    with pytest.raises(ConvlogApiError) as unknown:
+        client.context(session, encoding="p50k_base")
+    assert (unknown.value.status, unknown.value.code) == (422, "UNKNOWN_ENCODING")
+    with pytest.raises(ConvlogApiError) as refused:
+        client.turn(event_dict(text="never appended", id="never"), encoding="gpt2")
+    assert refused.value.code == "UNKNOWN_ENCODING"
+    with api.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events WHERE event_id = 'never'")
+                            ).scalar() == 0

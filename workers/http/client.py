@@ -76,18 +76,20 @@ class _Calls:
 
     @staticmethod
     def turn(event: Mapping[str, Any], budget: int, tag_senders: bool,
-             fencing_token: int | None) -> Json:
+             fencing_token: int | None, encoding: str | None = None) -> Json:
         body: Json = {"event": dict(event), "budget": budget, "tag_senders": tag_senders}
         if fencing_token is not None:
             body["fencing_token"] = fencing_token
+        if encoding is not None:
+            body["encoding"] = encoding
         return {"method": "POST", "url": "/v1/turns", "json": body}
 
     @staticmethod
     def context(session: str, budget: int, as_of: int | None, tag_senders: bool,
-                after: int | None, projection: str | None) -> Json:
+                after: int | None, projection: str | None, encoding: str | None = None) -> Json:
         return {"method": "GET", "url": _session_path(session) + "/context",
                 "params": _params(budget=budget, as_of=as_of, tag_senders=tag_senders,
-                                  after=after, projection=projection)}
+                                  after=after, projection=projection, encoding=encoding)}
 
     @staticmethod
     def sessions(**filters: Any) -> Json:
@@ -135,14 +137,15 @@ class ConvlogClient:
         return dict(self.request(**_Calls.append(events, fencing_token)))
 
     def turn(self, event: Mapping[str, Any], *, budget: int = 8_000, tag_senders: bool = False,
-             fencing_token: int | None = None) -> Json:
-        return dict(self.request(**_Calls.turn(event, budget, tag_senders, fencing_token)))
+             fencing_token: int | None = None, encoding: str | None = None) -> Json:
+        return dict(self.request(**_Calls.turn(event, budget, tag_senders, fencing_token,
+                                               encoding)))
 
     def context(self, session: str, *, budget: int = 8_000, as_of: int | None = None,
                 tag_senders: bool = False, after: int | None = None,
-                projection: str | None = None) -> Json:
+                projection: str | None = None, encoding: str | None = None) -> Json:
         return dict(self.request(**_Calls.context(session, budget, as_of, tag_senders, after,
-                                                  projection)))
+                                                  projection, encoding)))
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -256,14 +259,16 @@ class AsyncConvlogClient:
         return dict(await self.request(**_Calls.append(events, fencing_token)))
 
     async def turn(self, event: Mapping[str, Any], *, budget: int = 8_000,
-                   tag_senders: bool = False, fencing_token: int | None = None) -> Json:
-        return dict(await self.request(**_Calls.turn(event, budget, tag_senders, fencing_token)))
+                   tag_senders: bool = False, fencing_token: int | None = None,
+                   encoding: str | None = None) -> Json:
+        return dict(await self.request(**_Calls.turn(event, budget, tag_senders, fencing_token,
+                                                     encoding)))
 
     async def context(self, session: str, *, budget: int = 8_000, as_of: int | None = None,
                       tag_senders: bool = False, after: int | None = None,
-                      projection: str | None = None) -> Json:
+                      projection: str | None = None, encoding: str | None = None) -> Json:
         return dict(await self.request(**_Calls.context(session, budget, as_of, tag_senders,
-                                                        after, projection)))
+                                                        after, projection, encoding)))
 
     async def sessions(self, **filters: Any) -> Json:
         return dict(await self.request(**_Calls.sessions(**filters)))

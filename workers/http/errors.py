@@ -50,7 +50,7 @@ class ApiError(ConvlogError):
 STATUS_BY_CODE = {
     "UNKNOWN_SESSION": 404, "UNKNOWN_PROJECTION": 404, "NO_ACTIVE_PROJECTION": 503,
     "INVALID_BUDGET": 422, "INVALID_PROJECTION_NAME": 422, "SCHEMA_MISSING": 503,
-    "STALE_CHECKPOINT": 409,
+    "STALE_CHECKPOINT": 409, "UNKNOWN_ENCODING": 422,
 }
 HINTS = {
     "UNAUTHORIZED": "create a token with `convlog token create NAME --agents A --verbs "

@@ -18,6 +18,9 @@ PolicyObject = Annotated[dict[str, Any],
                          WithJsonSchema({"type": "object", MODEL_MARKER: "Policy"})]
 Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 Budget = Annotated[int, Field(ge=0, le=10_000_000, description="tokens")]
+Encoding = Annotated[str | None, Field(
+    max_length=32, description="count tokens (and the budget) in this encoding, e.g. "
+    "cl100k_base or o200k_base; default: the projection's")]
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=512)]
 
 
@@ -59,6 +62,7 @@ class TurnRequest(Strict):
     event: EventObject
     budget: Budget = 8_000
     tag_senders: bool = False
+    encoding: Encoding = None
     fencing_token: Position | None = Field(
         default=None, description="for message.sent: the lease's fencing token; refused if stale")
 

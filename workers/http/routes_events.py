@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Event, Rejection, parse_event
+from eventlog.tokens import check_encoding
 from projections.browse import session_of_event
 from projections.errors import ContextError
 from projections.queries import resolve_in_projection
@@ -87,6 +88,8 @@ def fenced_sessions(api: Services, info: ProjectionInfo) -> SessionOf:
 def post_turn(body: TurnRequest, principal: IngestReader,
               api: Api) -> TurnResponse:
     settings = api.settings
+    if body.encoding is not None:
+        check_encoding(body.encoding)  # before anything is appended
     event = parse_event(body.event, line=1, max_text_chars=settings.max_text_chars)
     if isinstance(event, Rejection):
         api.metrics.rejected.labels(code=event.code).inc()
@@ -119,8 +122,8 @@ def post_turn(body: TurnRequest, principal: IngestReader,
             session_id, key = placed.session_id, placed.resolution.key
         try:
             context = context_response(api.assembler.assemble(
-                conn, info.id, session_id, budget=body.budget, tag_senders=body.tag_senders),
-                info, checkpoint)
+                conn, info.id, session_id, budget=body.budget, tag_senders=body.tag_senders,
+                encoding=body.encoding), info, checkpoint)
         except ContextError as error:
             if error.code != "UNKNOWN_SESSION" or key is None:
                 raise

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Rejection, parse_event
+from eventlog.tokens import check_encoding
 from projections.browse import SessionFilter, SessionRow, last_user_address, page_sessions
 from projections.queries import resolve_in_projection
 from projections.registry import ProjectionInfo, get
@@ -106,7 +107,12 @@ def get_context(
         ge=0, le=MAX_POSITION, description="a position an append returned: the answer then "
         "reflects every event up to it, or is a 503 with Retry-After")] = None,
     projection: ProjectionName = None,
+    encoding: Annotated[str | None, Query(
+        max_length=32, description="count tokens (and the budget) in this encoding, e.g. "
+        "cl100k_base or o200k_base; default: the projection's")] = None,
 ) -> ContextResponse:
+    if encoding is not None:
+        check_encoding(encoding)
     info = _projection(api, projection)
     if after is not None:
         ensure_appended(api.store, after)
@@ -118,7 +124,8 @@ def get_context(
     with api.engine.connect() as conn:
         row = scoped_session(conn, info, session, principal)
         context = api.assembler.assemble(conn, info.id, row.session_id, budget=budget,
-                                         as_of=as_of, tag_senders=tag_senders)
+                                         as_of=as_of, tag_senders=tag_senders,
+                                         encoding=encoding)
     return context_response(context, info, checkpoint)
 
 
