@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from eventlog.store import Partition
+from eventlog.partition import Partition
 
 # Payload fields the fold reads, and the event types that carry them.
 PAYLOAD_TYPES = ("thread.created", "summary.recorded")

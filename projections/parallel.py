@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from eventlog.store import EventStore, Partition
+from eventlog.partition import Partition
+from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
 from projections.errors import ProjectionError
 from projections.projector import BATCH_SIZE, Projector

@@ -9,11 +9,13 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from eventlog.envelopes import Envelope, read_envelopes
-from eventlog.store import EventStore, Partition
+from eventlog.partition import Partition
+from eventlog.store import EventStore
 from projections.errors import LockLost, PoisonEvent, StaleCheckpoint
 from projections.projector.fold import fold_batch
 from projections.projector.interface import BatchFold, FoldOutcome
 from projections.projector.quarantine import blame, fold_isolating, read_isolating, record
+from projections.projector.readahead import ReadAhead
 from projections.projector.slices import merge_slices, slice_states
 from projections.projector.state import (
     BATCH_SIZE,
@@ -66,6 +68,7 @@ class Projector:
         self.fold = fold  # what turns a batch of events into session rows
         self.strict = strict  # stop at a poison event instead of quarantining it
         self._label = repr(name) if name else "the active projection"
+        self._ahead: ReadAhead | None = None  # while `_run` runs
 
     def info(self) -> ProjectionInfo:
         with self.engine.connect() as conn:
@@ -103,21 +106,26 @@ class Projector:
              policy: CompiledPolicy, result: CatchUpResult, on_batch: OnBatch | None,
              max_batches: int | None) -> bool:
         """Batches until there is nothing left (True) or max_batches is reached (False)."""
-        while max_batches is None or result.batches < max_batches:
-            # A projector whose lock went away (its connection died) must not write
-            # another batch: another projector may already hold the lock.
-            _check_lock(lock_conn, held, self._label)
-            batch = self.run_batch(projection_id, policy)
-            if batch is None:
-                return True
-            result.events += batch.events
-            result.batches += 1
-            result.quarantined += len(batch.quarantined)
-            if self.partition is None:
-                result.checkpoint = batch.checkpoint
-            if on_batch is not None:
-                on_batch(batch)
-        return False
+        self._ahead = ReadAhead(self.engine, self.partition, TRIGGER_TEXT_CHARS)
+        try:
+            while max_batches is None or result.batches < max_batches:
+                # A projector whose lock went away (its connection died) must not write
+                # another batch: another projector may already hold the lock.
+                _check_lock(lock_conn, held, self._label)
+                batch = self.run_batch(projection_id, policy)
+                if batch is None:
+                    return True
+                result.events += batch.events
+                result.batches += 1
+                result.quarantined += len(batch.quarantined)
+                if self.partition is None:
+                    result.checkpoint = batch.checkpoint
+                if on_batch is not None:
+                    on_batch(batch)
+            return False
+        finally:
+            self._ahead.close()
+            self._ahead = None
 
     def _finish_sliced_build(self, lock_conn: Connection, held: HeldLocks,
                              info: ProjectionInfo, policy: CompiledPolicy,
@@ -212,6 +220,11 @@ class Projector:
                 return None
             window, final = self._window(conn, checkpoint, upto)
             events, unreadable = self._read(conn, checkpoint, window, isolate=isolate)
+            if self._ahead is not None and not final and not isolate:
+                # The next batch starts where this one ends, unless a poison event
+                # stops it short (then the read ahead is not taken).
+                following, _ = self._window(conn, window, upto)
+                self._ahead.schedule(window, self.batch_size, following)
             if not events and unreadable is None:
                 if self.partition is None and final:
                     conn.execute(text("UPDATE projections SET caught_up_at = coalesce("
@@ -263,6 +276,10 @@ class Projector:
 
         if isolate:
             return read_isolating(conn, read, checkpoint, self.batch_size, window)
+        if self._ahead is not None:
+            ahead = self._ahead.take(checkpoint, self.batch_size, window)
+            if ahead is not None:
+                return ahead, None
         try:
             return read(checkpoint, self.batch_size, window), None
         except Exception as error:

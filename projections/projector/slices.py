@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from eventlog.envelopes import read_envelopes
-from eventlog.store import Partition
+from eventlog.partition import Partition
 from projections.errors import PoisonEvent, ProjectionError, UnfoldableEvent
 from projections.policy import Policy
 from projections.projector import sets

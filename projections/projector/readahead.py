@@ -1,0 +1,66 @@
+"""The next batch's envelopes, read while the current batch is folded.
+
+A batch's fold spends most of its time waiting for the server to write; the
+next batch's read needs nothing the fold writes (events at or below the horizon
+never change), so a thread reads it meanwhile on a connection of its own. The
+catch-up takes a read only for exactly the range it asked for, and reads
+itself otherwise: when the range moved (the horizon grew, a poison event cut
+the batch short) or the read failed (the catch-up's own read meets the error
+again and isolates the event to blame, as without read-ahead).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from sqlalchemy import Engine, text
+
+from eventlog.envelopes import Envelope, read_envelopes
+from eventlog.partition import Partition
+
+Range = tuple[int, int, int]  # (after, limit, upto) of read_envelopes
+
+
+class ReadAhead:
+    def __init__(self, engine: Engine, partition: Partition | None, text_chars: int) -> None:
+        self.engine = engine
+        self.partition = partition
+        self.text_chars = text_chars
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convlog-read-ahead")
+        self._pending: tuple[Range, Future[list[Envelope]]] | None = None
+
+    def schedule(self, after: int, limit: int, upto: int) -> None:
+        """Start reading (after, upto], at most `limit` events."""
+        self._drop()
+        wanted = (after, limit, upto)
+        self._pending = (wanted, self._pool.submit(self._read, wanted))
+
+    def take(self, after: int, limit: int, upto: int) -> list[Envelope] | None:
+        """The events read ahead for exactly this range; None: read them yourself."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        wanted, future = pending
+        if wanted != (after, limit, upto):
+            future.cancel()
+            return None
+        try:
+            return future.result()
+        except Exception:  # the caller's own read meets it again, and says what it is
+            return None
+
+    def close(self) -> None:
+        self._drop()
+        self._pool.shutdown(wait=True)
+
+    def _drop(self) -> None:
+        if self._pending is not None:
+            self._pending[1].cancel()
+            self._pending = None
+
+    def _read(self, wanted: Range) -> list[Envelope]:
+        after, limit, upto = wanted
+        with self.engine.connect() as conn, conn.begin():
+            conn.execute(text("SET LOCAL jit = off"))  # as the catch-up's own batches
+            return read_envelopes(conn, after, limit, upto, partition=self.partition,
+                                  text_chars=self.text_chars)
