@@ -33,7 +33,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="appends/s during lag (default: half the ingest rate measured "
                         "in this run, else 2,000)")
     parser.add_argument("--lag-seconds", type=int, default=10)
-    parser.add_argument("--context-calls", type=int, default=200, help="calls per session size")
+    parser.add_argument("--context-calls", type=int, default=1000,
+                        help="calls per session size (p99 is the 10th slowest of 1,000)")
     parser.add_argument("--context-budget", type=int, default=8_000)
     args = parser.parse_args(argv)
     if args.events < 1:
