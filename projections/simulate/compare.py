@@ -112,10 +112,9 @@ def compare(engine: Engine, store: EventStore, policies: Sequence[tuple[str, Pol
             measured.append(_subject(name, "candidate", policy, replay.sessions, window,
                                      params, replay=replay, series=on_measured is not None))
         baseline = measured[0].sessions if base is not None else None
-        with read_ahead(engine, window.upto, encodings) as batches:
-            for batch in batches:
-                for subject in measured:
-                    _feed(subject, batch, baseline)
+        for batch in read_ahead(engine, window.upto, encodings):
+            for subject in measured:
+                _feed(subject, batch, baseline)
         if on_built is not None:
             for subject in measured:
                 if subject.replay is not None:

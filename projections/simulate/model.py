@@ -67,7 +67,7 @@ class PolicyMetrics:
     """One column of the comparison: every metric of one policy over the same window."""
 
     name: str
-    source: str  # "candidate" (a temporary projection) or the name of an existing one
+    source: str  # "candidate" (decided in memory) or the name of an existing projection
     budget: int
     sessions: int
     sessions_by_kind: dict[str, int]

@@ -15,12 +15,10 @@ plus the heads and sessions of each; events are read in batches.
 
 from __future__ import annotations
 
-import queue
-import threading
 import uuid
 from array import array
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,48 +100,20 @@ def read_batches(conn: Connection, upto: int, encodings: Sequence[str], *,
         after = hi
 
 
-@contextmanager
-def read_ahead(engine: Engine, upto: int, encodings: Sequence[str]) -> Iterator[Iterator[Batch]]:
-    """`read_batches` on a connection and thread of its own, a batch or two ahead of
-    the caller: the server reads while the caller decides and counts. Events up to
+def read_ahead(engine: Engine, upto: int, encodings: Sequence[str]) -> Iterator[Batch]:
+    """`read_batches` on a connection and thread of its own, one batch ahead of the
+    caller: the server reads while the caller decides and counts. Events up to
     `upto` (at or below the horizon) never change, so the reader needs no snapshot
     shared with the caller's."""
-    ready: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def put(item: Batch | BaseException | None) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            with engine.connect() as conn, conn.begin():
-                conn.execute(text("SET LOCAL jit = off"))
-                for batch in read_batches(conn, upto, encodings):
-                    if not put(batch):
-                        return
-            put(None)
-        except BaseException as error:  # handed to the caller, raised there
-            put(error)
-
-    def consume() -> Iterator[Batch]:
-        while (item := ready.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    reader = threading.Thread(target=produce, name="convlog-simulate-reader", daemon=True)
-    reader.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        reader.join()
+    # The reader is shut down (its read finished) before the connection closes.
+    with engine.connect() as conn, conn.begin(), ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="convlog-simulate-reader") as reader:
+        conn.execute(text("SET LOCAL jit = off"))
+        batches = read_batches(conn, upto, encodings)  # advanced by the reader thread only
+        following = reader.submit(next, batches, None)
+        while (batch := following.result()) is not None:
+            following = reader.submit(next, batches, None)
+            yield batch
 
 
 def _complete(conn: Connection, events: list[Envelope], encodings: Sequence[str],
