@@ -134,6 +134,10 @@ def test_context_and_turns_count_in_the_encoding_the_caller_names(api: ApiServer
         assert answer["tokens"]["total"] == direct[name]["tokens"]["total"]
     assert by_encoding["cl100k_base"]["tokens"] != by_encoding["o200k_base"]["tokens"]
     assert turned["context"]["tokens"]["total"] > by_encoding["o200k_base"]["tokens"]["total"]
+    with api.engine.connect() as conn:
+        after_turn = ContextAssembler(TokenCounter("o200k_base")).assemble(
+            conn, info.id, uuid.UUID(session), budget=8_000, encoding="o200k_base")
+    assert turned["context"]["tokens"] == after_turn.as_dict()["tokens"]
     # And an encoding convlog cannot count is refused before anything is appended
     with pytest.raises(ConvlogApiError) as unknown:
         client.context(session, encoding="p50k_base")

@@ -18,9 +18,9 @@ PolicyObject = Annotated[dict[str, Any],
                          WithJsonSchema({"type": "object", MODEL_MARKER: "Policy"})]
 Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 Budget = Annotated[int, Field(ge=0, le=10_000_000, description="tokens")]
-Encoding = Annotated[str | None, Field(
-    max_length=32, description="count tokens (and the budget) in this encoding, e.g. "
-    "cl100k_base or o200k_base; default: the projection's")]
+ENCODING_HELP = ("count tokens (and the budget) in this encoding, e.g. cl100k_base or "
+                 "o200k_base; default: the projection's")
+Encoding = Annotated[str | None, Field(max_length=32, description=ENCODING_HELP)]
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=512)]
 
 

@@ -23,6 +23,7 @@ from workers.http.auth import IngestReader, Principal, Reader
 from workers.http.consistency import checkpoint_of, ensure_appended, wait_until_projected
 from workers.http.errors import ERROR_RESPONSES, ApiError
 from workers.http.models import (
+    ENCODING_HELP,
     AppendedOne,
     ContextResponse,
     ResetRequest,
@@ -107,9 +108,7 @@ def get_context(
         ge=0, le=MAX_POSITION, description="a position an append returned: the answer then "
         "reflects every event up to it, or is a 503 with Retry-After")] = None,
     projection: ProjectionName = None,
-    encoding: Annotated[str | None, Query(
-        max_length=32, description="count tokens (and the budget) in this encoding, e.g. "
-        "cl100k_base or o200k_base; default: the projection's")] = None,
+    encoding: Annotated[str | None, Query(max_length=32, description=ENCODING_HELP)] = None,
 ) -> ContextResponse:
     if encoding is not None:
         check_encoding(encoding)
