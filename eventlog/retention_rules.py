@@ -76,13 +76,6 @@ class RuleSet:
     def digest(self) -> str:
         return hashlib.sha256(self.as_json().encode()).hexdigest()
 
-    def catch_all_now(self) -> Rule | None:
-        """A rule that erases all content of every conversation at once (needs --yes)."""
-        for rule in self.rules:
-            if not rule.match:
-                return rule if rule.max_age_days == 0 else None
-        return None
-
 
 def _rule(index: int, raw: Any, errors: list[Finding]) -> Rule | None:
     where = f"rules[{index}]"

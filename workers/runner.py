@@ -80,7 +80,8 @@ def run_workers(*, threads: int = 2, tick_seconds: float = 5.0) -> int:
     worker.start()
 
     rules = app.settings.retention_rules  # applied once a day when set
-    retention = DailyRetention(app.engine, rules, app.settings.encoding) if rules else None
+    retention = DailyRetention(app.engine, rules, app.settings.encoding,
+                               max_share=app.settings.retention_max_share) if rules else None
 
     def enqueue_all() -> None:
         for name in projection_names(app.engine):

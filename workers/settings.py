@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from eventlog.retention import DEFAULT_MAX_SHARE
 from eventlog.settings import Settings
 
 
@@ -25,4 +26,9 @@ class WorkerSettings(Settings):
     retention_rules: Path | None = Field(
         default=None, description="A retention rules file (CONVLOG_RETENTION_RULES): the "
         "worker applies it once a day."
+    )
+    retention_max_share: float = Field(
+        default=DEFAULT_MAX_SHARE, ge=0, le=1, description="The share (0 to 1) of the "
+        "messages still holding content that one retention run may erase without --yes "
+        "(CONVLOG_RETENTION_MAX_SHARE); the daily run never passes --yes."
     )

@@ -106,8 +106,9 @@ def test_run_erases_what_each_rule_selects_first_match_wins_and_audits_once(
     projection_before = snapshot(engine, "default")
     stats_before = cli_json(capsys, "log", "stats")
     # When the rules run (a shield first: the studio's old group message is kept, though
-    # groups-90d would match it too)
-    result = cli_json(capsys, "retention", "run", "--rules", write(tmp_path, RULES))
+    # groups-90d would match it too), allowed to take 5 of the 9 messages
+    result = cli_json(capsys, "retention", "run", "--rules", write(tmp_path, RULES),
+                      "--max-share", "60")
     # Then exactly the selected contents are erased, recorded as one retention erasure
     assert erased(engine) == [1, 2, 4, 8, 9]
     assert (result["events_matched"], result["contents_erased"]) == (5, 5)
@@ -140,13 +141,75 @@ def test_a_run_that_would_erase_everything_needs_yes(
     assert main(["retention", "run", "--rules", everything]) == 2
     assert "[ERASES_EVERYTHING]" in capsys.readouterr().err
     assert erased(engine) == [] and retention_audit(engine) == []
-    # so is a catch-all of age 0, before touching the database
+    # so is a catch-all of age 0, whatever share is allowed
     now = write(tmp_path, {"rules": [{"name": "all", "match": {}, "max_age_days": 0}]}, "0.json")
-    assert main(["retention", "run", "--rules", now]) == 2
+    assert main(["retention", "run", "--rules", now, "--max-share", "100"]) == 2
+    assert "[ERASES_EVERYTHING]" in capsys.readouterr().err
     # With --yes it runs
     assert cli_json(capsys, "retention", "run", "--rules", everything, "--yes")[
         "contents_erased"] == 9
     assert erased(engine) == list(range(1, 10))
+
+
+def test_rules_that_split_everything_between_them_are_refused_without_yes(
+        store: EventStore, engine: Engine, cli_env: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the history and a summary, an event with no chat type that no rule matches
+    history(store)
+    store.append([make_event(type="summary.recorded", chat=None, chat_type=None, sender=None,
+                             message_id=None, session_id="00000000-0000-0000-0000-000000000001",
+                             position=3, text="a summary")])
+    # When three rules, none of them a catch-all, erase every chat type at once
+    split = write(tmp_path, {"rules": [
+        {"name": name, "match": {"chat_type": name}, "max_age_days": 0}
+        for name in ("dm", "group", "channel")]})
+    capsys.readouterr()
+    # Then the run is refused, even with any share allowed, and shows the plan it refused
+    assert main(["retention", "run", "--rules", split, "--max-share", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "[ERASES_EVERYTHING]" in err and "every message" in err
+    assert "9 of 9 messages" in err and "group" in err
+    assert erased(engine) == [] and retention_audit(engine) == []
+    # and the plan says it needs --yes
+    plan = cli_json(capsys, "retention", "plan", "--rules", split)
+    assert (plan["messages"], plan["messages_with_content"], plan["erases_everything"]) == (
+        9, 9, True)
+
+
+def test_a_run_over_the_share_is_refused_with_its_plan_and_runs_when_allowed(
+        store: EventStore, engine: Engine, cli_env: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    history(store)
+    rules = write(tmp_path, RULES)
+    # 5 of the 9 messages is over the default half: refused, the plan on stderr as JSON
+    capsys.readouterr()
+    assert main(["retention", "run", "--rules", rules, "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "[ERASES_TOO_MUCH]" in captured.err and "56%" in captured.err
+    assert captured.out == ""
+    refused = json.loads(captured.err[:captured.err.rindex("}") + 1])
+    assert (refused["messages"], refused["messages_with_content"]) == (5, 9)
+    assert erased(engine) == [] and retention_audit(engine) == []
+    # a share given in the environment is the default of the command
+    monkeypatch.setenv("CONVLOG_RETENTION_MAX_SHARE", "0.55")
+    assert main(["retention", "run", "--rules", rules]) == 2
+    monkeypatch.setenv("CONVLOG_RETENTION_MAX_SHARE", "0.56")
+    assert cli_json(capsys, "retention", "run", "--rules", rules)["contents_erased"] == 5
+    # and a share that is no percentage is a usage error
+    with pytest.raises(SystemExit) as usage:
+        main(["retention", "run", "--rules", rules, "--max-share", "150"])
+    assert usage.value.code == 2
+
+
+def test_the_daily_schedule_never_erases_more_than_its_share(
+        store: EventStore, engine: Engine, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    history(store)
+    schedule = DailyRetention(engine, Path(write(tmp_path, RULES)), "cl100k_base",
+                              clock=Clock(NOW))
+    assert schedule.tick() is None
+    assert "ERASES_TOO_MUCH" in caplog.text
+    assert erased(engine) == [] and retention_audit(engine) == []
 
 
 def test_invalid_rules_are_refused_with_their_code_and_nothing_happens(
@@ -179,7 +242,7 @@ def test_the_daily_schedule_runs_once_a_day_across_restarts(
     history(store)
     path = Path(write(tmp_path, RULES))
     clock = Clock(NOW)
-    schedule = DailyRetention(engine, path, "cl100k_base", clock=clock)
+    schedule = DailyRetention(engine, path, "cl100k_base", clock=clock, max_share=0.6)
     # When it ticks now, it runs
     first = schedule.tick()
     assert first is not None and first.contents_erased == 5
@@ -187,7 +250,7 @@ def test_the_daily_schedule_runs_once_a_day_across_restarts(
     clock.now += timedelta(hours=1)
     assert schedule.tick() is None
     clock.now += timedelta(hours=22)
-    restarted = DailyRetention(engine, path, "cl100k_base", clock=clock)
+    restarted = DailyRetention(engine, path, "cl100k_base", clock=clock, max_share=0.6)
     assert restarted.tick() is None
     # a day after the first run it runs again: the DM of 200 days crossed no rule yet,
     # so nothing more is erased, but the run is recorded
@@ -207,7 +270,7 @@ def test_a_schedule_with_broken_rules_logs_and_waits_a_day(
     history(store)
     path = Path(write(tmp_path, {"rules": "nope"}))
     clock = Clock(NOW)
-    schedule = DailyRetention(engine, path, "cl100k_base", clock=clock)
+    schedule = DailyRetention(engine, path, "cl100k_base", clock=clock, max_share=0.6)
     assert schedule.tick() is None
     assert "INVALID_RETENTION_RULES" in caplog.text
     # Fixed an hour later, it is not retried before a day has passed

@@ -33,7 +33,6 @@ def test_the_issue_example_parses_in_order() -> None:
         ("groups-90d", {"chat_type": "group"}, 90),
         ("dms-1y", {"chat_type": "dm"}, 365)]
     assert rules.warnings == ()
-    assert rules.catch_all_now() is None
 
 
 @pytest.mark.parametrize(("document", "expected"), [
@@ -83,14 +82,6 @@ def test_a_rule_an_earlier_one_covers_is_warned_about_as_unreachable() -> None:
          "max_age_days": 30}]})
     # Then the specific rule is reported as one that never applies
     assert [(w.code, w.where) for w in rules.warnings] == [("UNREACHABLE_RULE", "rules[1]")]
-
-
-def test_a_catch_all_rule_of_age_zero_is_flagged_as_erasing_everything() -> None:
-    rules = parse_rules({"rules": [{"name": "all", "match": {}, "max_age_days": 0}]})
-    assert rules.catch_all_now() is not None
-    # A shield before it, or an age, makes it an ordinary rule
-    aged = parse_rules({"rules": [{"name": "all", "match": {}, "max_age_days": 30}]})
-    assert aged.catch_all_now() is None
 
 
 def test_a_file_that_is_not_json_is_refused_with_where(tmp_path: Path) -> None:
