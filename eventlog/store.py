@@ -145,11 +145,14 @@ class AppendResult:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     last_position: int | None = None
+    # A re-delivery of an erased message under another id: its id -> the erased one's position.
+    erased_twins: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: AppendResult) -> None:
         self.appended += other.appended
         self.duplicates += other.duplicates
         self.rejected.extend(other.rejected)
+        self.erased_twins.update(other.erased_twins)
         if other.last_position is not None:
             self.last_position = other.last_position
 
@@ -218,6 +221,41 @@ def _positions(conn: Connection, before: int, fresh: list[PreparedEvent]) -> dic
         return {item.event_id: low + index for index, item in enumerate(fresh)}
     return {event_id: position for position, event_id in conn.execute(
         text(newest), {"n": len(fresh)})}
+
+
+# The erased events that are the same platform message as an event of the batch: same
+# agent, platform, account, space, chat, topic, type and message_id (and time, for an
+# edit) -- the parts a derived id digests -- whatever `id` either was sent with. The
+# batch goes as one JSON array of arrays: [index, agent, platform, account, space,
+# chat, topic, type, message_id, occurred_at of an edit].
+_ERASED_TWINS = text("""
+SELECT (k->>0)::integer, e.position
+  FROM jsonb_array_elements(CAST(:keys AS jsonb)) AS k
+  JOIN events e ON e.platform = k->>2 AND e.chat = k->>5 AND e.message_id = k->>8
+   AND e.agent = k->>1 AND e.account = k->>3 AND e.type = k->>7
+   AND e.space IS NOT DISTINCT FROM k->>4 AND e.topic IS NOT DISTINCT FROM k->>6
+   AND (k->>9 IS NULL OR e.occurred_at = (k->>9)::timestamptz)
+  JOIN event_content c ON c.position = e.position AND c.erased_by IS NOT NULL
+""")
+
+
+def _erased_twins(conn: Connection, fresh: list[PreparedEvent]) -> dict[int, int]:
+    """Index in `fresh` -> position of an erased event that is the same platform message.
+
+    Erasure is keyed by what a message is, not by the id it came with: a gateway that
+    mints a new idempotency key per delivery (or sends one the first time and none the
+    next) re-delivers an erased message under an id the log has not seen, and appending
+    it would bring the erased content back (invariant 9). Only events with a platform
+    message id can be recognized so; the others are the same event only by their id.
+    """
+    keys = [(index, e.agent, e.platform, e.account, e.space, e.chat, e.topic, e.type,
+             e.message_id, e.occurred_at.isoformat() if e.type == "message.edited" else None)
+            for index, item in enumerate(fresh)
+            if (e := item.event).message_id is not None and e.chat is not None]
+    if not keys:
+        return {}
+    return {int(i): int(position) for i, position in conn.execute(
+        _ERASED_TWINS, {"keys": orjson.dumps(keys).decode("utf-8")})}
 
 
 def _id_conflict(item: PreparedEvent) -> Rejection:
@@ -305,12 +343,17 @@ class EventStore:
         # takes the same lock for inserts that do not come through this method.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         # The ids go as one JSON array: an array parameter is built element by
-        # element in Python, which cost more than the query.
-        existing: dict[str, bytes] = dict(conn.execute(
+        # element in Python, which cost more than the query. A last row of NULLs says
+        # that some content was ever erased (a probe of a partial index), and only
+        # then are the batch's addresses looked up among erased events.
+        existing: dict[str | None, bytes] = dict(conn.execute(
             text("SELECT event_id, fingerprint FROM events WHERE event_id = ANY(ARRAY("
-                 "SELECT jsonb_array_elements_text(CAST(:ids AS jsonb))))"),
+                 "SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) "
+                 "UNION ALL SELECT NULL, NULL "
+                 "WHERE EXISTS (SELECT FROM event_content WHERE erased_by IS NOT NULL)"),
             {"ids": _json_array([item.event_id for item in batch])},
         ).all())
+        anything_erased = None in existing
         fresh = []
         for item in batch:
             stored = existing.get(item.event_id)
@@ -320,6 +363,12 @@ class EventStore:
                 result.duplicates += 1
             else:
                 result.rejected.append(_id_conflict(item))
+        twins = _erased_twins(conn, fresh) if anything_erased else {}
+        if twins:
+            result.duplicates += len(twins)
+            result.erased_twins.update({fresh[i].event_id: position
+                                        for i, position in twins.items()})
+            fresh = [item for i, item in enumerate(fresh) if i not in twins]
         if not fresh:
             return
         before = log_horizon(conn)

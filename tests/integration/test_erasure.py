@@ -296,6 +296,40 @@ def test_erasure_is_sticky_across_a_re_run_ingest_and_retried_appends(
                             ).scalar_one() == 1
 
 
+def test_a_re_delivery_under_another_id_is_a_duplicate_of_the_erased_message(
+        store: EventStore, engine: Engine, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given alice's messages, sent by a gateway that mints an id per delivery (and an edit
+    # sent without one), and bob's; alice is erased
+    first = [event_dict(id="delivery-1", sender="111", sender_name=SECRET_NAME,
+                        text=SECRET_TEXT, message_id="x1"),
+             event_dict(type="message.edited", sender="111", text=SECRET_TEXT + " (edited)",
+                        message_id="x1"),
+             event_dict(sender="222", text=KEPT_TEXT, message_id="x2")]
+    store.append([Event.model_validate(line) for line in first])
+    assert main(["erase", "--sender", "discord:111", "--reason", REASON, "--yes"]) == 0
+    # When each of her events is delivered again under a new id, under none, and under
+    # the same, one by one and in one batch
+    again = [{**first[0], "id": "delivery-2"}, {k: v for k, v in first[0].items() if k != "id"},
+             first[0], {**first[1], "id": "delivery-3"}, first[1]]
+    one_by_one = [store.append([Event.model_validate(line)]) for line in again]
+    batch = store.append([Event.model_validate(line) for line in again])
+    # Then every one is a duplicate, nothing is appended and nothing is searchable
+    assert [(r.appended, r.duplicates) for r in one_by_one] == [(0, 1)] * 5
+    assert (batch.appended, batch.duplicates) == (0, 5)
+    assert one_by_one[0].erased_twins == {"delivery-2": 1}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 3
+    assert secrets_in(tail_json(capsys)) == []
+    capsys.readouterr()
+    assert main(["search", "zebra", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"] == []
+    # while a new message of hers, and bob's message under a new id, are appended
+    later = store.append([make_event(sender="111", text="a new message", message_id="x3"),
+                          Event.model_validate({**first[2], "id": "delivery-4"})])
+    assert (later.appended, later.duplicates) == (2, 0)
+
+
 def test_erase_one_message_whose_ids_hold_colons(store: EventStore, engine: Engine,
                                                  cli_env: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:

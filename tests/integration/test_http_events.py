@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from eventlog.erasure import erase, sender_selector
 from eventlog.events import Rejection, parse_line
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
@@ -52,6 +53,23 @@ def test_a_retried_turn_is_a_duplicate_in_the_same_session(api: ApiServer) -> No
     assert again["position"] == first["position"]
     assert again["session_id"] == first["session_id"]
     assert [m["content"] for m in again["context"]["messages"]] == [event["text"]]
+
+
+def test_an_erased_message_sent_again_under_a_new_id_stays_erased(api: ApiServer) -> None:
+    # Given a message appended over HTTP with the gateway's id, then erased
+    client = api.client(api.token("gw"))
+    event = event_dict(id="delivery-1", text="erase me, zebra-4417")
+    position = client.append([event])["results"][0]["position"]
+    erase(api.engine, sender_selector("discord:111"), "request 1")
+    # When the gateway delivers it again with a fresh id, as a batch and as a turn
+    batch = client.append([{**event, "id": "delivery-2"}])
+    turn = client.turn({**event, "id": "delivery-3"})
+    # Then both are duplicates at the erased message's position, and its text is nowhere
+    assert batch["results"][0] == {**batch["results"][0], "status": "duplicate",
+                                   "position": position}
+    assert (turn["status"], turn["position"]) == ("duplicate", position)
+    assert "zebra" not in json.dumps(turn)
+    assert _count(api) == 1
 
 
 def test_the_edge_refuses_what_ingest_refuses_with_the_same_codes(api: ApiServer) -> None:

@@ -140,6 +140,7 @@ def append_parsed(services: Services, principal: Principal, parsed: Parsed, *,
         found: dict[str, int] = dict(conn.execute(
             text("SELECT event_id, position FROM events WHERE event_id = ANY(:ids)"),
             {"ids": [item.event_id for item in prepared]}).all()) if prepared else {}
+        found.update(result.erased_twins)  # duplicates of an erased message, at its position
     result.rejected.extend(rejected)
     if parsed.count == 0:
         result.rejected.append(Rejection(0, "input: empty; there is no event to append (a JSON "
