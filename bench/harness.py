@@ -29,7 +29,7 @@ from projections.registry import create, get
 
 # The one place bench imports the workload generator from (the lag section's appender
 # uses it through this module too).
-from workers.workload import generate as generate
+from workers.tools.workload import generate as generate
 
 BATCH = 5_000
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from eventlog.store import COPY_COLUMNS, COPY_TYPES
+from eventlog.appending import COPY_COLUMNS, COPY_TYPES
 
 BARE_TABLE = "bench_ref_events"
 BARE_UNIQUE_TABLE = "bench_ref_events_uq"

@@ -9,7 +9,7 @@ whole tree, one base per package:
     │   └── SchemaMissingError      the schema is absent or behind: run `convlog init`
     ├── EventLogError               eventlog.errors: the log itself
     │   └── AppendError             a batch could not be appended at all
-    ├── ProjectionError             projections.errors: projections, policies, context
+    ├── ProjectionError             projections.problems: projections, policies, context
     │   ├── PolicyError             a policy that cannot be used, with its diagnostics
     │   ├── ResolveError            an event with no session address
     │   ├── ContextError            a context that cannot be assembled

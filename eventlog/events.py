@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.encoder import encode_basestring
 from typing import Annotated, Any, Literal, get_args
 
-import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -33,6 +30,13 @@ from eventlog.edge import (
     coded,
     escapes_nothing_unsafe,
     find_unstorable,
+)
+from eventlog.jsontext import (
+    canonical_json,
+    digest,
+    json_string,
+    read_json,
+    spaced_json_list,
 )
 
 EventType = Literal[
@@ -237,8 +241,8 @@ class Event(BaseModel):
         else:
             # No platform id to anchor on: the whole event is its own identity.
             whole = self.canonical_json() if canonical is None else canonical
-            return "d:" + _digest(f"[{_json_string(whole)}]")[:40]
-        return "d:" + _digest(_spaced_json_list(parts))[:40]
+            return "d:" + digest(f"[{json_string(whole)}]")[:40]
+        return "d:" + digest(spaced_json_list(parts))[:40]
 
     def as_payload(self) -> dict[str, Any]:
         """The event as stored: JSON-safe, nulls dropped, times in UTC."""
@@ -256,7 +260,7 @@ class Event(BaseModel):
 
     def fingerprint(self) -> str:
         """A digest of the content, to tell a retried delivery from a different event."""
-        return _digest(self.canonical_json())
+        return digest(self.canonical_json())
 
     @property
     def address(self) -> dict[str, str | None]:
@@ -265,97 +269,6 @@ class Event(BaseModel):
             "space": self.space, "chat": self.chat, "chat_type": self.chat_type,
             "topic": self.topic, "sender": self.sender,
         }
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def canonical_json(value: Any, *, checked: bool = False) -> str:
-    """`value` as compact JSON with sorted keys: what fingerprints and ids digest.
-
-    Byte for byte what `json.dumps(value, sort_keys=True, ensure_ascii=False,
-    separators=(",", ":"))` writes, which is what every stored fingerprint was
-    taken of. orjson writes the same several times faster, except some floats
-    (1e-05 is 0.00001 to it), integers beyond 64 bits, lone surrogates and
-    types that are not JSON's own: those values go to json, so the bytes never
-    change. `checked` says the caller found that `writes_as_json(value)` holds.
-    """
-    if checked or writes_as_json(value):
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
-        except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate
-            pass
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def writes_as_json(value: Any) -> bool:
-    """Whether `value` holds only JSON's own types, and floats orjson writes as json does."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is str or kind is int or kind is bool or item is None:
-            continue
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is not float or orjson.dumps(item) != repr(item).encode("ascii"):
-            return False
-    return True
-
-
-def read_json(text: str) -> Any:
-    """`json.loads(text)`, by orjson (twice as fast) where the two read the same.
-
-    They differ where orjson refuses (NaN, 1e400, a lone surrogate's escape) and
-    where it reads a float: an integer beyond 64 bits becomes one. Those lines, and
-    any nested deeper than json may read, are read by json, which raises as before.
-    """
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-    return value if _read_alike(value) else json.loads(text)
-
-
-def _read_alike(value: Any) -> bool:
-    """Whether `value`, as orjson read it, holds no float and nests at most 64 levels."""
-    stack = [(value, 0)]
-    if type(value) is dict:
-        kinds = set(map(type, value.values()))  # in C: most events end here
-        if float in kinds:
-            return False
-        if not (dict in kinds or list in kinds):
-            return True
-        stack = [(inner, 1) for inner in value.values() if type(inner) in (dict, list)]
-    while stack:
-        item, depth = stack.pop()
-        kind = type(item)
-        if kind is float or depth > 64:
-            return False
-        if kind is dict:
-            stack.extend((inner, depth + 1) for inner in item.values())
-        elif kind is list:
-            stack.extend((inner, depth + 1) for inner in item)
-    return True
-
-
-def _json_string(text: str) -> str:
-    """`text` as a JSON string, as json writes it: by orjson, which is twice as fast on
-    a whole event, unless the text holds a lone surrogate."""
-    try:
-        return orjson.dumps(text).decode("utf-8")
-    except orjson.JSONEncodeError:
-        return encode_basestring(text)
-
-
-def _spaced_json_list(parts: list[str | None]) -> str:
-    """`json.dumps(parts, ensure_ascii=False)`, from json's own string encoder, without
-    the encoder's set-up, which costs more than the strings."""
-    return "[" + ", ".join([encode_basestring(part) if part is not None else "null"
-                            for part in parts]) + "]"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from typing import BinaryIO
 
 import psycopg
 
+from eventlog.appending import AppendResult, PreparedEvent, prepare
 from eventlog.convlog_errors import DatabaseError
 from eventlog.events import Event, Rejection, parse_line, parse_text
-from eventlog.store import AppendResult, EventStore, PreparedEvent, chunked, prepare
+from eventlog.store import EventStore, chunked
 
 # Rejections kept in memory for callers that want to look at some; every one of
 # them goes to the sink as it occurs, so memory stays bounded whatever their number.

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from projections.errors import ContextError
+from projections.problems import ContextError
 from projections.registry import ProjectionInfo
 from projections.resolver import Addressed, Resolution, compile_policy, session_id_for
 

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from projections.errors import ProjectionError
 from projections.policy import Policy
+from projections.problems import ProjectionError
 
 PARTITIONED_TABLES = (
     "sessions", "session_heads", "session_members", "message_index", "member_changes",

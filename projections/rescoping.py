@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
-from eventlog.schema import APPEND_LOCK_KEY
+from eventlog.appending import hold_appends
 from eventlog.store import EventStore
-from projections.errors import ProjectionError
+from projections.problems import ProjectionError
 from projections.projector import BATCH_SIZE, BatchResult, Projector
 from projections.queries import quarantined_count
 from projections.registry import (
@@ -131,4 +131,4 @@ def rollback_when_caught_up(engine: Engine, store: EventStore, *, wait: bool = F
 def _hold_appends(conn: Connection) -> None:
     # Lock out appends for the instant of the check-and-switch, so "caught up"
     # cannot go stale between the check and the switch.
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+    hold_appends(conn)

@@ -1,1 +1,11 @@
-"""The outer layer that wires everything: the CLI, workers, migrations, settings, the workload."""
+"""The outer layer, one folder per thing it serves.
+
+    cli/        the `convlog` command line: one module per verb, each importing what it uses
+    api/        the HTTP API for gateways (FastAPI on uvicorn) and its Python client
+    actors/     the dramatiq actors and the worker process that wakes them
+    gateways/   one folder per gateway (openclaw/, hermes/, picoclaw/) with its store's
+                importer, and what importers share (reading, building events, the report)
+    tools/      for people: the synthetic workload, the HTML cost report, exports
+    bootstrap, settings, migrate, counting, process: what the edges share (settings,
+                the engine, migrations, token counting off the append path, process tuning)
+"""

@@ -27,8 +27,8 @@ from eventlog.ingest import ingest_lines
 from projections.context import ContextAssembler
 from projections.projector import Projector
 from projections.registry import ensure_default, get
-from workers.http.auth import create_token
-from workers.http.client import AsyncConvlogClient, ConvlogApiError
+from workers.api.client import AsyncConvlogClient, ConvlogApiError
+from workers.tokens import create_token
 
 HTTP_BATCH = 1_000
 MAX_BATCH_EVENTS = 50_000  # per side: the comparison needs many batches, not the whole N
@@ -70,7 +70,7 @@ def postgres_cpu(database: str) -> float:
 def api_server(bench: Bench) -> Iterator[Server]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "serve", "--port", str(port), "--log-level",
+        [sys.executable, "-m", "workers.cli.main", "serve", "--port", str(port), "--log-level",
          "warning"], env={**os.environ, "CONVLOG_DATABASE_URL": bench.url})
     url = f"http://127.0.0.1:{port}"
     try:

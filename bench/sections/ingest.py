@@ -13,9 +13,9 @@ from typing import Any
 
 from bench import reference
 from bench.harness import BATCH, Bench, Progress, log, rate
+from eventlog.appending import prepare
 from eventlog.events import Event, parse_line
 from eventlog.ingest import ingest_lines
-from eventlog.store import prepare
 
 
 def measure(bench: Bench) -> dict[str, Any]:

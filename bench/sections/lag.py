@@ -20,7 +20,7 @@ from bench.harness import (
     percentile,
     rate,
 )
-from eventlog.store import prepare
+from eventlog.appending import prepare
 from projections.projector import Projector
 
 LAG_AGENT = "lagbench"

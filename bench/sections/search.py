@@ -13,7 +13,7 @@ from sqlalchemy import text
 from bench.harness import Bench, ensure_main_projection, log, percentile, rate
 from eventlog.search_index import index_pending, state
 from projections.registry import get
-from projections.search import (
+from projections.searching import (
     DEFAULT_SPAN,
     DEFAULT_WINDOW,
     SearchFilter,

@@ -18,7 +18,7 @@ from bench.sections.memory import memory_sizes
 from projections.policy import load_policy
 from projections.projector import Projector
 from projections.simulate import Params, Window, compare
-from workers.exports.copying import copy_statement, write_parquet
+from workers.tools.exports.copying import copy_statement, write_parquet
 
 CANDIDATES = ("guild-wide.json", "per-user-in-groups.json")
 

@@ -1,4 +1,4 @@
-"""The fold's set-based half: what a batch loads, and the statements that write its rows.
+"""The fold's set-based half: the statements that write a batch's rows (loads: `loading`).
 
 The sequential decisions (which session each event joins) arrive as arrays;
 each statement below then works on the whole batch at once: sequence numbers
@@ -9,104 +9,18 @@ from `token_counts` under the policy's encoding, so a fold never counts.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
-import psycopg
 from sqlalchemy import Connection
 
 from projections.policy.models import CompactionPolicy
-from projections.projector.assign import Assignment, Indexed, Known, Wanted
-from projections.projector.state import Head, MessageRef
-
-
-def _native(sql: str) -> str:
-    """A statement in psycopg's own placeholders, every parameter sent in binary.
-
-    Binary arrays of uuids, integers and texts are dumped without quoting each
-    element, which in text format costs more than the statement itself.
-    """
-    return re.sub(r":(\w+)", r"%(\1)b", sql.replace("%", "%%"))
-
-
-def _run(conn: Connection, sql: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
-    cursor: psycopg.Cursor[Any] = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(sql, params)
-    return cursor
-
-
-# -- loading what earlier batches left --------------------------------------------------
-
-_HEADS = _native(
-    "SELECT key, session_id, epoch, started_by, last_user_at FROM session_heads "
-    "WHERE projection_id = :p AND key = ANY(:keys)")
-# The indexed messages a batch's events name: members' own ids (a message id seen
-# before keeps its first place), the targets of replies and of changes, and thread
-# parents (which live in payloads, so the caller lists them). Read from the events
-# of the batch's range on the server, so no reference travels from Python.
-_INDEX = _native("""
-WITH named AS (
-    SELECT e.agent, e.platform, e.account, e.chat, e.message_id
-      FROM events e
-     WHERE e.position BETWEEN :lo AND :hi AND e.chat IS NOT NULL
-       AND e.message_id IS NOT NULL
-       AND e.type IN ('message.received', 'message.sent', 'tool.used', 'message.edited',
-                      'message.deleted', 'content.redacted')
-    UNION
-    SELECT e.agent, e.platform, e.account, e.chat, e.reply_to
-      FROM events e
-     WHERE e.position BETWEEN :lo AND :hi AND e.chat IS NOT NULL
-       AND e.reply_to IS NOT NULL AND e.type IN ('message.sent', 'tool.used')
-    UNION
-    SELECT * FROM unnest(CAST(:agents AS text[]), CAST(:platforms AS text[]),
-                         CAST(:accounts AS text[]), CAST(:chats AS text[]),
-                         CAST(:ids AS text[]))
-)
-SELECT i.agent, i.platform, i.account, i.chat, i.message_id, i.session_id, i.position
-  FROM named r
-  JOIN message_index i ON i.projection_id = :p AND i.agent = r.agent
-   AND i.platform = r.platform AND i.account = r.account AND i.chat = r.chat
-   AND i.message_id = r.message_id
-""")
-_ORIGINS = _native(
-    "SELECT thread_key, parent_session_id, parent_position FROM thread_origins "
-    "WHERE projection_id = :p AND thread_key = ANY(:keys)")
-_SESSIONS = _native(
-    "SELECT session_id, summary_position FROM sessions "
-    "WHERE projection_id = :p AND session_id = ANY(:ids)")
-
-
-def load(conn: Connection, projection_id: int, want: Wanted, span: tuple[int, int]) -> Known:
-    """Heads, indexed messages, thread origins and existing sessions the batch can touch.
-
-    `span` is (first, last) position of the batch's events.
-    """
-    known = Known()
-    p = projection_id
-    if want.keys:
-        keys = list(want.keys)
-        known.heads = {r[0]: Head(*r) for r in _run(conn, _HEADS, {"p": p, "keys": keys})}
-        known.origins = {r[0]: (r[1], r[2])
-                         for r in _run(conn, _ORIGINS, {"p": p, "keys": keys})}
-    agents, platforms, accounts, chats, ids = _columns(list(want.parents), 5)
-    index: dict[MessageRef, Indexed] = {}
-    for r in _run(conn, _INDEX, {"p": p, "lo": span[0], "hi": span[1], "agents": agents,
-                                 "platforms": platforms, "accounts": accounts,
-                                 "chats": chats, "ids": ids}):
-        index[r[:5]] = (r[5], r[6])
-    known.index = index
-    wanted_sessions = want.sessions | {head.session_id for head in known.heads.values()}
-    if wanted_sessions:
-        known.sessions = {r[0]: r[1] for r in _run(
-            conn, _SESSIONS, {"p": p, "ids": list(wanted_sessions)})}
-    return known
-
+from projections.projector.assign import Assignment
+from projections.projector.native import columns, native, run
 
 # -- writing ---------------------------------------------------------------------------
 
-_MEMBERS = _native("""
+_MEMBERS = native("""
 WITH batch AS (
     SELECT f.session_id, f.position, f.indexed, t.tokens, e.type, e.agent, e.platform,
            e.account, e.chat, e.message_id, e.sender,
@@ -136,7 +50,7 @@ SELECT :p, b.session_id, b.position,
   LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = b.session_id
 """)
 
-_CHANGES = _native("""
+_CHANGES = native("""
 INSERT INTO member_changes (projection_id, session_id, target_position, position, change,
                             tokens)
 SELECT :p, c.session_id, c.target, c.position, c.change,
@@ -148,7 +62,7 @@ SELECT :p, c.session_id, c.target, c.position, c.change,
    AND t.position BETWEEN :lo AND :hi
 """)
 
-_SUMMARIES = _native("""
+_SUMMARIES = native("""
 INSERT INTO session_summaries (projection_id, session_id, position, covers_position, tokens)
 SELECT :p, s.session_id, s.position, s.covers, t.tokens
   FROM unnest(CAST(:sessions AS uuid[]), CAST(:positions AS bigint[]),
@@ -157,13 +71,13 @@ SELECT :p, s.session_id, s.position, s.covers, t.tokens
    AND t.position BETWEEN :lo AND :hi
 """)
 
-_ORIGINS_INSERT = _native("""
+_ORIGINS_INSERT = native("""
 INSERT INTO thread_origins (projection_id, thread_key, parent_session_id, parent_position)
 SELECT :p, o.* FROM unnest(CAST(:keys AS text[]), CAST(:parents AS uuid[]),
                            CAST(:positions AS bigint[])) AS o(key, parent, position)
 """)
 
-_HEADS_UPSERT = _native("""
+_HEADS_UPSERT = native("""
 INSERT INTO session_heads (projection_id, key, session_id, epoch, started_by, last_user_at)
 SELECT :p, h.* FROM unnest(CAST(:keys AS text[]), CAST(:sessions AS uuid[]),
                            CAST(:epochs AS integer[]), CAST(:started AS text[]),
@@ -176,7 +90,7 @@ ON CONFLICT (projection_id, key) DO UPDATE SET session_id = EXCLUDED.session_id,
 
 # Every session the batch touched, recomputed from its row, the batch's members, its
 # changes and its summaries; then flagged for compaction as the policy says.
-_SESSIONS_UPSERT = _native("""
+_SESSIONS_UPSERT = native("""
 WITH members AS (
     SELECT (CAST(:m_sessions AS uuid[]))[f.slot] AS session_id, f.position, e.type, e.chat,
            e.sender, e.occurred_at
@@ -344,28 +258,28 @@ def write(conn: Connection, projection_id: int, encoding: str, compaction: Compa
                "m_slots": _literal(slots[s] for s in out.member_sessions),
                "m_positions": _literal(out.member_positions)}
     if out.member_positions:
-        _run(conn, _MEMBERS, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
+        run(conn, _MEMBERS, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
                               "sessions": members["m_sessions"], "slots": members["m_slots"],
                               "positions": members["m_positions"],
                               "indexed": "{" + ",".join("t" if i else "f"
                                                         for i in out.member_indexed) + "}"})
-    changes = _columns(out.changes, 4)
+    changes = columns(out.changes, 4)
     if out.changes:
-        _run(conn, _CHANGES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
+        run(conn, _CHANGES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
                                 "sessions": changes[0],
                                 "targets": changes[1], "positions": changes[2],
                                 "changes": changes[3]})
-    summaries = _columns(out.summaries, 3)
+    summaries = columns(out.summaries, 3)
     if out.summaries:
-        _run(conn, _SUMMARIES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
+        run(conn, _SUMMARIES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
                                   "sessions": summaries[0],
                                   "positions": summaries[1], "covers": summaries[2]})
     if out.origins:
-        keys, parents, positions = _columns(out.origins, 3)
-        _run(conn, _ORIGINS_INSERT, {"p": p, "keys": keys, "parents": parents,
+        keys, parents, positions = columns(out.origins, 3)
+        run(conn, _ORIGINS_INSERT, {"p": p, "keys": keys, "parents": parents,
                                        "positions": positions})
     if out.heads:
-        _run(conn, _HEADS_UPSERT, {
+        run(conn, _HEADS_UPSERT, {
             "p": p, "keys": [h.key for h in out.heads],
             "sessions": [h.session_id for h in out.heads],
             "epochs": [h.epoch for h in out.heads],
@@ -373,8 +287,8 @@ def write(conn: Connection, projection_id: int, encoding: str, compaction: Compa
             "last_user": [h.last_user_at for h in out.heads]})
     if not (out.member_positions or out.changes or out.summaries):
         return 0
-    opened = _columns(out.opened, 9)
-    return _run(conn, _SESSIONS_UPSERT, {
+    opened = columns(out.opened, 9)
+    return run(conn, _SESSIONS_UPSERT, {
         "p": p, "lo": lo, "hi": hi, **members,
         "c_sessions": changes[0], "c_targets": changes[1], "c_positions": changes[2],
         "s_sessions": summaries[0], "s_positions": summaries[1], "s_covers": summaries[2],
@@ -387,12 +301,6 @@ def write(conn: Connection, projection_id: int, encoding: str, compaction: Compa
 def _literal(values: Iterable[int]) -> str:
     """An integer array literal; CAST(... AS bigint[]) reads it on the server."""
     return "{" + ",".join(map(str, values)) + "}"
-
-
-def _columns(rows: list[Any], width: int) -> list[list[Any]]:
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _compaction(policy: CompactionPolicy) -> dict[str, object]:

@@ -1,5 +1,14 @@
 """The pure resolver: an event under a scope policy gives its session key, id, legacy keys, why."""
 
+from projections.resolver.canonical import (
+    MEMO_LIMIT,
+    SESSION_NAMESPACE,
+    Part,
+    escape_component,
+    format_key,
+    parse_key,
+    unescape_component,
+)
 from projections.resolver.compiled import (
     AGENT_AUTHORED,
     CompiledPolicy,
@@ -8,15 +17,6 @@ from projections.resolver.compiled import (
     compile_policy,
     resolve,
     session_id_for,
-)
-from projections.resolver.keys import (
-    MEMO_LIMIT,
-    SESSION_NAMESPACE,
-    Part,
-    escape_component,
-    format_key,
-    parse_key,
-    unescape_component,
 )
 from projections.resolver.placer import Addressed
 

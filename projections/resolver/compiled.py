@@ -10,9 +10,9 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from eventlog.settings import Settings
-from projections.errors import PolicyError
 from projections.policy import Policy, errors_of, semantic_diagnostics
-from projections.resolver.keys import MEMO_LIMIT, Part, session_uuid
+from projections.problems import PolicyError
+from projections.resolver.canonical import MEMO_LIMIT, Part, session_uuid
 from projections.resolver.placer import (
     NO_LEGACY,
     Addressed,

@@ -40,102 +40,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from projections.simulate.model import Crossing, Window
-
-# A session's member lists are cut in half once the older half can no longer start
-# a context; below this length they are left alone (cutting costs more than it saves).
-_KEEP_AT_LEAST = 256
-
-
-@dataclass(slots=True)
-class Turns:
-    """Sums over the window's turns (one column's table rows)."""
-
-    turns: int = 0
-    context: int = 0
-    cache_read: int = 0
-    cross_user: int = 0
-    leak: int = 0
-
-    @property
-    def cache_write(self) -> int:
-        return self.context - self.cache_read
-
-
-@dataclass(slots=True)
-class SessionUse:
-    """One session's turns in the window: for the report's per-session costs."""
-
-    turns: int = 0
-    context: int = 0
-    cache_read: int = 0
-    kinds: set[str] = field(default_factory=set)
-
-
-class _Owned:
-    """One owner's running token sum in one session: positions and sums, newest last."""
-
-    __slots__ = ("positions", "sums", "total")
-
-    def __init__(self) -> None:
-        self.positions: list[int] = []
-        self.sums: list[int] = []
-        self.total = 0
-
-    def at(self, position: int) -> int:
-        """The sum at the owner's last member at or before `position` (0: none kept)."""
-        i = bisect_right(self.positions, position)
-        return self.sums[i - 1] if i else 0
-
-    def keep_from(self, position: int) -> None:
-        """Forget members before `position`, except the last of them (an `at` answer)."""
-        i = bisect_left(self.positions, position)
-        if i > 1:
-            del self.positions[:i - 1]
-            del self.sums[:i - 1]
-
-
-class _Session:
-    """What one session's later turns and the session's figures depend on."""
-
-    __slots__ = (
-        "slot", "key", "agent", "running", "kept_running", "zone_running",
-        "positions", "runs", "zone_runs", "kept_runs", "owner", "owned", "zone_chats",
-        "lead_in", "summary", "previous", "in_window", "size", "crossed_at", "kinds",
-        "first_chat", "multi_chat", "last_seen", "pending", "exposed", "disordered", "cut_at")
-
-    def __init__(self, slot: int, key: str, agent: str) -> None:
-        self.slot, self.key, self.agent = slot, key, agent
-        self.running = 0  # every member of the session
-        self.kept_running = 0  # the members the window keeps
-        self.zone_running = 0  # the kept members in privacy zones
-        # Kept members (a suffix of them: see `_cut`): position, running sums.
-        self.positions: list[int] = []
-        self.runs: list[int] = []
-        self.zone_runs: list[int] = []
-        self.kept_runs: list[int] = []
-        self.owner: str | None = None
-        self.owned: dict[str, _Owned] = {}
-        self.zone_chats: dict[tuple[str, str | None], _Owned] = {}
-        self.lead_in: int | None = None
-        self.summary: tuple[int, int, int] | None = None  # (covers, position, tokens)
-        # The previous turn: (start, summary position, context, occurred_at).
-        self.previous: tuple[int, int | None, int, datetime] | None = None
-        self.in_window = False
-        self.size = 0
-        self.crossed_at: datetime | None = None
-        self.kinds: set[str] = set()
-        self.first_chat: tuple[str, str | None] | None = None
-        self.multi_chat = False  # members from more than one (platform, chat)
-        # The interrupt timeline, while members arrive in (occurred_at, position) order.
-        self.last_seen: tuple[datetime, int] | None = None
-        self.pending: set[str | None] = set()
-        self.exposed = 0
-        self.disordered = False
-        self.cut_at = _KEEP_AT_LEAST  # the length at which `_cut` is tried next
+from projections.simulate.session_state import KEEP_AT_LEAST, Owned, SessionState, SessionUse, Turns
 
 
 class Tally:
@@ -151,7 +59,7 @@ class Tally:
         self._zoned = bool(self.zones)  # without zones nothing can leak: no sums kept
         self._filtered = window.agent is not None or window.space is not None
         self.ttl = None if cache_ttl_minutes is None else cache_ttl_minutes * 60.0
-        self.sessions: dict[int, _Session] = {}
+        self.sessions: dict[int, SessionState] = {}
         self.totals = Turns()
         self.per_day: dict[date, list[int]] = {}  # day -> [context, cache read]
         self.per_space: dict[str, list[int]] = {}  # space -> [cross-user, context]
@@ -166,7 +74,7 @@ class Tally:
 
     def open(self, slot: int, key: str, agent: str) -> None:
         """A session of the policy; its members follow."""
-        self.sessions[slot] = _Session(slot, key, agent)
+        self.sessions[slot] = SessionState(slot, key, agent)
 
     def summary(self, slot: int, position: int, covers: int, tokens: int) -> None:
         """A recorded (not erased) summary that moved its session's summary forward."""
@@ -200,7 +108,7 @@ class Tally:
                 s.zone_running += tokens
                 chat_sums = s.zone_chats.get(here)
                 if chat_sums is None:
-                    chat_sums = s.zone_chats[here] = _Owned()
+                    chat_sums = s.zone_chats[here] = Owned()
                 chat_sums.total += tokens
                 chat_sums.positions.append(position)
                 chat_sums.sums.append(chat_sums.total)
@@ -216,7 +124,7 @@ class Tally:
         if s.owner is not None:
             owned = s.owned.get(s.owner)
             if owned is None:
-                owned = s.owned[s.owner] = _Owned()
+                owned = s.owned[s.owner] = Owned()
             owned.total += tokens
             owned.positions.append(position)
             owned.sums.append(owned.total)
@@ -268,7 +176,7 @@ class Tally:
         if len(s.runs) >= s.cut_at:
             self._cut(s)
 
-    def _turn(self, s: _Session, position: int, sender: str | None, at: datetime,
+    def _turn(self, s: SessionState, position: int, sender: str | None, at: datetime,
               platform: str, space: str | None, chat: str | None, chat_type: str | None,
               zone: bool, inside: bool) -> None:
         budget, running = self.budget, s.running
@@ -340,19 +248,19 @@ class Tally:
             if chat_type is not None:
                 use.kinds.add(chat_type)
 
-    def _cut(self, s: _Session) -> None:
+    def _cut(self, s: SessionState) -> None:
         """Forget the older half of the kept members once no later context can start
         there: their running sums are below the newest one minus the budget, and a
         turn's `lower` is never below its own running sum minus the budget."""
         half = len(s.runs) // 2
         if s.runs[half] >= s.running - self.budget:
-            s.cut_at = len(s.runs) + _KEEP_AT_LEAST // 2
+            s.cut_at = len(s.runs) + KEEP_AT_LEAST // 2
             return
         first = s.positions[half]
         del s.positions[:half], s.runs[:half]
         if self._zoned:
             del s.zone_runs[:half], s.kept_runs[:half]
-        s.cut_at = _KEEP_AT_LEAST
+        s.cut_at = KEEP_AT_LEAST
         for owned in s.owned.values():
             owned.keep_from(first)
         for chat_sums in s.zone_chats.values():
@@ -384,7 +292,7 @@ class Tally:
     def interrupts(self) -> int:
         return sum(s.exposed for s in self.sessions.values())
 
-    def measured(self) -> list[_Session]:
+    def measured(self) -> list[SessionState]:
         """The sessions in the window (one of their kept members in it)."""
         return [s for s in self.sessions.values() if s.in_window]
 

@@ -194,7 +194,7 @@ def hermes_store(root: Path, *, current: bool) -> Path:
 def picoclaw_store(root: Path) -> Path:
     """<workspace>/sessions: a Telegram forum topic (opaque key, scope, summary, skip, aliases),
     a DM scoped by sender, a legacy .json and a corrupt meta file."""
-    from projections.legacy.picoclaw import Scope
+    from projections.gateways.picoclaw.keys import Scope
 
     folder = root / "sessions"
     folder.mkdir(parents=True)

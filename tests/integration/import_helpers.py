@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from eventlog.store import EventStore
-from workers.cli import main
+from workers.cli.main import main
 
 
 def run_import(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:

@@ -16,7 +16,7 @@ from eventlog.store import EventStore
 from projections.policy import load_policy
 from projections.registry import get
 from tests.fixtures.projections import new_projection, project
-from workers.workload import generate
+from workers.tools.workload import generate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

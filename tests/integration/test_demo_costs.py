@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.cli import main
+from workers.cli.main import main
 
 
 def test_the_demo_ends_with_the_guild_costs_and_says_where_the_report_is(

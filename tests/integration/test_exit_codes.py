@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-import workers.commands.log
+import workers.cli.log
 from tests.fixtures.append_gate import (
     gate_shut,
     install_gate,
@@ -18,7 +18,7 @@ from tests.fixtures.append_gate import (
 )
 from tests.fixtures.builders import event_dict
 from tests.fixtures.database import log_counts as counts
-from workers.cli import EXIT_BUG, main
+from workers.cli.main import EXIT_BUG, main
 
 
 def write_events(path: Path, count: int, **marked: int) -> Path:
@@ -114,7 +114,7 @@ def test_an_unexpected_error_is_a_bug_not_a_rejection(
     def broken() -> None:
         raise RuntimeError("stand-in for a bug")
 
-    monkeypatch.setattr(workers.commands.log, "bootstrap", broken)
+    monkeypatch.setattr(workers.cli.log, "bootstrap", broken)
     source = write_events(tmp_path / "events.jsonl", 1)
     # When the command meets it
     status = main(["ingest", str(source)])

@@ -13,9 +13,9 @@ from eventlog.ingest import ingest_lines
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import project
-from workers.cli import main
-from workers.exports import copying
-from workers.workload import generate
+from workers.cli.main import main
+from workers.tools.exports import copying
+from workers.tools.workload import generate
 
 SECRET = "heron-cobalt-7731 my passport number"
 SECRET_NAME = "Ysolde Marchetti-Baptiste"

@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.cli import main
-from workers.http.client import ConvlogApiError
+from workers.api.client import ConvlogApiError
+from workers.cli.main import main
 
 
 def test_a_token_never_sees_another_agents_sessions(api: ApiServer) -> None:

@@ -14,7 +14,7 @@ from projections.projector import Projector
 from projections.registry import get, projector_lock_key
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.http.client import ConvlogApiError
+from workers.api.client import ConvlogApiError
 
 CLIENTS = 4
 ROUNDS = 8

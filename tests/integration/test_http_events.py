@@ -13,7 +13,7 @@ from eventlog.erasure import erase, sender_selector
 from eventlog.events import Rejection, parse_line
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.http.client import ConvlogApiError
+from workers.api.client import ConvlogApiError
 
 
 def _count(api: ApiServer) -> int:

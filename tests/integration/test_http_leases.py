@@ -18,7 +18,7 @@ import pytest
 
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.http.client import AsyncConvlogClient, ConvlogApiError
+from workers.api.client import AsyncConvlogClient, ConvlogApiError
 
 HOLDERS = 5
 ROUNDS = 3
@@ -89,7 +89,7 @@ def test_a_held_session_refuses_a_second_holder_and_others_are_free(api: ApiServ
 
 _HOLDER = """
 import json, sys, time
-from workers.http.client import ConvlogClient
+from workers.api.client import ConvlogClient
 client = ConvlogClient(sys.argv[1], sys.argv[2])
 print(json.dumps(client.lease(sys.argv[3], ttl_seconds=1.0)), flush=True)
 time.sleep(600)

@@ -18,8 +18,8 @@ from schemathesis.checks import (
 )
 
 from tests.fixtures.http import ApiServer
-from workers.commands.serve import openapi_document
-from workers.http.app import create_app
+from workers.api.app import create_app
+from workers.cli.serve import openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
 FUZZ_EXAMPLES = 5  # per operation, in the default run

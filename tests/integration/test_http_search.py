@@ -8,7 +8,7 @@ import pytest
 
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.http.client import ConvlogApiError, ConvlogClient
+from workers.api.client import ConvlogApiError, ConvlogClient
 
 
 def search(client: ConvlogClient, **params: Any) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from eventlog.database import scratch_database
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import free_port
-from workers.http.auth import create_token
-from workers.http.client import ConvlogClient
+from workers.api.client import ConvlogClient
+from workers.tokens import create_token
 
 STARTUP_SECONDS = 60
 
@@ -28,7 +28,7 @@ def test_convlog_serve_runs_two_processes_and_stops_on_sigterm(database_url: str
     port = free_port()
     token = create_token(engine, "gw", ["main"], ["ingest", "read"])
     server = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "serve", "--port", str(port), "--workers", "2",
+        [sys.executable, "-m", "workers.cli.main", "serve", "--port", str(port), "--workers", "2",
          "--log-level", "warning"],
         env={**os.environ, "CONVLOG_DATABASE_URL": database_url}, stderr=subprocess.PIPE,
         text=True)
@@ -61,7 +61,7 @@ def test_convlog_serve_without_a_schema_says_so_in_one_line(admin_url: str) -> N
     # Given a database that `convlog init` never ran on
     with scratch_database(admin_url, "convlog_empty") as url:
         # When `convlog serve` is started on it
-        done = subprocess.run([sys.executable, "-m", "workers.cli", "serve", "--port",
+        done = subprocess.run([sys.executable, "-m", "workers.cli.main", "serve", "--port",
                                str(free_port())], env={**os.environ, "CONVLOG_DATABASE_URL": url},
                               capture_output=True, text=True, timeout=120)
     # Then it exits 2 with the schema error's code, no traceback

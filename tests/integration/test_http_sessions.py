@@ -14,7 +14,7 @@ from projections.context import ContextAssembler
 from projections.registry import get
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.http.client import ConvlogApiError
+from workers.api.client import ConvlogApiError
 
 
 def test_sessions_page_by_cursor_and_filter(api: ApiServer) -> None:

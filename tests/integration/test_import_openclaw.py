@@ -10,7 +10,7 @@ import pytest
 from eventlog.store import EventStore
 from tests.integration.gateway_stores import openclaw_store
 from tests.integration.import_helpers import by_session, fingerprint, imported, run_import
-from workers.cli import main
+from workers.cli.main import main
 
 
 def test_openclaw_store_imports_every_version_and_reports_what_it_could_not(

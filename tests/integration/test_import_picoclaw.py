@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from eventlog.store import EventStore
-from projections.legacy.picoclaw import Scope
+from projections.gateways.picoclaw.keys import Scope
 from tests.integration.gateway_stores import picoclaw_store
 from tests.integration.import_helpers import by_session, fingerprint, imported, run_import
-from workers.cli import main
+from workers.cli.main import main
 
 TOPIC_KEY = Scope("main", "telegram", "default", ("chat",),
                   {"chat": "group:-1001234567890/42"}).key()

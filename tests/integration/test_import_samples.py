@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import workers.importers.samples as samples
-from workers.cli import main
+import workers.gateways.samples as samples
+from workers.cli.main import main
 
 SAMPLES = Path(samples.__file__).parent
 

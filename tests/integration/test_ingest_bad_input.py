@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from tests.fixtures.builders import event_dict
-from workers.cli import main
+from workers.cli.main import main
 
 GOOD = json.dumps(event_dict(text="a good line"))
 

@@ -19,7 +19,7 @@ from eventlog.store import EventStore
 from tests.fixtures.append_gate import gate_shut, install_gate, wait_at_gate
 from tests.fixtures.builders import event_dict
 from tests.fixtures.database import log_counts as counts
-from workers.cli import main
+from workers.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,7 +145,7 @@ def test_a_killed_ingest_leaves_the_rejects_found_so_far(
     with gate_shut(engine) as holder:
         # When the ingest (another process) stops at the gate and is killed with SIGKILL
         child = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "ingest", str(source), "--rejects",
+            [sys.executable, "-m", "workers.cli.main", "ingest", str(source), "--rejects",
              str(rejects), "--batch-size", "100", "--quiet"],
             cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)

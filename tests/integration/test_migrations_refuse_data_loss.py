@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
-from workers.cli import main
+from workers.cli.main import main
 from workers.migrate import ensure_current
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"

@@ -8,8 +8,9 @@ import time
 
 from sqlalchemy import Engine, text
 
+from eventlog.appending import prepare
 from eventlog.schema import APPEND_LOCK_KEY
-from eventlog.store import EventStore, prepare
+from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
 
 WRITERS = 6

@@ -20,14 +20,14 @@ from sqlalchemy.exc import DBAPIError
 from eventlog.events import Event
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
-from projections.errors import LockLost
 from projections.policy import Policy
+from projections.problems import LockLost
 from projections.projector import Projector
 from projections.registry import get, lock_holders, projector_lock_key
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot
 from tests.fixtures.unchecked import append_unchecked, message, summary
-from workers.workload import generate
+from workers.tools.workload import generate
 
 MAX_ATTEMPTS = 200
 # What a killed connection surfaces as: through SQLAlchemy, or raw from a COPY.

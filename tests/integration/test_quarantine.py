@@ -17,9 +17,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
-from projections.errors import PoisonEvent
 from projections.parallel import plan_slices
 from projections.policy import Policy
+from projections.problems import PoisonEvent
 from projections.projector import Projector
 from projections.queries import quarantined_count, quarantined_events
 from projections.registry import get
@@ -32,8 +32,8 @@ from tests.integration.test_incremental_equals_rebuild import (
     random_stream,
     split,
 )
-from workers.actors import catch_up_projection
-from workers.cli import main
+from workers.actors.broker import catch_up_projection
+from workers.cli.main import main
 
 # Daily resets in a zone west of UTC: converting Go's zero time there overflows.
 DAILY_NEW_YORK = {"reset": {"mode": "daily", "at_hour": 4, "timezone": "America/New_York"}}

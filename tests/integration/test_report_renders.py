@@ -16,8 +16,8 @@ from eventlog.ingest import ingest_lines
 from eventlog.store import EventStore
 from tests.fixtures.projections import project
 from tests.integration.chromium import chromium_path, load
-from workers.cli import main
-from workers.workload import generate
+from workers.cli.main import main
+from workers.tools.workload import generate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHARTS = ("growth-0", "growth-1", "growth-2", "sizes", "cost-per-day", "share-per-space",

@@ -15,16 +15,16 @@ from sqlalchemy import Engine, text
 
 from eventlog.events import Event
 from eventlog.store import EventStore
-from projections.errors import ProjectionError
 from projections.parallel import plan_slices
 from projections.policy import Policy
+from projections.problems import ProjectionError
 from projections.projector import Projector
 from projections.registry import get, lock_holders, projector_lock_key
 from projections.rescoping import activate_when_caught_up, rollback_when_caught_up
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot
-from workers.cli import main
-from workers.workload import generate
+from workers.cli.main import main
+from workers.tools.workload import generate
 
 GUILD = {"spaces": {"discord:1234567890": {"session_scope": "guild"}}}
 

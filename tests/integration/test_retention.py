@@ -16,7 +16,7 @@ from eventlog.search_index import index_pending
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import project, snapshot
-from workers.cli import main
+from workers.cli.main import main
 
 NOW = datetime.now(UTC)
 RULES = {"rules": [

@@ -16,7 +16,7 @@ from projections.registry import get
 from tests.fixtures.builders import make_event
 from tests.fixtures.database import Connect, refused
 from tests.fixtures.projections import new_projection, project
-from workers.cli import main
+from workers.cli.main import main
 
 SECRET = "okapi-vermilion-5521"
 

@@ -62,7 +62,7 @@ def test_database_refuses_to_change_events(store: EventStore, engine: Engine,
 
 def test_cli_init_reports_current_schema(cli_env: str, capsys: pytest.CaptureFixture[str]
                                          ) -> None:
-    from workers.cli import main
+    from workers.cli.main import main
 
     assert main(["init"]) == 0
     assert f"schema is current (revision {head_revision()})" in capsys.readouterr().out
@@ -70,7 +70,7 @@ def test_cli_init_reports_current_schema(cli_env: str, capsys: pytest.CaptureFix
 
 def test_unreachable_database_url_gives_a_clear_error(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from workers.cli import main
+    from workers.cli.main import main
 
     monkeypatch.setenv("CONVLOG_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     assert main(["log", "stats"]) == 2
@@ -80,7 +80,7 @@ def test_unreachable_database_url_gives_a_clear_error(
 
 def test_non_postgres_url_is_refused(monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from workers.cli import main
+    from workers.cli.main import main
 
     monkeypatch.setenv("CONVLOG_DATABASE_URL", "mysql://root@127.0.0.1/test")
     assert main(["init"]) == 2

@@ -14,10 +14,10 @@ from eventlog.store import EventStore
 from projections.policy import Policy
 from projections.queries import session_at
 from projections.registry import get
-from projections.search import SearchFilter, search
+from projections.searching import SearchFilter, search
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, project
-from workers.cli import main
+from workers.cli.main import main
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:

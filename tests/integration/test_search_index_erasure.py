@@ -13,7 +13,7 @@ from eventlog.erasure import chat_selector, erase, sender_selector
 from eventlog.search_index import index_pending
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
-from workers.cli import main
+from workers.cli.main import main
 
 SECRET = "zebrasapphire4417"
 KEPT = "gooseberry"

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, text
 from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.context import ContextAssembler
-from projections.errors import ProjectionError
 from projections.policy import Policy
+from projections.problems import ProjectionError
 from projections.projector import Projector
 from projections.registry import get
 from projections.rescoping import activate_when_caught_up, build
@@ -20,7 +20,7 @@ from tests.fixtures import unchecked
 from tests.fixtures.builders import event_dict, make_event
 from tests.fixtures.projections import new_projection, snapshot
 from tests.fixtures.unchecked import append_unchecked
-from workers.workload import sample_path
+from workers.tools.workload import sample_path
 
 GUILD = Policy.model_validate({"spaces": {"discord:1234567890": {
     "session_scope": "guild", "channels": {"1000000003": {"session_scope": "channel"}}}}})
@@ -150,7 +150,7 @@ def test_parallel_rebuild_equals_a_single_rebuild(store: EventStore, engine: Eng
                                                   workers: int) -> None:
     # Given a multi-platform log with replies, edits, resets and threads
     from projections.parallel import rebuild_parallel
-    from workers.workload import generate
+    from workers.tools.workload import generate
 
     store.append([Event.model_validate(e) for e in generate(3_000, seed=workers)])
     # When one projection is rebuilt by several processes and another by one

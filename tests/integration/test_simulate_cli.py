@@ -11,15 +11,15 @@ from sqlalchemy import Engine, text
 
 from eventlog.ingest import ingest_lines
 from eventlog.store import EventStore
-from projections.errors import ProjectionError
 from projections.policy import Policy
+from projections.problems import ProjectionError
 from projections.registry import create, list_projections
 from projections.simulate import RESERVED_PREFIX, Comparison, Params, Window, compare
 from projections.simulate.candidates import _lock_key
 from tests.fixtures.projections import project
-from workers.cli import main
-from workers.commands.simulate import refuse_leaks
-from workers.workload import generate
+from workers.cli.main import main
+from workers.cli.simulate import refuse_leaks
+from workers.tools.workload import generate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

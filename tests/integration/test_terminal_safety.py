@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.builders import event_dict
-from workers.cli import main
-from workers.commands.output import plain
+from workers.cli.main import main
+from workers.cli.output import plain
 
 # What terminals obey: ESC sequences (clear screen, set the window title), BEL, CR,
 # a C1 CSI (0x9b) and a right-to-left override.

@@ -27,9 +27,9 @@ from projections.projector import Projector
 from projections.registry import get
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection
-from workers.cli import main
+from workers.cli.main import main
 from workers.counting import count_tokens
-from workers.workload.generator import generate
+from workers.tools.workload.generator import generate
 
 TEXTS = ["hello", "", "naïve café 日本語", "<|endoftext|> is text here", "👩‍👩‍👧‍👦 " * 20,
          "Здравствуйте, как дела?", "x" * 5_000]

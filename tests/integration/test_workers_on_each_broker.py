@@ -15,8 +15,8 @@ from projections.projector import Projector
 from projections.registry import get
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot
-from workers.actors import declare_actors, make_broker
-from workers.runner import Waker, projection_names
+from workers.actors.broker import declare_actors, make_broker
+from workers.actors.runner import Waker, projection_names
 
 
 def burst(store: EventStore, writers: int = 4, batches: int = 10) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from workers.cli import main
+from workers.cli.main import main
 
 BASE_EVENT = {"type": "message.received", "agent": "main", "message_id": "m1", "text": "hi",
               "occurred_at": "2026-03-01T12:00:00Z"}

@@ -16,17 +16,10 @@ from typing import Any
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from eventlog.appending import CONTENT_FIELDS, prepare
 from eventlog.edge import escapes_nothing_unsafe
-from eventlog.events import (
-    Event,
-    Rejection,
-    canonical_json,
-    parse_event,
-    parse_text,
-    read_json,
-    writes_as_json,
-)
-from eventlog.store import CONTENT_FIELDS, prepare
+from eventlog.events import Event, Rejection, parse_event, parse_text
+from eventlog.jsontext import canonical_json, read_json, writes_as_json
 from tests.fixtures.event_strategies import fuzzed_lines, valid_events
 
 

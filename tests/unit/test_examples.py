@@ -12,7 +12,7 @@ import pytest
 from eventlog.events import Event
 from projections.policy import check_policy, errors_of, load_policy
 from projections.resolver import resolve
-from workers.cli import main
+from workers.cli.main import main
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from projections.legacy import hermes
+from projections.gateways.hermes import keys as hermes
 from tests.unit.legacy_cases import KeyCase, resolved_legacy, share
 
 SRC = "hermes-agent tests/gateway/test_session.py"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from projections.legacy import openclaw
+from projections.gateways.openclaw import keys as openclaw
 from tests.unit.legacy_cases import KeyCase, resolved_legacy, share
 
 ROUTE = "openclaw src/routing/resolve-route.test.ts"

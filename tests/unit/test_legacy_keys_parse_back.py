@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from eventlog.events import Event
-from projections.legacy.mapping import interpret_key
-from projections.legacy.picoclaw import opaque_key
+from projections.gateways.picoclaw.keys import opaque_key
+from projections.legacy_keys import interpret_key
 from projections.policy import load_policy
 from projections.resolver import resolve
-from workers.cli import main
+from workers.cli.main import main
 
 OPENCLAW_DEFAULTS = {"dm_scope": "main",
                      "account_dm_scopes": {"telegram:*": "per-account-channel-peer"}}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from projections.legacy import picoclaw
+from projections.gateways.picoclaw import keys as picoclaw
 from tests.unit.legacy_cases import KeyCase, resolved_legacy, share
 
 SRC = "picoclaw pkg/session/allocator_test.go"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from projections.policy import load_policy
-from workers.cli import main
+from workers.cli.main import main
 
 
 def convert(tmp_path: Path, capsys: pytest.CaptureFixture[str], gateway: str, text: str,

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from eventlog.convlog_errors import ConvlogError
-from projections.errors import Diagnostic, PolicyError
 from projections.policy import (
     Policy,
     check_policy,
     load_policy,
     read_policy_file,
 )
-from workers.cli import main
+from projections.problems import Diagnostic, PolicyError
+from workers.cli.main import main
 
 SPACE = "discord:1234567890"
 

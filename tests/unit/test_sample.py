@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from eventlog.events import Event, parse_line
-from workers.workload import sample_path, sample_text
+from workers.tools.workload import sample_path, sample_text
 
 GUILD, GENERAL, REQUESTS, LOGS = "1234567890", "1000000001", "1000000002", "1000000003"
 FORUM = "-1001234567890"

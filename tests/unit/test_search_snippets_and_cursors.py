@@ -8,8 +8,8 @@ import pytest
 from rich.console import Console
 
 from eventlog.search_index import SearchError
-from projections.search import START, STOP, Cursor, Hit, split_snippet
-from workers.commands.search import highlighted
+from projections.searching import START, STOP, Cursor, Hit, split_snippet
+from workers.cli.search import highlighted
 
 
 def test_markers_become_ranges_over_the_plain_text() -> None:

@@ -14,7 +14,7 @@ from eventlog.convlog_errors import ConfigurationError
 from eventlog.tokens import KNOWN_ENCODINGS, PROBE_TEXTS, TokenCounter, get_encoding
 from projections.policy import Policy, check_policy
 from projections.resolver import compile_policy
-from workers.workload.generator import generate
+from workers.tools.workload.generator import generate
 
 ENCODINGS = pytest.mark.parametrize("encoding", KNOWN_ENCODINGS)
 SAMPLES = settings(max_examples=300, deadline=None)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from eventlog.events import Event, parse_line
-from workers.cli import main as cli
-from workers.workload import generate, write_jsonl
+from workers.cli.main import main as cli
+from workers.tools.workload import generate, write_jsonl
 
 N = 20_000
 ALL_TYPES = {

@@ -1,0 +1,1 @@
+"""OpenClaw: its session keys (rendered and parsed back) and its configuration as a policy."""

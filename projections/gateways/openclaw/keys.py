@@ -1,0 +1,123 @@
+"""OpenClaw's session keys: `agent:<id>:<mainKey>`, direct, group/channel, thread and topic forms.
+
+Formats as OpenClaw's `src/routing/session-key.ts` builds them and its tests pin them:
+the whole key is lower case; DMs follow dmScope (main, per-peer, per-channel-peer,
+per-account-channel-peer); a Telegram forum topic appends `:topic:<id>`, a Telegram
+DM topic `:thread:<chat>:<topic>`, a Discord thread is a channel of its own, and every
+other thread appends `:thread:<id>`.
+"""
+
+from __future__ import annotations
+
+from projections.gateways.parsed import ParsedKey
+from projections.gateways.view import LegacyView, normalize_account_id, normalize_agent_id
+
+_DIRECT = ("direct", "dm")  # 'dm' is the spelling before OpenClaw renamed it
+_SHARED = ("group", "channel")
+_NOT_CHATS = ("subagent", "cron", "hook", "acp", "node", "heartbeat")
+
+
+def render(view: LegacyView) -> str | None:
+    """The OpenClaw key of the session, or None when OpenClaw cannot group it this way."""
+    key = _direct(view) if view.kind == "dm" else _shared(view)
+    return None if key is None else key.lower()
+
+
+def _direct(view: LegacyView) -> str | None:
+    agent = normalize_agent_id(view.agent)
+    if view.dm_scope == "main":
+        base = f"agent:{agent}:{view.main_key}"
+    elif view.peer is None:
+        return None
+    elif view.dm_scope == "per-peer":
+        base = f"agent:{agent}:direct:{view.peer}"
+    elif view.dm_scope == "per-account-channel-peer":
+        account = normalize_account_id(view.account)
+        base = f"agent:{agent}:{view.platform}:{account}:direct:{view.peer}"
+    else:
+        base = f"agent:{agent}:{view.platform}:direct:{view.peer}"
+    if view.topic is None:
+        return base
+    if view.platform == "telegram":
+        return f"{base}:thread:{view.chat}:{view.topic}"
+    return f"{base}:thread:{view.topic}"
+
+
+def _shared(view: LegacyView) -> str | None:
+    if view.rule is not None or view.thread_sender:
+        return None
+    agent = normalize_agent_id(view.agent)
+    shape = view.grouped_by()
+    if shape == ("group",):
+        # channel_groups (OpenClaw PR #20078): the group name stands in for the channel
+        base = f"agent:{agent}:{view.platform}:channel:{view.grouping[0][1]}"
+    elif shape == ("space",) and not view.native_chat:
+        base = f"agent:{agent}:{view.platform}:guild:{view.grouping[0][1]}"
+    elif shape == ("chat",) and view.native_chat:
+        kind = view.chat_type if view.chat_type in _SHARED else "channel"
+        base = f"agent:{agent}:{view.platform}:{kind}:{view.chat}"
+    else:
+        return None
+    if view.topic is None:
+        return base
+    if shape != ("chat",):
+        return f"agent:{agent}:{view.platform}:thread:{view.topic}"
+    if view.platform == "discord":
+        return f"agent:{agent}:discord:channel:{view.topic}"
+    if view.platform == "telegram":
+        return f"{base}:topic:{view.topic}"
+    return f"{base}:thread:{view.topic}"
+
+
+def parse(key: str, *, main_key: str = "main") -> ParsedKey | None:
+    """Read an OpenClaw key back; None when it is not of OpenClaw's `agent:` shape."""
+    raw = key.strip()
+    parts = raw.split(":")
+    if len(parts) < 3 or parts[0].lower() != "agent" or not parts[1]:
+        return None
+    agent, rest = parts[1].lower(), parts[2:]
+    if rest[0].lower() in _NOT_CHATS:
+        return ParsedKey("openclaw", raw, rest[0].lower(), agent=agent, chat_session=False,
+                         notes=(f"a {rest[0].lower()} session: it names no chat",))
+    rest, topic, thread_chat = _split_thread(rest)
+    lowered = [part.lower() for part in rest]
+    if lowered == [main_key.lower()]:
+        return ParsedKey("openclaw", raw, "main", agent=agent, chat_type="dm", topic=topic,
+                         chat=thread_chat,
+                         notes=("dmScope main: every DM of the agent, on every platform",))
+    if len(rest) >= 2 and lowered[0] in _DIRECT:
+        peer = ":".join(rest[1:])
+        return ParsedKey("openclaw", raw, "per-peer", agent=agent, chat_type="dm",
+                         sender=peer, chat=thread_chat or peer, topic=topic,
+                         notes=("dmScope per-peer: the platform is not part of the key",))
+    if len(rest) >= 3 and lowered[1] in _DIRECT:
+        peer = ":".join(rest[2:])
+        return ParsedKey("openclaw", raw, "per-channel-peer", agent=agent, platform=lowered[0],
+                         chat_type="dm", sender=peer, chat=thread_chat or peer, topic=topic)
+    if len(rest) >= 4 and lowered[2] in _DIRECT:
+        peer = ":".join(rest[3:])
+        return ParsedKey("openclaw", raw, "per-account-channel-peer", agent=agent,
+                         platform=lowered[0], account=lowered[1], chat_type="dm",
+                         sender=peer, chat=thread_chat or peer, topic=topic)
+    if len(rest) >= 3 and lowered[1] in _SHARED:
+        return ParsedKey("openclaw", raw, "chat", agent=agent, platform=lowered[0],
+                         chat=":".join(rest[2:]), chat_type=lowered[1], topic=topic,
+                         notes=("OpenClaw keys are lower case: a chat id with capitals "
+                                "(Slack's C123) is written c123",))
+    if len(rest) >= 3 and lowered[1] == "guild":
+        return ParsedKey("openclaw", raw, "guild", agent=agent, platform=lowered[0],
+                         chat_type="channel", topic=topic, chat_session=False,
+                         notes=(f"every chat of guild {':'.join(rest[2:])} (a guild-wide "
+                                "session names no single chat)",))
+    return ParsedKey("openclaw", raw, "unknown", agent=agent, chat_session=False,
+                     notes=("an agent key of no chat form OpenClaw builds for channels",))
+
+
+def _split_thread(rest: list[str]) -> tuple[list[str], str | None, str | None]:
+    """Strip `:thread:<id>`, `:topic:<id>` or Telegram's DM `:thread:<chat>:<id>`."""
+    lowered = [part.lower() for part in rest]
+    if len(rest) >= 3 and lowered[-2] in ("thread", "topic"):
+        return rest[:-2], rest[-1], None
+    if len(rest) >= 4 and lowered[-3] == "thread":
+        return rest[:-3], rest[-1], rest[-2]
+    return rest, None, None

@@ -1,0 +1,1 @@
+"""PicoClaw: its session keys (rendered and parsed back) and its configuration as a policy."""

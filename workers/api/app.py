@@ -1,0 +1,142 @@
+"""The ASGI app: routers, the error shape, limits and latency at the edge, the OpenAPI document."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eventlog.events import Event
+from projections.policy import Policy
+from workers.api import (
+    problems,
+    routes_events,
+    routes_health,
+    routes_leases,
+    routes_projections,
+    routes_search,
+    routes_sessions,
+)
+from workers.api.models import MODEL_MARKER
+from workers.api.problems import ApiError, error_response
+from workers.api.services import Services, build_services
+from workers.api.settings import ApiSettings
+
+DESCRIPTION = """\
+convlog's HTTP API for chat-agent gateways: append events, get a session's context
+(read-your-writes with `after`), hold per-session leases. Every call under /v1 needs
+`Authorization: Bearer TOKEN` (`convlog token create`). Every error is
+`{"code", "message", "hint"}` with the CLI's codes.
+"""
+
+
+def _version() -> str:
+    try:
+        return version("convlog")
+    except PackageNotFoundError:
+        return "0"
+
+
+class EdgeMiddleware:
+    """Body limit (413 BODY_TOO_LARGE) and the latency histogram, for every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api: Services = scope["app"].state.services
+        limit = api.settings.api_max_body_bytes
+        started = time.perf_counter()
+        status = [500]
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = error_response(413, "BODY_TOO_LARGE",
+                                      f"the body is {int(declared)} bytes, over the limit of "
+                                      f"{limit}; nothing was appended")
+            await response(scope, receive, send)
+            self._observe(api, scope, 413, started)
+            return
+        seen = [0]
+
+        async def limited_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > limit:
+                    raise ApiError(413, "BODY_TOO_LARGE", f"the body is over the limit of "
+                                   f"{limit} bytes; nothing was appended")
+            return message
+
+        async def observed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, observed_send)
+        finally:
+            self._observe(api, scope, status[0], started)
+
+    @staticmethod
+    def _observe(api: Services, scope: Scope, status: int, started: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        api.metrics.latency.labels(method=scope["method"], route=route,
+                                   status=str(status)).observe(time.perf_counter() - started)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the event and policy models that request bodies refer to."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in (("Event", Event), ("Policy", Policy)):
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for inner, definition in schema.pop("$defs", {}).items():
+                components.setdefault(inner, definition)
+            components[name] = schema
+        app.openapi_schema = _linked(document)
+    return app.openapi_schema
+
+
+def _linked(node: Any) -> Any:
+    if isinstance(node, dict):
+        if MODEL_MARKER in node:
+            return {"$ref": f"#/components/schemas/{node[MODEL_MARKER]}"}
+        return {key: _linked(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_linked(value) for value in node]
+    return node
+
+
+def create_app(settings: ApiSettings | None = None, *,
+               built: Services | None = None) -> FastAPI:
+    """The app; its database engine is made at startup, so building it needs no database."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = built or build_services(settings or ApiSettings())
+        try:
+            yield
+        finally:
+            if built is None:
+                app.state.services.close()
+
+    app = FastAPI(title="convlog", version=_version(), description=DESCRIPTION,
+                  lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    problems.install(app)
+    for module in (routes_events, routes_sessions, routes_leases, routes_projections,
+                   routes_search, routes_health):
+        app.include_router(module.router)
+    app.add_middleware(EdgeMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

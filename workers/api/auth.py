@@ -1,0 +1,57 @@
+"""The request check: a bearer token (see `workers.tokens`) read, verified and scoped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from workers.api.problems import ApiError
+from workers.tokens import Principal, Verb, principal_for
+
+_bearer = HTTPBearer(auto_error=False, description="a token from `convlog token create`")
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(request: Request,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                 ) -> Principal:
+    if credentials is None:
+        raise _unauthorized("this request needs a bearer token: send the header "
+                            "`Authorization: Bearer TOKEN`")
+    engine: Engine = request.app.state.services.engine
+    with engine.connect() as conn:
+        principal = principal_for(conn, credentials.credentials)
+    if principal is None:
+        raise _unauthorized("the bearer token is unknown or revoked; check it was copied "
+                            "whole, or create a new one with `convlog token create`")
+    request.state.principal = principal
+    return principal
+
+
+def requires(*verbs: Verb) -> Callable[..., Principal]:
+    """A dependency: the request's principal, which must hold every verb named."""
+
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        missing = [verb for verb in verbs if verb not in principal.verbs]
+        if missing:
+            raise ApiError(403, "VERB_NOT_ALLOWED",
+                           f"token {principal.name!r} may not {' or '.join(missing)}; it has "
+                           f"{', '.join(sorted(principal.verbs))}",
+                           hint="create a token with the verbs this call needs")
+        return principal
+
+    return check
+
+
+# The principals routes ask for, as annotations (FastAPI reads the dependency from them).
+Reader = Annotated[Principal, Depends(requires("read"))]
+Ingester = Annotated[Principal, Depends(requires("ingest"))]
+IngestReader = Annotated[Principal, Depends(requires("ingest", "read"))]
+Admin = Annotated[Principal, Depends(requires("admin"))]

@@ -1,0 +1,61 @@
+"""Read-your-writes: a projection brought up to a position, or a clear 503 within a bound."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine, text
+
+from eventlog.store import EventStore
+from projections.projector import Projector
+from projections.registry import ProjectionInfo
+from workers.api.problems import RETRY_AFTER_SECONDS, ApiError
+
+_FIRST_PAUSE = 0.002
+_LONGEST_PAUSE = 0.05
+
+
+def checkpoint_of(engine: Engine, projection_id: int) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT checkpoint FROM projections WHERE id = :p"),
+                                {"p": projection_id}).scalar_one())
+
+
+def ensure_appended(store: EventStore, position: int) -> None:
+    """A position the log has not handed out would be waited for in vain: refuse it."""
+    head = store.horizon()
+    if position > head:
+        raise ApiError(422, "POSITION_PAST_HEAD",
+                       f"position {position} is past the log's head ({head}); pass a position "
+                       "an append returned")
+
+
+def wait_until_projected(engine: Engine, store: EventStore, info: ProjectionInfo,
+                         position: int, *, timeout: float, max_lag: int) -> int:
+    """The projection's checkpoint once it is at or past `position`.
+
+    A small lag is folded here, in the request: the projector admits one runner per
+    projection, so concurrent requests take turns and each batch serves all of them.
+    When another process holds the projector (a worker, a build), the checkpoint is
+    polled instead. Past `timeout` the answer is 503, never a stale context.
+    """
+    deadline = time.monotonic() + timeout
+    checkpoint = info.checkpoint
+    pause = _FIRST_PAUSE
+    while True:
+        if checkpoint >= position:
+            return checkpoint
+        if position - checkpoint <= max_lag:
+            result = Projector(engine, store, info.name).catch_up()
+            if not result.skipped and result.checkpoint >= position:
+                return result.checkpoint
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ApiError(
+                503, "PROJECTION_LAGGING",
+                f"projection {info.name!r} is at position {checkpoint}, behind {position}, "
+                f"after {timeout:g}s; the answer would be stale, so none is given",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, _LONGEST_PAUSE)
+        checkpoint = checkpoint_of(engine, info.id)

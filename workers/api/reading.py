@@ -1,0 +1,45 @@
+"""What reads share: the projection asked for, a session the token may see, context answers."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Connection
+
+from projections.browse import SessionRow, session_row
+from projections.context import Context
+from projections.problems import ContextError
+from projections.queries import find_session
+from projections.registry import ProjectionInfo
+from workers.api.models import ContextResponse
+from workers.tokens import Principal
+
+
+def not_found(ref: str) -> ContextError:
+    # The same answer for a session outside the token's agents as for one that does not
+    # exist, so a token cannot learn which sessions other agents have.
+    return ContextError(f"no session with id or key {ref[:200]!r} that this token may read; "
+                        "see GET /v1/sessions", code="UNKNOWN_SESSION")
+
+
+def scoped_session(conn: Connection, info: ProjectionInfo, ref: str,
+                   principal: Principal) -> SessionRow:
+    try:
+        session_id = find_session(conn, info.id, ref)
+    except ContextError:
+        raise not_found(ref) from None
+    row = session_row(conn, info.id, session_id)
+    if row is None or not principal.allows(row.agent):
+        raise not_found(ref)
+    return row
+
+
+def context_response(context: Context, info: ProjectionInfo, checkpoint: int) -> ContextResponse:
+    return ContextResponse.model_validate(
+        {**context.as_dict(), "projection": info.name, "checkpoint": checkpoint})
+
+
+def empty_context(session_id: uuid.UUID, key: str, budget: int, info: ProjectionInfo,
+                  checkpoint: int) -> ContextResponse:
+    """A session that a reset has opened but nothing has entered yet."""
+    return context_response(Context(session_id, key, budget, None), info, checkpoint)

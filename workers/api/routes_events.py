@@ -1,0 +1,133 @@
+"""POST /v1/events (batches, idempotent) and POST /v1/turns (append, then the context)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
+
+from eventlog.edge import MAX_POSITION
+from eventlog.events import Event, Rejection, parse_event
+from eventlog.tokens import check_encoding
+from projections.browse import session_of_event
+from projections.problems import ContextError
+from projections.queries import resolve_in_projection
+from projections.registry import ProjectionInfo, get
+from workers.api.appending import Parsed, SessionOf, append_parsed, parse_body
+from workers.api.auth import Ingester, IngestReader
+from workers.api.consistency import wait_until_projected
+from workers.api.models import AppendResponse, TurnRequest, TurnResponse
+from workers.api.problems import ERROR_RESPONSES, ApiError
+from workers.api.reading import context_response, empty_context
+from workers.api.services import Api, Services
+
+router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
+TURN_TYPES = ("message.received", "message.sent", "tool.used")
+
+_EVENTS_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {
+            "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "object"}],
+            "description": "an array of events (see Event), or one event"}},
+        "application/x-ndjson": {"schema": {
+            "type": "string", "description": "one event (JSON object) per line"}},
+    },
+}
+
+
+@router.post("/events", response_model=AppendResponse, openapi_extra={"requestBody": _EVENTS_BODY},
+             summary="Append a batch of events; per-line results; a retry is a duplicate")
+async def post_events(
+    request: Request,
+    principal: Ingester,
+    api: Api,
+    fencing_token: Annotated[int | None, Query(
+        ge=0, le=MAX_POSITION, description="checked for each message.sent: the lease's token "
+        "for the session it lands in")] = None,
+) -> AppendResponse:
+    body = await request.body()
+    settings = api.settings
+
+    def work() -> AppendResponse:  # parsing and the database off the event loop
+        parsed = parse_body(body, request.headers.get("content-type", ""),
+                            max_text_chars=settings.max_text_chars,
+                            max_batch=settings.api_max_batch)
+        session_of = None
+        if fencing_token is not None:
+            session_of = fenced_sessions(api, _active(api))
+        return append_parsed(api, principal, parsed, fencing_token=fencing_token,
+                             session_of=session_of).response()
+
+    return await run_in_threadpool(work)
+
+
+def _active(api: Services) -> ProjectionInfo:
+    with api.engine.connect() as conn:
+        return get(conn, None)
+
+
+def fenced_sessions(api: Services, info: ProjectionInfo) -> SessionOf:
+    """Where each fenced reply lands, once the projection holds every message it may answer."""
+    settings = api.settings
+    wait_until_projected(api.engine, api.store, info, api.store.horizon(),
+                         timeout=settings.api_consistency_timeout,
+                         max_lag=settings.api_catch_up_max_lag)
+
+    def session_of(conn: Connection, event: Event) -> uuid.UUID:
+        return resolve_in_projection(conn, info, event).session_id
+
+    return session_of
+
+
+@router.post("/turns", response_model=TurnResponse,
+             summary="The gateway's hot path: append one message, get its session's context")
+def post_turn(body: TurnRequest, principal: IngestReader,
+              api: Api) -> TurnResponse:
+    settings = api.settings
+    if body.encoding is not None:
+        check_encoding(body.encoding)  # before anything is appended
+    event = parse_event(body.event, line=1, max_text_chars=settings.max_text_chars)
+    if isinstance(event, Rejection):
+        api.metrics.rejected.labels(code=event.code).inc()
+        raise ApiError(422, event.code, f"the event is invalid: {event.reason}")
+    if event.type not in TURN_TYPES:
+        raise ApiError(422, "TURN_NEEDS_MESSAGE",
+                       f"a turn appends one of {', '.join(TURN_TYPES)}, not {event.type}; "
+                       "send other events with POST /v1/events")
+    if not principal.allows(event.agent):
+        raise ApiError(403, "AGENT_NOT_IN_SCOPE",
+                       f"token {principal.name!r} may not write for agent {event.agent!r}")
+    info = _active(api)
+    session_of = fenced_sessions(api, info) if body.fencing_token is not None else None
+    appended = append_parsed(api, principal, Parsed([event], [1], []),
+                             fencing_token=body.fencing_token, session_of=session_of)
+    result = appended.results[0]
+    if result.status == "rejected" or result.position is None:
+        status = 409 if result.code in ("ID_CONFLICT", "FENCING_TOKEN_STALE") else 422
+        raise ApiError(status, result.code or "INVALID_EVENT", result.reason or "refused")
+    checkpoint = wait_until_projected(api.engine, api.store, info, result.position,
+                                      timeout=settings.api_consistency_timeout,
+                                      max_lag=settings.api_catch_up_max_lag)
+    with api.engine.connect() as conn:
+        session_id = session_of_event(conn, info.id, result.position, agent=event.agent,
+                                      platform=event.platform, account=event.account,
+                                      chat=event.chat, message_id=event.message_id)
+        key = None
+        if session_id is None:  # a reset trigger opens a session it does not enter
+            placed = resolve_in_projection(conn, info, event)
+            session_id, key = placed.session_id, placed.resolution.key
+        try:
+            context = context_response(api.assembler.assemble(
+                conn, info.id, session_id, budget=body.budget, tag_senders=body.tag_senders,
+                encoding=body.encoding), info, checkpoint)
+        except ContextError as error:
+            if error.code != "UNKNOWN_SESSION" or key is None:
+                raise
+            context = empty_context(session_id, key, body.budget, info, checkpoint)
+    return TurnResponse(status="appended" if result.status == "appended" else "duplicate",
+                        event_id=result.event_id or event.event_id, position=result.position,
+                        session_id=str(session_id), projection=info.name, context=context)

@@ -1,0 +1,231 @@
+"""Sessions: pages, one session, its context (read-your-writes), resolve, summaries, reset."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import text
+
+from eventlog.edge import MAX_POSITION
+from eventlog.events import Rejection, parse_event
+from eventlog.tokens import check_encoding
+from projections.browse import SessionFilter, SessionRow, last_user_address, page_sessions
+from projections.queries import resolve_in_projection
+from projections.registry import ProjectionInfo, get
+from workers.api.appending import Parsed, append_parsed
+from workers.api.auth import IngestReader, Reader
+from workers.api.consistency import checkpoint_of, ensure_appended, wait_until_projected
+from workers.api.models import (
+    ENCODING_HELP,
+    AppendedOne,
+    ContextResponse,
+    ResetRequest,
+    ResolveRequest,
+    ResolveResponse,
+    SessionModel,
+    SessionPage,
+    SummaryRequest,
+)
+from workers.api.problems import ERROR_RESPONSES, ApiError
+from workers.api.reading import context_response, scoped_session
+from workers.api.services import Api, Services
+from workers.tokens import Principal
+
+router = APIRouter(prefix="/v1", tags=["sessions"], responses=ERROR_RESPONSES)
+ProjectionName = Annotated[str | None, Query(max_length=63,
+                                             description="default: the active projection")]
+_PROBE = {"occurred_at": "1970-01-01T00:00:00Z", "message_id": "resolve-probe", "text": ""}
+
+
+def _projection(api: Services, name: str | None) -> ProjectionInfo:
+    with api.engine.connect() as conn:
+        return get(conn, name)
+
+
+def _model(row: SessionRow) -> SessionModel:
+    return SessionModel.model_validate(row.as_dict())
+
+
+def _encode_cursor(row: SessionRow) -> str:
+    raw = json.dumps([row.last_at.isoformat(), str(row.session_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        last_at, session_id = json.loads(base64.urlsafe_b64decode(padded))
+        at = datetime.fromisoformat(last_at)
+        if at.tzinfo is None:
+            raise ValueError("naive time")
+        return at, uuid.UUID(session_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise ApiError(422, "INVALID_CURSOR", "the cursor is not one this API handed out; start "
+                       "again without a cursor") from None
+
+
+@router.get("/sessions", response_model=SessionPage, summary="Sessions, newest activity first")
+def list_sessions(
+    principal: Reader,
+    api: Api,
+    projection: ProjectionName = None,
+    agent: Annotated[str | None, Query(max_length=512)] = None,
+    key_prefix: Annotated[str | None, Query(max_length=2048)] = None,
+    participant: Annotated[str | None, Query(max_length=512)] = None,
+    needs_summary: bool | None = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> SessionPage:
+    agents = principal.agent_list()
+    if agent is not None:
+        agents = [agent] if principal.allows(agent) else []
+    wanted = SessionFilter(agents=agents, key_prefix=key_prefix, participant=participant,
+                           needs_summary=needs_summary)
+    after = _decode_cursor(cursor) if cursor else None
+    info = _projection(api, projection)
+    with api.engine.connect() as conn:
+        rows = page_sessions(conn, info.id, wanted, after=after, limit=limit + 1)
+    following = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return SessionPage(projection=info.name, sessions=[_model(r) for r in rows[:limit]],
+                       next_cursor=following)
+
+
+@router.get("/sessions/{session:path}/context", response_model=ContextResponse,
+            summary="A session's context within a budget; with `after`, read-your-writes")
+def get_context(
+    session: str,
+    principal: Reader,
+    api: Api,
+    budget: Annotated[int, Query(ge=0, le=10_000_000)] = 8_000,
+    as_of: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
+    tag_senders: bool = False,
+    after: Annotated[int | None, Query(
+        ge=0, le=MAX_POSITION, description="a position an append returned: the answer then "
+        "reflects every event up to it, or is a 503 with Retry-After")] = None,
+    projection: ProjectionName = None,
+    encoding: Annotated[str | None, Query(max_length=32, description=ENCODING_HELP)] = None,
+) -> ContextResponse:
+    if encoding is not None:
+        check_encoding(encoding)
+    info = _projection(api, projection)
+    if after is not None:
+        ensure_appended(api.store, after)
+        checkpoint = wait_until_projected(
+            api.engine, api.store, info, after, timeout=api.settings.api_consistency_timeout,
+            max_lag=api.settings.api_catch_up_max_lag)
+    else:
+        checkpoint = checkpoint_of(api.engine, info.id)
+    with api.engine.connect() as conn:
+        row = scoped_session(conn, info, session, principal)
+        context = api.assembler.assemble(conn, info.id, row.session_id, budget=budget,
+                                         as_of=as_of, tag_senders=tag_senders,
+                                         encoding=encoding)
+    return context_response(context, info, checkpoint)
+
+
+@router.get("/sessions/{session:path}", response_model=SessionModel,
+            summary="One session by id or key")
+def get_session(
+    session: str,
+    principal: Reader,
+    api: Api,
+    projection: ProjectionName = None,
+) -> SessionModel:
+    info = _projection(api, projection)
+    with api.engine.connect() as conn:
+        return _model(scoped_session(conn, info, session, principal))
+
+
+@router.post("/resolve", response_model=ResolveResponse,
+             summary="The session an event would land in, and why")
+def post_resolve(body: ResolveRequest, principal: Reader,
+                 api: Api) -> ResolveResponse:
+    data = body.event
+    probe: dict[str, Any] = {"type": "message.received", **_PROBE}
+    event = parse_event({**probe, **data}, max_text_chars=api.settings.max_text_chars)
+    if isinstance(event, Rejection):
+        raise ApiError(422, event.code, f"the event is invalid: {event.reason}")
+    if not principal.allows(event.agent):
+        raise ApiError(403, "AGENT_NOT_IN_SCOPE",
+                       f"token {principal.name!r} may not read agent {event.agent!r}")
+    info = _projection(api, body.projection)
+    with api.engine.connect() as conn:
+        placed = resolve_in_projection(conn, info, event)
+    return ResolveResponse.model_validate(placed.as_dict())
+
+
+def _append_one(api: Services, principal: Principal, data: dict[str, Any]) -> AppendedOne:
+    event = parse_event(data, max_text_chars=api.settings.max_text_chars)
+    if isinstance(event, Rejection):
+        raise ApiError(422, event.code, f"the event is invalid: {event.reason}")
+    result = append_parsed(api, principal, Parsed([event], [1], [])).results[0]
+    if result.status == "rejected" or result.position is None or result.event_id is None:
+        status = 409 if result.code == "ID_CONFLICT" else 422
+        raise ApiError(status, result.code or "INVALID_EVENT", result.reason or "refused")
+    return AppendedOne(status="appended" if result.status == "appended" else "duplicate",
+                       event_id=result.event_id, position=result.position)
+
+
+@router.post("/sessions/{session:path}/summaries", response_model=AppendedOne,
+             summary="Record a summary of the session up to a position")
+def post_summary(
+    session: str,
+    body: SummaryRequest,
+    principal: IngestReader,
+    api: Api,
+    projection: ProjectionName = None,
+) -> AppendedOne:
+    info = _projection(api, projection)
+    with api.engine.connect() as conn:
+        row = scoped_session(conn, info, session, principal)
+        if not row.first_position <= body.covers_position <= row.last_position:
+            raise ApiError(422, "INVALID_SUMMARY_POSITION",
+                           f"covers_position {body.covers_position} is outside the session "
+                           f"({row.first_position} to {row.last_position})")
+        # The covered event's time: a retry builds the same event, so it is a duplicate.
+        at = conn.execute(text("SELECT occurred_at FROM events WHERE position = :p"),
+                          {"p": body.covers_position}).scalar() or row.last_at
+    data = {"type": "summary.recorded", "agent": row.agent, "platform": row.platform,
+            "occurred_at": at.isoformat(), "session_id": str(row.session_id),
+            "position": body.covers_position, "text": body.text}
+    if body.id is not None:
+        data["id"] = body.id
+    return _append_one(api, principal, data)
+
+
+@router.post("/sessions/{session:path}/reset", response_model=AppendedOne,
+             summary="Start a new epoch of the session, as /reset typed in its chat would")
+def post_reset(
+    session: str,
+    body: ResetRequest,
+    principal: IngestReader,
+    api: Api,
+    projection: ProjectionName = None,
+) -> AppendedOne:
+    info = _projection(api, projection)
+    with api.engine.connect() as conn:
+        row = scoped_session(conn, info, session, principal)
+        address = last_user_address(conn, info.id, row.session_id)
+        if body.id is not None:
+            earlier = conn.execute(text("SELECT position, type FROM events WHERE event_id = :id"),
+                                   {"id": body.id}).first()
+            if earlier is not None and earlier.type == "session.reset":
+                return AppendedOne(status="duplicate", event_id=body.id,
+                                   position=earlier.position)
+    if address is None:
+        raise ApiError(409, "NOTHING_TO_RESET", f"session {row.session_id} has no message with "
+                       "an address to reset at")
+    data: dict[str, Any] = {
+        "type": "session.reset", "agent": address.agent, "platform": address.platform,
+        "account": address.account, "space": address.space, "chat": address.chat,
+        "chat_type": address.chat_type, "topic": address.topic,
+        "sender": address.sender,
+        "occurred_at": datetime.now(UTC).isoformat(), "id": body.id}
+    return _append_one(api, principal, {k: v for k, v in data.items() if v is not None})
+

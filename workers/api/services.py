@@ -1,0 +1,51 @@
+"""What every request uses: settings, the engine and store, the context assembler, leases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, create_engine
+
+from eventlog.database import resolve_url
+from eventlog.store import EventStore
+from eventlog.tokens import TokenCounter
+from projections.context import ContextAssembler
+from workers.api.leases import LeaseManager
+from workers.api.metrics import Metrics
+from workers.api.settings import ApiSettings
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    engine: Engine
+    store: EventStore
+    assembler: ContextAssembler
+    leases: LeaseManager
+    metrics: Metrics
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_services(settings: ApiSettings) -> Services:
+    # The server's own engine: its pool is sized for concurrent requests, not for one CLI
+    # verb. No ping per checkout (a round trip on every request's every connection): a
+    # connection the server dropped fails its request with a retryable 503 and the pool
+    # is invalidated, and connections are renewed every few minutes anyway.
+    engine = create_engine(resolve_url(settings), pool_pre_ping=False, pool_recycle=300,
+                           pool_size=settings.api_pool_size,
+                           max_overflow=settings.api_pool_size, pool_timeout=10)
+    counter = TokenCounter(settings.encoding)
+    return Services(settings, engine, EventStore(engine, counter), ContextAssembler(counter),
+                    LeaseManager(engine), Metrics(engine))
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+Api = Annotated[Services, Depends(services)]

@@ -1,0 +1,67 @@
+"""`convlog serve`: the HTTP API on uvicorn (`/v1/...`, `/healthz`, `/readyz`, `/metrics`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from workers.cli.output import err_console
+
+
+def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = verbs.add_parser("serve", help="run the HTTP API",
+                             description="Serve the HTTP API. Requests need a bearer token "
+                             "from `convlog token create`.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument("--log-level", default="info",
+                       choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--openapi", action="store_true",
+                       help="print the OpenAPI document and exit (no database needed)")
+    serve.set_defaults(handler=run_serve)
+
+
+def openapi_document() -> str:
+    from workers.api.app import create_app
+
+    return json.dumps(create_app().openapi(), indent=2, ensure_ascii=False) + "\n"
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    if args.openapi:
+        sys.stdout.write(openapi_document())
+        return 0
+    if not 1 <= args.port <= 65535 or args.workers < 1:
+        err_console.print("convlog: --port must be 1-65535 and --workers at least 1")
+        return 2
+    import uvicorn
+
+    from eventlog.database import get_engine, resolve_url
+    from workers.api.settings import ApiSettings
+    from workers.migrate import ensure_current
+
+    settings = ApiSettings()
+    # Fail here with one line (no database, no schema) rather than in every request; and
+    # hand the resolved URL to the server processes, so an embedded server starts once.
+    ensure_current(get_engine(settings))
+    os.environ["CONVLOG_DATABASE_URL"] = resolve_url(settings)
+    metrics_dir = None
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="convlog-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    err_console.print(f"convlog serve: http://{args.host}:{args.port} ({args.workers} "
+                      "process(es)); Ctrl-C to stop", highlight=False)
+    try:
+        uvicorn.run("workers.api.app:create_app", factory=True, host=args.host,
+                    port=args.port, workers=args.workers, log_level=args.log_level,
+                    proxy_headers=False, server_header=False)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0

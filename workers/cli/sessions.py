@@ -1,0 +1,89 @@
+"""`convlog sessions` and `convlog context`: a projection's sessions, and one session's context."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+from rich.text import Text
+
+from eventlog.tokens import KNOWN_ENCODINGS
+from projections.context import ContextAssembler
+from projections.queries import find_session, list_sessions, quarantined_count
+from projections.registry import get
+from workers.bootstrap import bootstrap
+from workers.cli.output import console, err_console, non_negative_int, plain, print_json
+
+
+def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sessions = verbs.add_parser("sessions", help="list sessions of a projection")
+    sessions.add_argument("--projection", metavar="NAME", help="default: the active one")
+    sessions.add_argument("--needs-summary", action="store_true",
+                          help="only sessions whose compaction thresholds are crossed")
+    sessions.add_argument("--limit", type=non_negative_int, default=50)
+    sessions.add_argument("--json", action="store_true")
+    sessions.set_defaults(handler=run_sessions)
+
+    context = verbs.add_parser("context", help="a session's context within a token budget")
+    context.add_argument("session", metavar="SESSION", help="a session id or key")
+    context.add_argument("--budget", type=non_negative_int, default=8_000, metavar="TOKENS")
+    context.add_argument("--as-of", type=non_negative_int, default=None, metavar="POSITION")
+    context.add_argument("--tag-senders", action="store_true")
+    context.add_argument("--encoding", metavar="E", choices=KNOWN_ENCODINGS, default=None,
+                         help="count tokens and the budget in this encoding (default: the "
+                              f"projection's); one of {', '.join(KNOWN_ENCODINGS)}")
+    context.add_argument("--projection", metavar="NAME", help="default: the active one")
+    context.add_argument("--json", action="store_true")
+    context.set_defaults(handler=run_context)
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    with app.engine.connect() as conn:
+        info = get(conn, args.projection)
+        rows = list_sessions(conn, info.id, needs_summary=args.needs_summary, limit=args.limit)
+        quarantined = quarantined_count(conn, info.id)
+    if quarantined:  # stderr: a note for the operator, never part of --json
+        err_console.print(plain(f"note: {quarantined:,} event{'s' * (quarantined != 1)} could "
+                                f"not be folded into {info.name} and are quarantined; see "
+                                f"`convlog projection show {info.name}`"))
+    if args.json:
+        print_json([row.as_dict() for row in rows])
+        return 0
+    table = Table("session_id", "key", "msgs", "tokens", "users", "last", "summary?",
+                  title=plain(f"projection {info.name}"))
+    for r in rows:
+        # Keys are built from gateway ids: inert text, like any chat content.
+        table.add_row(str(r.session_id), plain(r.key), str(r.message_count),
+                      f"{r.token_total:,}", str(len(r.participants)),
+                      r.last_at.strftime("%Y-%m-%d %H:%M"), plain(r.summary_reason))
+    console.print(table)
+    return 0
+
+
+def run_context(args: argparse.Namespace) -> int:
+    app = bootstrap()
+    with app.engine.begin() as conn:  # counts another encoding needs are kept
+        info = get(conn, args.projection)
+        session_id = find_session(conn, info.id, args.session)
+        context = ContextAssembler(app.store.counter).assemble(
+            conn, info.id, session_id, budget=args.budget, as_of=args.as_of,
+            tag_senders=args.tag_senders, encoding=args.encoding)
+    if args.json:
+        print_json(context.as_dict())
+        return 0
+    data = context.as_dict()
+    console.print(plain(f"session {data['session_id']}  key {data['key']}"))
+    for message in context.messages:
+        who = message.get("name") or message["role"]
+        body = message["content"]
+        if body is None:
+            call = message["tool_calls"][0]["function"]
+            body = f"(calls {call['name']} {call['arguments']})"
+        console.print(Text.assemble(plain(who, style="bold"), ": ", plain(body, newlines=True)))
+    tokens, left = data["tokens"], data["left_out"]
+    err_console.print(
+        f"tokens: summary {tokens['summary']}, messages {tokens['messages']}, total "
+        f"{tokens['total']} of {args.budget}; left out: {left['messages']} messages, "
+        f"{left['tokens']} tokens", highlight=False)
+    return 0

@@ -1,0 +1,1 @@
+"""Hermes agent: its session store read into the log (`convlog import hermes`)."""

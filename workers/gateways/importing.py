@@ -1,0 +1,182 @@
+"""One import: read a store, build events, append them (idempotently), record aliases and
+summaries, and check the round trip under the gateway's own grouping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from eventlog.events import Event
+from eventlog.store import EventStore
+from projections.policy import Policy
+from projections.problems import ProjectionError
+from projections.queries import resolve_in_projection
+from projections.registry import get
+from projections.resolver import compile_policy
+from workers.gateways.building import Built, build, event_id
+from workers.gateways.fidelity import ImportReport, RoundTrip
+from workers.gateways.records import GatewaySession, StoreRead
+
+BATCH = 2_000
+Progress = Callable[[int, int], None]  # (sessions done, sessions in all)
+
+
+@dataclass
+class ImportJob:
+    """What to import and how: the store read, the grouping to check against, the log."""
+
+    read: StoreRead
+    policy: Policy
+    timezone: str
+    store: EventStore | None  # None: a dry run, nothing is written
+
+
+def run(job: ImportJob, progress: Progress | None = None) -> ImportReport:
+    read = job.read
+    report = ImportReport(read.gateway, read.path, job.timezone, dry_run=job.store is None,
+                          naive_times=read.naive_times, problems=list(read.problems),
+                          notes=list(read.notes))
+    built_all: list[Built] = []
+    last_of_key: dict[str, str | None] = {}
+    ordered = sorted(read.sessions, key=lambda s: (s.key, s.epoch))
+    for index, session in enumerate(ordered, start=1):
+        report.sessions_read += 1
+        report.messages_read += sum(1 for e in session.entries if e.role != "summary")
+        report.skipped.update(session.skipped)
+        if not session.entries:
+            report.sessions_skipped["empty"] += 1
+        else:
+            seen = session.key in last_of_key
+            built = build(session, reset_before=seen and not session.continues,
+                          covered_before=last_of_key.get(session.key)
+                          if session.continues else None)
+            if built.events:
+                last_of_key[session.key] = built.events[-1].event_id
+            else:
+                last_of_key.setdefault(session.key, None)
+            built_all.append(built)
+            report.sessions_imported += 1
+            report.received += built.received
+            report.rejected.update(built.rejected)
+            report.unrecovered.update(built.unrecovered)
+            if job.store is not None:
+                _append(job.store, built, report)
+            else:
+                report.appended += len(built.events)
+        if progress is not None:
+            progress(index, len(ordered))
+    if job.store is not None:
+        report.aliases_recorded = _record_aliases(job.store.engine, read.sessions)
+        _record_summaries(job.store, built_all, report)
+    else:
+        pending = sum(len(b.summaries) for b in built_all)
+        if pending:
+            report.summaries_skipped["dry run"] += pending
+    report.round_trip = round_trip(built_all, job.policy)
+    return report
+
+
+def _append(store: EventStore, built: Built, report: ImportReport) -> None:
+    for start in range(0, len(built.events), BATCH):
+        result = store.append(built.events[start:start + BATCH])
+        report.appended += result.appended
+        report.duplicates += result.duplicates
+        report.rejected.update(r.code for r in result.rejected)
+
+
+def _record_aliases(engine: Engine, sessions: Iterable[GatewaySession]) -> int:
+    rows = []
+    for session in sessions:
+        address = session.address
+        probe: dict[str, Any] = {"agent": address.agent,
+                                 "platform": address.platform or "unknown",
+                                 "account": address.account or "default",
+                                 "chat": address.chat or address.peer or session.key,
+                                 "chat_type": address.chat_type or "dm",
+                                 "sender": address.peer or address.chat or session.key}
+        for name, value in (("space", address.space), ("topic", address.topic)):
+            if value:
+                probe[name] = value
+        for key in dict.fromkeys([session.key, *session.aliases]):
+            rows.append({"g": session.gateway, "k": key, "a": json.dumps(probe),
+                         "s": json.dumps(session.scope) if session.scope else None,
+                         "src": session.source})
+    if not rows:
+        return 0
+    with engine.begin() as conn:
+        before = conn.execute(text("SELECT count(*) FROM legacy_aliases")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO legacy_aliases (gateway, legacy_key, address, scope, source) "
+            "VALUES (:g, :k, CAST(:a AS jsonb), CAST(:s AS jsonb), :src) "
+            "ON CONFLICT DO NOTHING"), rows)
+        after = conn.execute(text("SELECT count(*) FROM legacy_aliases")).scalar_one()
+    return int(after - before)
+
+
+def _record_summaries(store: EventStore, built_all: list[Built], report: ImportReport) -> None:
+    """A gateway's compaction summary becomes summary.recorded for the active projection."""
+    pending = [(b, entry, covered) for b in built_all for entry, covered in b.summaries]
+    if not pending:
+        return
+    with store.engine.connect() as conn:
+        try:
+            info = get(conn, None)
+        except ProjectionError:  # no active projection: the report says so
+            report.summaries_skipped["no active projection"] += len(pending)
+            return
+        events = []
+        for built, entry, covered in pending:
+            if covered is None or not built.events:
+                report.summaries_skipped["nothing before it"] += 1
+                continue
+            position = conn.execute(text("SELECT position FROM events WHERE event_id = :i"),
+                                    {"i": covered}).scalar()
+            anchor = next((e for e in built.events if e.type == "message.received"),
+                          built.events[0])
+            placed = resolve_in_projection(conn, info, anchor)
+            events.append(Event.model_validate({
+                "type": "summary.recorded", "agent": anchor.agent, "platform": anchor.platform,
+                "account": anchor.account, "session_id": str(placed.session_id),
+                "position": position, "text": entry.text,
+                "occurred_at": (entry.occurred_at or anchor.occurred_at).isoformat(),
+                "id": event_id(built.session, entry.entry_id, "summary.recorded"),
+                "meta": {"import": {"gateway": built.session.gateway,
+                                    "key": built.session.key,
+                                    "session_id": built.session.session_id,
+                                    "entry_id": entry.entry_id}}}))
+    if events:
+        result = store.append(events)
+        report.summaries_recorded += result.appended + result.duplicates
+        report.rejected.update(r.code for r in result.rejected)
+
+
+def round_trip(built_all: list[Built], policy: Policy) -> RoundTrip:
+    """Per gateway key, the convlog sessions its messages land in under `policy`."""
+    compiled = compile_policy(policy)
+    trip = RoundTrip(policy.name or "the default policy")
+    by_gateway: dict[str, set[str]] = {}
+    by_convlog: dict[str, set[str]] = {}
+    answered: dict[str, str] = {}
+    for built in built_all:
+        for event in built.events:
+            if event.type in ("session.reset", "summary.recorded"):
+                continue
+            resolution = compiled.resolve(
+                event, lookup_reply=lambda reply_to, _e: answered.get(reply_to))
+            if event.type == "message.received" and event.message_id:
+                answered[event.message_id] = resolution.key
+            by_gateway.setdefault(built.session.key, set()).add(resolution.key)
+            by_convlog.setdefault(resolution.key, set()).add(built.session.key)
+    trip.gateway_sessions = len(by_gateway)
+    for key, convlog_keys in sorted(by_gateway.items()):
+        exact = len(convlog_keys) == 1 and len(by_convlog[next(iter(convlog_keys))]) == 1
+        trip.reproduced += exact
+        if len(convlog_keys) > 1:
+            trip.splits.append({"gateway_key": key, "convlog_keys": sorted(convlog_keys)})
+    trip.merges = [{"convlog_key": key, "gateway_keys": sorted(gateway_keys)}
+                   for key, gateway_keys in sorted(by_convlog.items()) if len(gateway_keys) > 1]
+    return trip

@@ -1,0 +1,1 @@
+"""OpenClaw: its session store read into the log (`convlog import openclaw`)."""

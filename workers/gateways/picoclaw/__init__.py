@@ -1,0 +1,1 @@
+"""PicoClaw: its session store read into the log (`convlog import picoclaw`)."""

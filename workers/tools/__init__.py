@@ -1,0 +1,1 @@
+"""Tools for people: the synthetic workload, the HTML cost report, exports for analysts."""
