@@ -8,6 +8,8 @@ import platformdirs
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from eventlog.encoding_names import DEFAULT_ENCODING
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONVLOG_", extra="ignore")
@@ -16,6 +18,6 @@ class Settings(BaseSettings):
         default=None, description="Postgres URL; unset means the embedded server under home."
     )
     home: Path = Field(default_factory=lambda: platformdirs.user_data_path("convlog"))
-    encoding: str = "cl100k_base"
+    encoding: str = DEFAULT_ENCODING
     max_text_chars: int = Field(default=200_000, gt=0)
     ingest_batch_size: int = Field(default=5_000, gt=0)

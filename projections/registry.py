@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from eventlog.encoding_names import DEFAULT_ENCODING
 from projections.policy import Policy
 from projections.problems import ProjectionError
 
@@ -73,8 +74,15 @@ def get(conn: Connection, name: str | None = None) -> ProjectionInfo:
     return found
 
 
-def create(conn: Connection, name: str, policy: Policy) -> ProjectionInfo:
-    """Register a projection and give it its own partition of every session table."""
+def create(conn: Connection, name: str, policy: Policy,
+           encoding: str = DEFAULT_ENCODING) -> ProjectionInfo:
+    """Register a projection and give it its own partition of every session table.
+
+    The projection's encoding is fixed now and stored in its policy: the policy's own,
+    else `encoding` (the deployment's, which the caller passes), so its running totals
+    never depend on the environment of the process that folds it.
+    """
+    policy = policy.with_encoding(encoding)
     if not name or len(name) > 63 or not name.replace("-", "").replace("_", "").isalnum():
         raise ProjectionError(f"projection name {name!r} must be 1-63 letters, digits, - or _",
                               code="INVALID_PROJECTION_NAME")
@@ -104,11 +112,12 @@ def _exists(name: str) -> ProjectionError:
                            "or drop it first", code="PROJECTION_EXISTS")
 
 
-def ensure_default(conn: Connection) -> None:
+def ensure_default(conn: Connection, encoding: str = DEFAULT_ENCODING) -> None:
     """After `init`: a default projection under the default policy, active, if none exists."""
     if conn.execute(text("SELECT 1 FROM active_projection")).first() is not None:
         return
-    info = find(conn, DEFAULT_PROJECTION) or create(conn, DEFAULT_PROJECTION, Policy())
+    info = (find(conn, DEFAULT_PROJECTION)
+            or create(conn, DEFAULT_PROJECTION, Policy(), encoding))
     conn.execute(text("INSERT INTO active_projection (projection_id) VALUES (:id)"),
                  {"id": info.id})
 

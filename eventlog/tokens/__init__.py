@@ -1,6 +1,7 @@
 """Token counts: exact counters (tiktoken, or bpe-openai when it agrees) and the
 derived `token_counts` table, filled off the append path, once per (event, encoding)."""
 
+from eventlog.encoding_names import KNOWN_ENCODINGS
 from eventlog.tokens.bulk import CountProgress, count_pending, count_range_job
 from eventlog.tokens.counting import (
     EncodingStatus,
@@ -13,7 +14,6 @@ from eventlog.tokens.counting import (
     write_counts,
 )
 from eventlog.tokens.encodings import (
-    KNOWN_ENCODINGS,
     PROBE_TEXTS,
     TokenCounter,
     check_encoding,

@@ -20,8 +20,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from eventlog.encoding_names import KNOWN_ENCODINGS
 from eventlog.schema import log_horizon
-from eventlog.tokens.encodings import KNOWN_ENCODINGS, TokenCounter, check_encoding
+from eventlog.tokens.encodings import TokenCounter, check_encoding
 
 # Advisory lock space (two-int form) for counting one encoding: one counter at a
 # time writes a range; others wait and find the watermark moved.

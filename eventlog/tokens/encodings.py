@@ -26,9 +26,7 @@ from importlib import resources
 import tiktoken
 
 from eventlog.convlog_errors import ConfigurationError
-
-# The encodings a policy, a context call or CONVLOG_ENCODING may name.
-KNOWN_ENCODINGS = ("cl100k_base", "o200k_base")
+from eventlog.encoding_names import KNOWN_ENCODINGS
 
 _PATCH_LOCK = threading.Lock()
 

@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from eventlog.tokens import KNOWN_ENCODINGS
+from eventlog.encoding_names import KNOWN_ENCODINGS
 
 Dimension = Literal["space", "chat", "topic", "sender"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
@@ -240,6 +240,11 @@ class Policy(_Strict):
         )
         encoded = canonical.encode("utf-8", "surrogatepass")  # JSON may carry lone surrogates
         self._fingerprint = hashlib.sha256(encoded).hexdigest()
+
+    def with_encoding(self, encoding: str) -> Policy:
+        """This policy, naming `encoding` when it names none (itself when it does)."""
+        return self if self.encoding is not None else self.model_copy(
+            update={"encoding": encoding})
 
     def grouping_fingerprint(self) -> str:
         """A stable hash of everything that decides grouping (not name, not compaction)."""

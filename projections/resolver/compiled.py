@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from eventlog.settings import Settings
+from eventlog.encoding_names import DEFAULT_ENCODING
 from projections.policy import Policy, errors_of, semantic_diagnostics
 from projections.problems import PolicyError
 from projections.resolver.canonical import MEMO_LIMIT, Part, session_uuid
@@ -63,8 +63,10 @@ class CompiledPolicy:
         if errors:
             raise PolicyError("the policy cannot be used: " + "; ".join(map(str, errors)), errors)
         self.policy = policy
-        # The encoding its token counts are in: the policy's, else the deployment's.
-        self.encoding = policy.encoding or Settings().encoding
+        # The encoding its token counts are in: the policy's. A projection's stored policy
+        # always names one (`registry.create` fills in the deployment's); a policy read
+        # from a file without one is in the default unless the caller filled it in.
+        self.encoding = policy.encoding or DEFAULT_ENCODING
         self.fingerprint = policy.grouping_fingerprint()
         self.tables = _compile_tables(policy, self.fingerprint)
         self.triggers = frozenset(t.lower() for t in policy.reset.triggers)

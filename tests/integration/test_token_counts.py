@@ -345,3 +345,26 @@ def test_a_downgrade_below_0008_gives_the_events_their_counts_back(
                       for position, value in texts_by_position(engine).items()}
     with pytest.raises(DBAPIError, match="immutable"), engine.begin() as conn:
         conn.execute(text("UPDATE events SET tokens = 1"))
+
+
+def test_a_projection_keeps_the_encoding_it_was_created_in_whoever_folds_it(
+        store: EventStore, engine: Engine, cli_env: str, tmp_path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a projection created by a deployment that counts in o200k_base
+    store.append([make_event(text=value, message_id=f"e{i}") for i, value in enumerate(TEXTS)])
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"name": "plain"}', encoding="utf-8")
+    monkeypatch.setenv("CONVLOG_ENCODING", "o200k_base")
+    assert main(["projection", "create", "plain", "--policy", str(policy)]) == 0
+    # When a process configured for cl100k_base folds it
+    monkeypatch.setenv("CONVLOG_ENCODING", "cl100k_base")
+    store.append([make_event(text="one more, in the same chat", message_id="late")])
+    assert main(["catch-up", "--projection", "plain"]) == 0
+    # Then its stored policy names o200k_base and its totals are o200k_base's counts
+    with engine.connect() as conn:
+        info = get(conn, "plain")
+        total = conn.execute(text("SELECT sum(token_total) FROM sessions WHERE projection_id = :p"),
+                             {"p": info.id}).scalar_one()
+    assert info.policy.encoding == "o200k_base"
+    late = tiktoken_count("o200k_base", "one more, in the same chat")
+    assert total == sum(tiktoken_count("o200k_base", value) for value in TEXTS) + late

@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from eventlog.encoding_names import DEFAULT_ENCODING
 from eventlog.events import Event
 from projections.policy import DIMENSIONS, DM_SCOPES, Policy, load_policy
 from projections.resolver import (
     SESSION_NAMESPACE,
     CompiledPolicy,
+    compile_policy,
     format_key,
     parse_key,
     resolve,
@@ -188,3 +191,15 @@ def test_distinct_keys_or_epochs_give_distinct_ids(first: tuple[str, int],
     policy = load_policy({})
     if first != second:
         assert session_id_for(policy, *first) != session_id_for(policy, *second)
+
+
+def test_a_compiled_policy_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a deployment setting that a fold must not see
+    monkeypatch.setenv("CONVLOG_ENCODING", "o200k_base")
+    # Then a policy that names no encoding compiles in the default, one that names one in it
+    assert compile_policy(Policy()).encoding == DEFAULT_ENCODING == "cl100k_base"
+    named = Policy.model_validate({"encoding": "o200k_base"})
+    assert compile_policy(named).encoding == "o200k_base"
+    # and filling in a deployment's encoding keeps the grouping
+    assert Policy().with_encoding("o200k_base").grouping_fingerprint() == \
+        Policy().grouping_fingerprint()

@@ -51,7 +51,7 @@ def create_projection(body: CreateProjection, principal: Admin,
                       api: Api) -> ProjectionStatus:
     policy = load_policy(body.policy)
     with api.engine.begin() as conn:
-        create(conn, body.name, policy)
+        create(conn, body.name, policy, api.settings.encoding)
     threading.Thread(target=_build, args=(api, body.name, body.activate),
                      name=f"convlog-build-{body.name}", daemon=True).start()
     return _status(status(api.engine, api.store, body.name))

@@ -12,17 +12,18 @@ from workers.cli.output import console, err_console, plain, positive_int, print_
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    catch_up = verbs.add_parser("catch-up", help="project everything appended so far, now")
+    catch_up = verbs.add_parser("catch-up")
     catch_up.add_argument("--projection", metavar="NAME",
                           help="only this projection (default: all)")
     catch_up.add_argument("--strict", action="store_true",
                           help="stop at an event that cannot be folded instead of "
                                "quarantining it (also CONVLOG_STRICT_PROJECTION=1)")
-    catch_up.add_argument("--json", action="store_true")
+    catch_up.add_argument("--json", action="store_true", help="print JSON instead of text")
     catch_up.set_defaults(handler=run_catch_up)
 
-    worker = verbs.add_parser("worker", help="run the projection workers (dramatiq)")
-    worker.add_argument("--threads", type=positive_int, default=2)
+    worker = verbs.add_parser("worker")
+    worker.add_argument("--threads", type=positive_int, default=2,
+                        help="worker threads in this process")
     worker.add_argument("--tick", type=float, default=5.0,
                         help="seconds between catch-up ticks when no append wakes them")
     worker.set_defaults(handler=run_worker)

@@ -8,9 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import json5
-import yaml
-
 from projections.gateways.converters import CONVERTERS, converter_for
 from projections.policy import check_policy, errors_of
 from projections.problems import Diagnostic, PolicyError
@@ -77,6 +74,9 @@ def hermes_extras(config: Path) -> dict[str, Any]:
 
 def read_config(path: Path, gateway: str) -> Any:
     """A gateway's config decoded: JSON5 for OpenClaw, YAML (JSON included) for the others."""
+    import json5  # the parsers only when a configuration is read
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

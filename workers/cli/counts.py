@@ -14,7 +14,7 @@ from workers.counting import count_tokens, encodings_in_use
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    tokens = verbs.add_parser("tokens", help="token counts per encoding: count the log, status")
+    tokens = verbs.add_parser("tokens")
     sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="count|status")
     count = sub.add_parser("count", help="count every event not yet counted, up to the head")
     count.add_argument("--encoding", metavar="E", choices=KNOWN_ENCODINGS, action="append",
@@ -26,10 +26,10 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                             "help)")
     count.add_argument("--batch", type=positive_int, default=20_000, metavar="POSITIONS",
                        help="positions per transaction (and per process's range)")
-    count.add_argument("--json", action="store_true")
+    count.add_argument("--json", action="store_true", help="print JSON instead of text")
     count.set_defaults(handler=run_count)
     status = sub.add_parser("status", help="per encoding: counted up to, the log's head, rows")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
     status.set_defaults(handler=run_status)
 
 

@@ -45,9 +45,11 @@ FOLLOW_UP = "What's the status of my CI pipeline setup?"
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = verbs.add_parser("demo", help="a realistic workload under several policies")
-    demo.add_argument("--events", type=int, default=20_000)
-    demo.add_argument("--seed", type=int, default=7)
+    demo = verbs.add_parser("demo")
+    demo.add_argument("--events", type=int, default=20_000,
+                      help="how many generated events to add to the sample")
+    demo.add_argument("--seed", type=int, default=7,
+                      help="the workload's seed: the same seed, the same events")
     demo.add_argument("--report", type=Path, default=Path("convlog-demo-report.html"),
                       metavar="HTML", help="where to write the demo's cost report")
     demo.set_defaults(handler=run_demo)
@@ -75,9 +77,10 @@ def run(*, events: int, seed: int, report: Path = Path("convlog-demo-report.html
 def show(engine: Engine, *, events: int, seed: int,
          report: Path = Path("convlog-demo-report.html")) -> None:
     upgrade(engine)
+    encoding = Settings().encoding
     with engine.begin() as conn:
-        ensure_default(conn)
-    store = EventStore(engine, TokenCounter(Settings().encoding))
+        ensure_default(conn, encoding)
+    store = EventStore(engine, TokenCounter(encoding))
 
     started = time.perf_counter()
     generated = (json.dumps(e, separators=(",", ":")).encode() for e in generate(events, seed))
@@ -96,7 +99,7 @@ def show(engine: Engine, *, events: int, seed: int,
                   "fold; no event moves):")
     for name, body in POLICIES.items():
         with engine.begin() as conn:
-            create(conn, name, Policy.model_validate({"name": name, **body}))
+            create(conn, name, Policy.model_validate({"name": name, **body}), encoding)
         run_stats = Projector(engine, store, name).catch_up()
         console.print(f"   {name:<14} {run_stats.events:,} events at "
                       f"{run_stats.rate:,.0f} events/s", highlight=False)

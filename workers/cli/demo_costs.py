@@ -23,9 +23,10 @@ def show_costs(engine: Engine, store: EventStore, guild: Mapping[str, Any],
                report: Path) -> None:
     """Simulate guild-wide and per-user scopes against the active per-channel projection."""
     console.rule(f"what a scope would cost: the guild {GUILD_SPACE}, before switching")
-    candidates = [("guild-wide", Policy.model_validate({"name": "guild-wide",
-                                                        "spaces": guild})),
-                  ("per-user", Policy.model_validate({"name": "per-user",
+    encoding = store.encoding
+    candidates = [("guild-wide", Policy.model_validate({"name": "guild-wide", "spaces": guild,
+                                                        "encoding": encoding})),
+                  ("per-user", Policy.model_validate({"name": "per-user", "encoding": encoding,
                                                       "dimensions": ["chat", "sender"]}))]
     params = Params()
     collect = Collector(params.prices)

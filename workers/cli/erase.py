@@ -27,21 +27,23 @@ from workers.cli.output import console, err_console, plain, print_json
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = verbs.add_parser(
-        "erase", help="remove content (text, names, meta) everywhere a reader can reach it",
+        "erase",
         description="Erase the content of a sender's messages (in every chat, and of the "
                     "identities a projection's identity_links tie to them), of one message, "
                     "or of a whole chat. Envelopes, positions and token counts stay; the "
                     "erasure is recorded, without content, in the `erasures` audit.")
     which = command.add_mutually_exclusive_group(required=True)
-    which.add_argument("--sender", metavar="PLATFORM:ID")
-    which.add_argument("--message", metavar="PLATFORM:CHAT:MESSAGE_ID")
-    which.add_argument("--chat", metavar="PLATFORM:CHAT")
+    which.add_argument("--sender", metavar="PLATFORM:ID",
+                       help="everything this sender wrote, in every chat of the platform")
+    which.add_argument("--message", metavar="PLATFORM:CHAT:MESSAGE_ID",
+                       help="one message and every event about it (edits, deletions)")
+    which.add_argument("--chat", metavar="PLATFORM:CHAT", help="every event in one chat")
     command.add_argument("--reason", required=True, metavar="TEXT",
                          help="why (a request or ticket reference); kept in the audit")
     command.add_argument("--no-linked", action="store_true",
                          help="with --sender: only that id, not the identities linked to it")
     command.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help="print JSON instead of text")
     command.set_defaults(handler=run_erase)
 
 

@@ -23,14 +23,14 @@ FORMATS = ("parquet", "csv", "jsonl", "openai", "markdown")
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    export = verbs.add_parser(
-        "export", help="a projection's messages for analysts and tools (erased content never)")
+    export = verbs.add_parser("export")
     export.add_argument("--projection", metavar="NAME", help="default: the active one")
     export.add_argument("--format", required=True, choices=FORMATS,
                         help="parquet, csv, jsonl: one row per message; openai: one line of "
                              "chat messages per session; markdown: one transcript file per "
                              "session (PATH is a directory)")
-    export.add_argument("-o", "--output", required=True, metavar="PATH")
+    export.add_argument("-o", "--output", required=True, metavar="PATH",
+                        help="the file to write (written whole, then moved into place)")
     export.set_defaults(handler=run_export)
 
 

@@ -12,7 +12,6 @@ from workers.tools.workload import write_jsonl
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     generate = verbs.add_parser(
         "generate",
-        help="write a realistic synthetic workload as JSONL (deterministic by seed)",
         description="Discord guilds, Telegram forums, Slack workspaces, WhatsApp groups and "
                     "DMs; agent replies, tool calls, edits, deletes, resets and threads.",
     )

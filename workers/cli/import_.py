@@ -33,7 +33,7 @@ READERS: dict[str, Callable[[Path, str | None, tzinfo], StoreRead]] = {
 
 def register(verbs: Any) -> None:
     verb = verbs.add_parser(
-        "import", help="a gateway's session store as events, idempotent, with a fidelity report",
+        "import",
         description="Reads the store without changing it (SQLite is opened read-only) and "
                     "appends its history; a second run appends nothing new. The report "
                     "counts what was read, imported and skipped, what could not be recovered, "

@@ -8,12 +8,8 @@ from typing import Any
 
 from eventlog.convlog_errors import ConvlogError
 from eventlog.events import Event
-from projections.legacy_aliases import imported_aliases, sessions_with_key
 from projections.legacy_keys import Interpretation, interpret_key, probe
 from projections.policy import load_policy
-from projections.queries import resolve_in_projection
-from projections.registry import get
-from workers.bootstrap import bootstrap
 
 
 def add_key_option(resolve_verb: Any) -> None:
@@ -47,6 +43,12 @@ def resolve_key_command(args: argparse.Namespace) -> int:
 
 
 def _in_projection(args: argparse.Namespace) -> dict[str, Any]:
+    # The database's modules, only when a projection is asked (`--policy` needs none).
+    from projections.legacy_aliases import imported_aliases, sessions_with_key
+    from projections.queries import resolve_in_projection
+    from projections.registry import get
+    from workers.bootstrap import bootstrap
+
     app = bootstrap()
     with app.engine.connect() as conn:
         info = get(conn, args.projection)
@@ -68,6 +70,8 @@ def _in_projection(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _projected(conn: Any, info: Any, reading: Interpretation) -> dict[str, Any]:
+    from projections.queries import resolve_in_projection
+
     found = reading.as_dict()
     if reading.resolution is not None:
         event = probe(reading.parsed)

@@ -15,11 +15,11 @@ from rich.table import Table
 
 from eventlog.convlog_errors import ConfigurationError
 from eventlog.database import get_engine
+from eventlog.encoding_names import KNOWN_ENCODINGS
 from eventlog.events import Rejection
 from eventlog.ingest import IngestResult, ingest_stream
 from eventlog.settings import Settings
 from eventlog.store import stored_as_json
-from eventlog.tokens import KNOWN_ENCODINGS
 from projections.registry import ensure_default
 from workers.bootstrap import bootstrap
 from workers.cli.output import (
@@ -38,28 +38,30 @@ REPORTED_REJECTIONS = 100
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    init = verbs.add_parser("init", help="create or upgrade the schema (safe to repeat)")
+    init = verbs.add_parser("init")
     init.set_defaults(handler=run_init)
 
-    ingest = verbs.add_parser("ingest", help="append JSONL events from a file or - (stdin)")
-    ingest.add_argument("path", metavar="PATH|-")
+    ingest = verbs.add_parser("ingest")
+    ingest.add_argument("path", metavar="PATH|-", help="a JSONL file, or - for stdin")
     ingest.add_argument("--rejects", metavar="FILE", type=Path,
                         help="write rejected lines here as they occur (JSONL: line, code, "
                         "reason, raw)")
-    ingest.add_argument("--batch-size", type=positive_int, default=None)
+    ingest.add_argument("--batch-size", type=positive_int, default=None,
+                        help="events per append transaction (default: CONVLOG_INGEST_BATCH_SIZE, "
+                             "else 5000)")
     ingest.add_argument("--quiet", action="store_true", help="no per-line rejection report")
     ingest.set_defaults(handler=run_ingest)
 
-    log = verbs.add_parser("log", help="look at the event log")
+    log = verbs.add_parser("log")
     log_verbs = log.add_subparsers(dest="log_command", required=True, metavar="tail|stats")
     tail = log_verbs.add_parser("tail", help="the newest events")
-    tail.add_argument("-n", type=non_negative_int, default=20)
-    tail.add_argument("--json", action="store_true")
+    tail.add_argument("-n", type=non_negative_int, default=20, help="how many events")
+    tail.add_argument("--json", action="store_true", help="print JSON instead of text")
     tail.add_argument("--encoding", metavar="E", choices=KNOWN_ENCODINGS, default=None,
                       help="token counts in this encoding (default: CONVLOG_ENCODING)")
     tail.set_defaults(handler=run_tail)
     stats = log_verbs.add_parser("stats", help="counts by type and platform, head, tokens")
-    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of text")
     stats.add_argument("--encoding", metavar="E", choices=KNOWN_ENCODINGS, default=None,
                        help="tokens in this encoding (default: CONVLOG_ENCODING); what is "
                             "not counted yet is counted first")
@@ -67,10 +69,11 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run_init(args: argparse.Namespace) -> int:
-    engine = get_engine(Settings())
+    settings = Settings()
+    engine = get_engine(settings)
     before, after = upgrade(engine)
     with engine.begin() as conn:
-        ensure_default(conn)
+        ensure_default(conn, settings.encoding)
     if before == after:
         print(f"schema is current (revision {after})")
     else:

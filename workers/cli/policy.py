@@ -18,10 +18,7 @@ from projections.policy import (
     read_policy_file,
 )
 from projections.problems import Diagnostic, PolicyError
-from projections.queries import resolve_in_projection
-from projections.registry import get
 from projections.resolver import Resolution, resolve
-from workers.bootstrap import bootstrap
 from workers.cli.convert import add_convert
 from workers.cli.legacy_key import add_key_option, resolve_key_command
 
@@ -32,7 +29,7 @@ _TYPES_WITH_TEXT = ("message.received", "message.sent", "message.edited", "tool.
 
 
 def register(verbs: Any) -> None:
-    policy = verbs.add_parser("policy", help="validate scope policies")
+    policy = verbs.add_parser("policy")
     actions = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     check = actions.add_parser("check", help="validate a policy file: errors and warnings")
     check.add_argument("file", metavar="FILE", help="the policy JSON file")
@@ -41,10 +38,11 @@ def register(verbs: Any) -> None:
     add_convert(actions)
 
     resolve_verb = verbs.add_parser(
-        "resolve", help="the session an event would land in, and why",
+        "resolve",
         description="EVENT_JSON is a JSON object, a path to a .json file, or '-' for stdin. "
                     "With --policy the answer is computed without a database.")
-    resolve_verb.add_argument("event", metavar="EVENT_JSON", nargs="?")
+    resolve_verb.add_argument("event", metavar="EVENT_JSON", nargs="?",
+                              help="the event: a JSON object, a .json file, or - for stdin")
     add_key_option(resolve_verb)
     source = resolve_verb.add_mutually_exclusive_group()
     source.add_argument("--policy", metavar="FILE", help="resolve under this policy file")
@@ -114,6 +112,11 @@ def resolve_command(args: argparse.Namespace) -> int:
 
 
 def _resolve_in_projection(args: argparse.Namespace) -> int:
+    # The database's modules, only when a projection is asked (`--policy` needs none).
+    from projections.queries import resolve_in_projection
+    from projections.registry import get
+    from workers.bootstrap import bootstrap
+
     app = bootstrap()
     event = read_event(args.event)
     with app.engine.connect() as conn:

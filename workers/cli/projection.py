@@ -34,11 +34,11 @@ JSON_QUARANTINED = 1_000
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    projection = verbs.add_parser("projection", help="manage projections (rescoping)")
+    projection = verbs.add_parser("projection")
     sub = projection.add_subparsers(dest="projection_command", required=True,
                                     metavar="create|list|show|activate|rollback|drop")
     create = sub.add_parser("create", help="build a projection from the whole log")
-    create.add_argument("name")
+    create.add_argument("name", help="the new projection's name")
     create.add_argument("--policy", metavar="FILE", help="the scope policy (JSON); omit to "
                         "resume a build that was interrupted")
     create.add_argument("--activate", action="store_true", help="activate once caught up")
@@ -48,15 +48,15 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "be folded instead of quarantining it")
     create.set_defaults(handler=run_create)
     listing = sub.add_parser("list", help="all projections with their status")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
     listing.set_defaults(handler=run_list)
     show = sub.add_parser("show", help="one projection's status, lag, sessions, tokens, "
                           "quarantined events")
     show.add_argument("name", nargs="?", help="default: the active one")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(handler=run_show)
     activate = sub.add_parser("activate", help="make a caught-up projection the active one")
-    activate.add_argument("name")
+    activate.add_argument("name", help="the projection gateways get from now on")
     activate.add_argument("--wait", action="store_true", help="catch it up first, then switch")
     activate.set_defaults(handler=run_activate)
     back = sub.add_parser("rollback", help="reactivate the previous projection (refused "
@@ -66,7 +66,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                       help="switch even though it is behind the log")
     back.set_defaults(handler=run_rollback)
     remove = sub.add_parser("drop", help="remove a projection's rows (never an event)")
-    remove.add_argument("name")
+    remove.add_argument("name", help="the projection to drop (never the active one)")
     remove.add_argument("--timeout", type=non_negative_int, default=30, metavar="SECONDS",
                         help="how long to wait for a projector working on it (default 30)")
     remove.set_defaults(handler=run_drop)
@@ -122,7 +122,7 @@ def run_create(args: argparse.Namespace) -> int:
         return 2
     if policy is not None:
         with app.engine.begin() as conn:
-            create(conn, args.name, policy)
+            create(conn, args.name, policy, app.settings.encoding)
     if args.workers > 1:
         started = time.perf_counter()
         result = rebuild_parallel(app.engine, app.store, args.name, args.workers,

@@ -14,8 +14,7 @@ from workers.tools.html_report.html import render
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    report = verbs.add_parser(
-        "report", help="the simulate comparison with charts, as one self-contained HTML file")
+    report = verbs.add_parser("report")
     add_comparison_arguments(report)
     report.add_argument("-o", "--output", required=True, metavar="HTML",
                         help="where to write the report (an .html file)")

@@ -17,19 +17,21 @@ from workers.cli.search import when
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retention = verbs.add_parser(
-        "retention", help="retention rules: what they would erase, and erasing it",
+        "retention",
         description="Rules match conversations by chat_type, platform, space and agent and "
                     "erase content older than max_age_days (first matching rule wins; no "
                     "match keeps). Envelopes, positions and token counts stay.")
     sub = retention.add_subparsers(dest="retention_command", required=True, metavar="plan|run")
     show = sub.add_parser("plan", help="what a run would erase now, per rule; erases nothing")
-    show.add_argument("--rules", required=True, type=Path, metavar="FILE")
+    show.add_argument("--rules", required=True, type=Path, metavar="FILE",
+                      help="the retention rules (JSON)")
     show.add_argument("--as-of", type=when, default=None, metavar="TIME",
                       help="compute ages from this time instead of now (preview a later run)")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(handler=run_plan)
     apply = sub.add_parser("run", help="erase what the rules select, audited as one erasure")
-    apply.add_argument("--rules", required=True, type=Path, metavar="FILE")
+    apply.add_argument("--rules", required=True, type=Path, metavar="FILE",
+                       help="the retention rules (JSON)")
     apply.add_argument("--reason", metavar="TEXT",
                        help="kept in the audit (default: the rules file's name)")
     apply.add_argument("--yes", action="store_true",
@@ -39,7 +41,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        help="the share of the messages still holding content that a run may "
                             "erase without --yes (default: CONVLOG_RETENTION_MAX_SHARE, else "
                             f"{DEFAULT_MAX_SHARE:.0%})")
-    apply.add_argument("--json", action="store_true")
+    apply.add_argument("--json", action="store_true", help="print JSON instead of text")
     apply.set_defaults(handler=run_run)
 
 

@@ -18,27 +18,30 @@ from workers.cli.output import console, err_console, plain, positive_int, print_
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = verbs.add_parser(
-        "search", help="full-text search over messages, naming each hit's session",
+        "search",
         description="Search what was said (message texts, edits included), ranked, with a "
                     "highlighted snippet, the event's position and time, and the session it "
                     "is in under the active projection (or --projection), so a hit opens "
                     "with `convlog context SESSION`. QUERY uses web search syntax: words, "
                     "\"a phrase\", -excluded, or.")
-    command.add_argument("query", metavar="QUERY")
-    command.add_argument("--sender", metavar="PLATFORM:ID")
-    command.add_argument("--chat", metavar="PLATFORM:CHAT")
-    command.add_argument("--space", metavar="PLATFORM:SPACE")
-    command.add_argument("--agent", metavar="A[,B...]")
+    command.add_argument("query", metavar="QUERY",
+                         help="words; \"a phrase\", or, -not (websearch syntax)")
+    command.add_argument("--sender", metavar="PLATFORM:ID", help="only this sender's messages")
+    command.add_argument("--chat", metavar="PLATFORM:CHAT", help="only this chat")
+    command.add_argument("--space", metavar="PLATFORM:SPACE",
+                         help="only this guild or workspace")
+    command.add_argument("--agent", metavar="A[,B...]", help="only these agents")
     command.add_argument("--since", type=when, metavar="TIME",
                          help="occurred at or after (2026-03-01 or RFC 3339; UTC if no zone)")
     command.add_argument("--until", type=when, metavar="TIME", help="occurred before")
     command.add_argument("--session", metavar="ID|KEY", help="only this session's messages")
     command.add_argument("--projection", metavar="NAME", help="default: the active one")
-    command.add_argument("--limit", type=positive_int, default=20, metavar="N")
+    command.add_argument("--limit", type=positive_int, default=20, metavar="N",
+                         help="hits per page")
     command.add_argument("--cursor", metavar="CURSOR", help="the next page (printed after one)")
     command.add_argument("--reindex", action="store_true",
                          help="rebuild the index under CONVLOG_SEARCH_CONFIG first (operator)")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help="print JSON instead of text")
     command.set_defaults(handler=run_search)
 
 

@@ -13,15 +13,16 @@ from workers.cli.output import err_console
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = verbs.add_parser("serve", help="run the HTTP API",
+    serve = verbs.add_parser("serve",
                              description="Serve the HTTP API. Requests need a bearer token "
                              "from `convlog token create`.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="the port to listen on")
     serve.add_argument("--workers", type=int, default=1, help="server processes")
     serve.add_argument("--log-level", default="info",
-                       choices=("critical", "error", "warning", "info", "debug"))
+                       choices=("critical", "error", "warning", "info", "debug"),
+                       help="the server's log level")
     serve.add_argument("--openapi", action="store_true",
                        help="print the OpenAPI document and exit (no database needed)")
     serve.set_defaults(handler=run_serve)

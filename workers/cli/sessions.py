@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 from rich.text import Text
 
-from eventlog.tokens import KNOWN_ENCODINGS
+from eventlog.encoding_names import KNOWN_ENCODINGS
 from projections.context import ContextAssembler
 from projections.queries import find_session, list_sessions, quarantined_count
 from projections.registry import get
@@ -16,24 +16,28 @@ from workers.cli.output import console, err_console, non_negative_int, plain, pr
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sessions = verbs.add_parser("sessions", help="list sessions of a projection")
+    sessions = verbs.add_parser("sessions")
     sessions.add_argument("--projection", metavar="NAME", help="default: the active one")
     sessions.add_argument("--needs-summary", action="store_true",
                           help="only sessions whose compaction thresholds are crossed")
-    sessions.add_argument("--limit", type=non_negative_int, default=50)
-    sessions.add_argument("--json", action="store_true")
+    sessions.add_argument("--limit", type=non_negative_int, default=50,
+                          help="at most this many sessions, largest first")
+    sessions.add_argument("--json", action="store_true", help="print JSON instead of text")
     sessions.set_defaults(handler=run_sessions)
 
-    context = verbs.add_parser("context", help="a session's context within a token budget")
+    context = verbs.add_parser("context")
     context.add_argument("session", metavar="SESSION", help="a session id or key")
-    context.add_argument("--budget", type=non_negative_int, default=8_000, metavar="TOKENS")
-    context.add_argument("--as-of", type=non_negative_int, default=None, metavar="POSITION")
-    context.add_argument("--tag-senders", action="store_true")
+    context.add_argument("--budget", type=non_negative_int, default=8_000, metavar="TOKENS",
+                         help="the context's token budget")
+    context.add_argument("--as-of", type=non_negative_int, default=None, metavar="POSITION",
+                         help="the context as it was at this log position (default: now)")
+    context.add_argument("--tag-senders", action="store_true",
+                         help="prefix each message with its sender's name")
     context.add_argument("--encoding", metavar="E", choices=KNOWN_ENCODINGS, default=None,
                          help="count tokens and the budget in this encoding (default: the "
                               f"projection's); one of {', '.join(KNOWN_ENCODINGS)}")
     context.add_argument("--projection", metavar="NAME", help="default: the active one")
-    context.add_argument("--json", action="store_true")
+    context.add_argument("--json", action="store_true", help="print JSON instead of text")
     context.set_defaults(handler=run_context)
 
 

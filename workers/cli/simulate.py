@@ -24,10 +24,9 @@ from workers.tools.html_report.table import column_titles, comparison_rows, desc
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    simulate = verbs.add_parser(
-        "simulate", help="compare scope policies over the log: sessions, tokens, money")
+    simulate = verbs.add_parser("simulate")
     add_comparison_arguments(simulate)
-    simulate.add_argument("--json", action="store_true")
+    simulate.add_argument("--json", action="store_true", help="print JSON instead of text")
     simulate.set_defaults(handler=run_simulate)
 
 
@@ -86,12 +85,16 @@ def price(value: str) -> float:
     return number
 
 
-def candidate_policies(files: list[str]) -> list[tuple[str, Policy]]:
-    """Each file's policy and a label for it: its name, else the file's stem; unique."""
+def candidate_policies(files: list[str], encoding: str) -> list[tuple[str, Policy]]:
+    """Each file's policy and a label for it: its name, else the file's stem; unique.
+
+    A policy that names no encoding is measured in `encoding`, the deployment's, as a
+    projection created from it would be.
+    """
     found: list[tuple[str, Policy]] = []
     seen: set[str] = set()
     for file in files:
-        policy = load_policy(file)
+        policy = load_policy(file).with_encoding(encoding)
         label = policy.name or Path(file).stem
         base, n = label, 2
         while label in seen:
@@ -106,7 +109,7 @@ def run_comparison(app: App, args: argparse.Namespace, *,
     """The comparison the shared options ask for; progress on stderr at a terminal."""
     if args.since and args.until and args.since >= args.until:
         raise ProjectionError("--since must be before --until", code="INVALID_WINDOW")
-    policies = candidate_policies(args.policy)
+    policies = candidate_policies(args.policy, app.settings.encoding)
     against = None if args.against == "none" else args.against
     if not policies and against is None:
         raise ProjectionError("nothing to compare: give --policy FILE (one or more), or "

@@ -13,11 +13,11 @@ from workers.tokens import VERBS, create_token, list_tokens, parse_list, revoke_
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    token = verbs.add_parser("token", help="bearer tokens for the HTTP API")
+    token = verbs.add_parser("token")
     sub = token.add_subparsers(dest="token_command", required=True,
                                metavar="create|list|revoke")
     create = sub.add_parser("create", help="make a token; it is printed once, never stored")
-    create.add_argument("name")
+    create.add_argument("name", help="the token's name (for list and revoke)")
     create.add_argument("--agents", required=True, metavar="A[,B...]",
                         help="the agents whose sessions it may touch; '*' for every agent")
     create.add_argument("--verbs", required=True, metavar=",".join(VERBS),
@@ -25,10 +25,10 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     create.add_argument("--json", action="store_true", help='print {"token": ...}')
     create.set_defaults(handler=run_create)
     listing = sub.add_parser("list", help="tokens by name (never the tokens themselves)")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
     listing.set_defaults(handler=run_list)
     revoke = sub.add_parser("revoke", help="refuse a token from now on")
-    revoke.add_argument("name")
+    revoke.add_argument("name", help="the live token to revoke")
     revoke.set_defaults(handler=run_revoke)
 
 
