@@ -20,6 +20,7 @@ from projections.policy import Policy
 from projections.projector import Projector
 from projections.registry import get
 from projections.resolver import compile_policy, session_id_for
+from tests.fixtures.profiles import examples
 from tests.fixtures.projections import new_projection, snapshot
 
 POLICIES = [
@@ -110,7 +111,7 @@ def split(rng: random.Random, items: list[Any]) -> list[list[Any]]:
     return chunks
 
 
-@settings(max_examples=20, deadline=None,
+@settings(max_examples=examples(20), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 120), policy_index=st.integers(0, 2))
 def test_incremental_with_crashes_equals_rebuild(

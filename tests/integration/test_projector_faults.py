@@ -25,6 +25,7 @@ from projections.problems import LockLost
 from projections.projector import Projector
 from projections.registry import get, lock_holders, projector_lock_key
 from tests.fixtures.builders import make_event
+from tests.fixtures.profiles import examples
 from tests.fixtures.projections import new_projection, snapshot
 from tests.fixtures.unchecked import append_unchecked, message, summary
 from workers.tools.workload import generate
@@ -94,7 +95,7 @@ def test_a_projector_that_lost_its_lock_stops_before_its_next_batch(
     assert_equals_a_clean_rebuild(engine, store, "default")
 
 
-@settings(max_examples=5, deadline=None,
+@settings(max_examples=examples(5), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6))
 def test_connections_killed_at_random_batch_points_lose_and_double_nothing(

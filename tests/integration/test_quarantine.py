@@ -24,6 +24,7 @@ from projections.projector import Projector
 from projections.queries import quarantined_count, quarantined_events
 from projections.registry import get
 from tests.fixtures.builders import make_event
+from tests.fixtures.profiles import examples
 from tests.fixtures.projections import new_projection, snapshot
 from tests.fixtures.unchecked import append_unchecked, message, summary
 from tests.integration.test_incremental_equals_rebuild import (
@@ -288,7 +289,7 @@ POISONS: list[Callable[[random.Random], tuple[dict[str, Any], str | None]]] = [
     lambda rng: (message(chat="c2"), YEAR_10000),
 ]
 
-@settings(max_examples=8, deadline=None,
+@settings(max_examples=examples(8), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 100), policy_index=st.integers(0, 2))
 def test_with_poison_events_incremental_with_crashes_equals_rebuild(

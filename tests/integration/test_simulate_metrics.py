@@ -26,6 +26,7 @@ from projections.resolver import compile_policy, session_id_for
 from projections.simulate import Params, Window, compare
 from projections.simulate.compare import zones
 from tests.fixtures.builders import START, event_dict
+from tests.fixtures.profiles import examples
 from tests.fixtures.projections import new_projection, project
 from tests.integration import simulate_reference as ref
 
@@ -82,7 +83,7 @@ def build_log(plan: list[tuple[str, int, str, int, int, int]], policy: Policy) -
     return events
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=examples(40), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps, policy_index=st.integers(0, len(POLICIES) - 1),
        budget=st.sampled_from([5, 40, 120, 100_000]),
@@ -151,7 +152,7 @@ def check_metrics(database_factory: Callable[[], AbstractContextManager[str]],
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None,
+@settings(max_examples=examples(300), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps, policy_index=st.integers(0, len(POLICIES) - 1),
        budget=st.sampled_from([5, 40, 120, 100_000]),

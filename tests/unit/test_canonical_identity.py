@@ -21,6 +21,7 @@ from eventlog.edge import escapes_nothing_unsafe
 from eventlog.events import Event, Rejection, parse_event, parse_text
 from eventlog.jsontext import canonical_json, read_json, writes_as_json
 from tests.fixtures.event_strategies import fuzzed_lines, valid_events
+from tests.fixtures.profiles import examples
 
 
 def reference_json(value: Any) -> str:
@@ -61,7 +62,7 @@ json_values = st.recursive(
     max_leaves=16)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(json_values)
 @example(1e-05)
 @example({"b": [1e-7, 2**64, "\ud800"], "a": {"é": 1e16, "\U0001f600": "\x00\x1f\x7f"}})
@@ -69,7 +70,7 @@ def test_canonical_json_is_the_json_module_byte_for_byte(value: Any) -> None:
     assert canonical_json(value) == reference_json(value)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(json_values)
 def test_a_checked_value_writes_alike_without_the_walk(value: Any) -> None:
     # `checked` may be passed only when the walk would say so; then the bytes agree too
@@ -81,7 +82,7 @@ metas = st.dictionaries(texts.filter(lambda key: "\x00" not in key and key.ispri
                         json_values, max_size=5)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(valid_events(), st.one_of(st.none(), metas), st.one_of(st.none(), texts))
 def test_prepared_events_are_identical_to_the_json_based_ones(
         raw: dict[str, Any], meta: dict[str, Any] | None, given_id: str | None) -> None:
@@ -144,7 +145,7 @@ def outcome(read: Any, text: str) -> tuple[str, Any]:
         return type(error).__name__, None
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(json_texts)
 def test_reading_a_line_is_the_json_module_value_for_value(text: str) -> None:
     # Same values of the same types, or the same error (a rejection quotes its message)
@@ -161,7 +162,7 @@ def strings_in(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=examples(800), deadline=None)
 @given(json_values, st.booleans())
 def test_a_line_without_escapes_holds_no_unsafe_character(value: Any, ascii_only: bool) -> None:
     text = json.dumps(value, ensure_ascii=ascii_only)
@@ -171,7 +172,7 @@ def test_a_line_without_escapes_holds_no_unsafe_character(value: Any, ascii_only
                        for s in strings_in(json.loads(text)))
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=examples(800), deadline=None)
 @given(fuzzed_lines())
 def test_skipping_the_string_checks_never_changes_a_result(line: bytes) -> None:
     # Every line parses to what the edge, checking every string, makes of it

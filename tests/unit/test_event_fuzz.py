@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from eventlog.edge import REJECTION_CODES
 from eventlog.events import Event, Rejection, parse_event, parse_line
 from tests.fixtures.event_strategies import fuzzed_lines, valid_events
+from tests.fixtures.profiles import examples
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(fuzzed_lines())
 def test_every_line_is_an_event_or_a_coded_rejection(line: bytes) -> None:
     # Given any line: a valid event, random JSON in some of its fields, or noise
@@ -34,14 +35,14 @@ def test_every_line_is_an_event_or_a_coded_rejection(line: bytes) -> None:
         assert parsed is None and not line.strip()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(valid_events())
 def test_the_valid_strategy_makes_valid_events(event: dict[str, object]) -> None:
     # Guards the property tests: if this strategy drifted, "all that landed" would be nothing
     assert isinstance(parse_event(event), Event), parse_event(event)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.dictionaries(st.sampled_from(["meta", "text", "position", "occurred_at"]),
                        st.floats() | st.integers() | st.text()))
 def test_python_objects_with_any_scalar_never_raise(fields: dict[str, object]) -> None:

@@ -19,6 +19,7 @@ from projections.policy import (
     read_policy_file,
 )
 from projections.problems import Diagnostic, PolicyError
+from tests.fixtures.profiles import examples
 from workers.cli.main import main
 
 SPACE = "discord:1234567890"
@@ -211,7 +212,7 @@ JSON_VALUES = st.recursive(
 POLICY_KEYS = st.sampled_from(list(Policy.model_fields) + ["sessionScope", "channel"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.dictionaries(POLICY_KEYS, JSON_VALUES, max_size=6) | JSON_VALUES)
 def test_check_policy_never_raises_on_user_input(data: Any) -> None:
     diagnostics = check_policy(data)

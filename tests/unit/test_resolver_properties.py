@@ -21,10 +21,11 @@ from projections.resolver import (
     resolve,
     session_id_for,
 )
+from tests.fixtures.profiles import examples
 
 # Few, hostile ids, so that events often share parts of their address.
 IDS = ["1", "2", "a:b", "a/b", "x y", "%41", "é", "a=b"]
-SAMPLES = settings(max_examples=400, deadline=None)
+SAMPLES = settings(max_examples=examples(400), deadline=None)
 
 
 def make_event(kind: str, agent: str, platform: str, account: str, space: str | None,

@@ -14,10 +14,11 @@ from eventlog.convlog_errors import ConfigurationError
 from eventlog.tokens import KNOWN_ENCODINGS, PROBE_TEXTS, TokenCounter, get_encoding
 from projections.policy import Policy, check_policy
 from projections.resolver import compile_policy
+from tests.fixtures.profiles import examples
 from workers.tools.workload.generator import generate
 
 ENCODINGS = pytest.mark.parametrize("encoding", KNOWN_ENCODINGS)
-SAMPLES = settings(max_examples=300, deadline=None)
+SAMPLES = settings(max_examples=examples(300), deadline=None)
 
 SPECIAL = ["<|endoftext|>", "<|endofprompt|>", "<|fim_prefix|>", "<|fim_middle|>",
            "<|fim_suffix|>", "<|im_start|>", "<|"]
