@@ -13,73 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from projections.problems import ContextError
 from projections.registry import ProjectionInfo
 from projections.resolver import Addressed, Resolution, compile_policy, session_id_for
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSummary:
-    """One row of a projection's session list."""
-
-    session_id: uuid.UUID
-    key: str
-    epoch: int
-    message_count: int
-    token_total: int
-    participants: tuple[str, ...]
-    first_at: datetime
-    last_at: datetime
-    needs_summary: bool
-    summary_reason: str | None
-    legacy_keys: dict[str, str]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"session_id": str(self.session_id), "key": self.key, "epoch": self.epoch,
-                "messages": self.message_count, "tokens": self.token_total,
-                "participants": list(self.participants), "first_at": self.first_at.isoformat(),
-                "last_at": self.last_at.isoformat(), "needs_summary": self.needs_summary,
-                "summary_reason": self.summary_reason, "legacy_keys": self.legacy_keys}
-
-
-def list_sessions(conn: Connection, projection_id: int, *, needs_summary: bool = False,
-                  limit: int = 50) -> list[SessionSummary]:
-    """The most recently active sessions first."""
-    rows = conn.execute(text(
-        "SELECT session_id, key, epoch, message_count, token_total, participants, "
-        "first_at, last_at, needs_summary, summary_reason, legacy_keys "
-        "FROM sessions WHERE projection_id = :p "
-        + ("AND needs_summary " if needs_summary else "")
-        + "ORDER BY last_at DESC LIMIT :limit"), {"p": projection_id, "limit": limit})
-    return [SessionSummary(
-        session_id=uuid.UUID(str(r.session_id)), key=r.key, epoch=r.epoch,
-        message_count=r.message_count, token_total=r.token_total,
-        participants=tuple(r.participants), first_at=r.first_at, last_at=r.last_at,
-        needs_summary=r.needs_summary, summary_reason=r.summary_reason,
-        legacy_keys=dict(r.legacy_keys or {})) for r in rows]
-
-
-def find_session(conn: Connection, projection_id: int, ref: str) -> uuid.UUID:
-    """A session id from an id or a key (the current epoch of that key)."""
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        pass
-    row = conn.execute(text(
-        "SELECT session_id FROM session_heads WHERE projection_id = :p AND key = :k"),
-        {"p": projection_id, "k": ref}).first()
-    if row is None:
-        raise ContextError(f"no session with id or key {ref!r}; see `convlog sessions`",
-                           code="UNKNOWN_SESSION")
-    return uuid.UUID(str(row.session_id))
-
-
-def session_at(conn: Connection, projection_id: int, position: int) -> uuid.UUID | None:
-    """The session the event at `position` is a member of, if any."""
-    value = conn.execute(text(
-        "SELECT session_id FROM session_members WHERE projection_id = :p AND position = :pos"),
-        {"p": projection_id, "pos": position}).scalar()
-    return None if value is None else uuid.UUID(str(value))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from eventlog.appending import hold_appends
 from eventlog.store import EventStore
 from projections.problems import ProjectionError
 from projections.projector import BATCH_SIZE, BatchResult, Projector
-from projections.queries import quarantined_count
 from projections.registry import (
     ProjectionInfo,
     activate,
@@ -20,43 +18,6 @@ from projections.registry import (
     previous_projection,
     rollback,
 )
-
-
-@dataclass(frozen=True)
-class Status:
-    name: str
-    active: bool
-    checkpoint: int
-    horizon: int
-    lag_events: int
-    lag_seconds: float
-    sessions: int
-    tokens: int
-    state: str
-    quarantined: int = 0
-    unmerged_slices: int = 0  # an interrupted parallel build: `projection create NAME` resumes
-
-
-def status(engine: Engine, store: EventStore, name: str | None) -> Status:
-    with engine.connect() as conn:
-        info = get(conn, name)
-        horizon = store.horizon(conn)
-        lag_seconds = conn.execute(text(
-            "SELECT coalesce(extract(epoch FROM now() - min(recorded_at)), 0) FROM events "
-            "WHERE position = (SELECT min(position) FROM events WHERE position > :cp)"),
-            {"cp": info.checkpoint}).scalar_one()
-        sessions, tokens = conn.execute(text(
-            "SELECT count(*), coalesce(sum(token_total), 0) FROM sessions "
-            "WHERE projection_id = :p"), {"p": info.id}).one()
-        quarantined = quarantined_count(conn, info.id)
-        slices = conn.execute(text("SELECT count(*) FROM projection_slices "
-                                   "WHERE projection_id = :p"), {"p": info.id}).scalar_one()
-    lag = horizon - info.checkpoint
-    state = "caught up" if lag == 0 else ("building" if info.caught_up_at is None else "behind")
-    if slices:
-        state = f"parallel build in {slices} slices (resume: projection create {info.name})"
-    return Status(info.name, info.active, info.checkpoint, horizon, lag, float(lag_seconds),
-                  int(sessions), int(tokens), state, quarantined, int(slices))
 
 
 def build(engine: Engine, store: EventStore, name: str, *,

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, text
 from eventlog.search_index import index_pending, state
 from eventlog.store import EventStore
 from projections.policy import Policy
-from projections.queries import session_at
 from projections.registry import get
 from projections.searching import SearchFilter, search
+from projections.sessions import session_of_event
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, project
 from workers.cli.main import main
@@ -68,7 +68,7 @@ def test_a_search_finds_the_message_its_sender_and_its_session(
     assert [hit["snippet"][a:b] for a, b in hit["highlights"]] == ["4417"]
     # and the session it is in, which `convlog context` opens
     with engine.connect() as conn:
-        expected = session_at(conn, get(conn).id, 1)
+        expected = session_of_event(conn, get(conn).id, 1)
     assert hit["session_id"] == str(expected)
     capsys.readouterr()
     assert main(["context", hit["session_id"], "--json"]) == 0
@@ -83,7 +83,7 @@ def test_an_edit_is_found_and_named_with_the_session_of_the_message_it_edits(
     result = run_json(capsys, "moved")
     assert positions(result) == [4]
     with engine.connect() as conn:
-        assert result["hits"][0]["session_id"] == str(session_at(conn, get(conn).id, 3))
+        assert result["hits"][0]["session_id"] == str(session_of_event(conn, get(conn).id, 3))
 
 
 def test_phrases_exclusions_and_every_filter(
@@ -233,5 +233,5 @@ def test_a_hit_names_the_session_under_the_projection_asked_for(
     default = run_json(capsys, "lunch")["hits"][0]["session_id"]
     guild = run_json(capsys, "lunch", "--projection", "guild")["hits"][0]["session_id"]
     with engine.connect() as conn:
-        assert uuid.UUID(guild) == session_at(conn, get(conn, "guild").id, 3)
+        assert uuid.UUID(guild) == session_of_event(conn, get(conn, "guild").id, 3)
     assert default != guild

@@ -6,11 +6,10 @@ import uuid
 
 from sqlalchemy import Connection
 
-from projections.browse import SessionRow, session_row
 from projections.context import Context
 from projections.problems import ContextError
-from projections.queries import find_session
 from projections.registry import ProjectionInfo
+from projections.sessions import Session, find_session, get_session
 from workers.api.models import ContextResponse
 from workers.tokens import Principal
 
@@ -23,12 +22,12 @@ def not_found(ref: str) -> ContextError:
 
 
 def scoped_session(conn: Connection, info: ProjectionInfo, ref: str,
-                   principal: Principal) -> SessionRow:
+                   principal: Principal) -> Session:
     try:
         session_id = find_session(conn, info.id, ref)
     except ContextError:
         raise not_found(ref) from None
-    row = session_row(conn, info.id, session_id)
+    row = get_session(conn, info.id, session_id)
     if row is None or not principal.allows(row.agent):
         raise not_found(ref)
     return row

@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Event, Rejection, parse_event
 from eventlog.tokens import check_encoding
-from projections.browse import session_of_event
 from projections.problems import ContextError
 from projections.queries import resolve_in_projection
 from projections.registry import ProjectionInfo, get
+from projections.sessions import EventAddress, session_of_event
 from workers.api.appending import Parsed, SessionOf, append_parsed, parse_body
 from workers.api.auth import Ingester, IngestReader
 from workers.api.consistency import wait_until_projected
@@ -113,9 +113,8 @@ def post_turn(body: TurnRequest, principal: IngestReader,
                                       timeout=settings.api_consistency_timeout,
                                       max_lag=settings.api_catch_up_max_lag)
     with api.engine.connect() as conn:
-        session_id = session_of_event(conn, info.id, result.position, agent=event.agent,
-                                      platform=event.platform, account=event.account,
-                                      chat=event.chat, message_id=event.message_id)
+        session_id = session_of_event(conn, info.id, result.position, EventAddress(
+            event.agent, event.platform, event.account, event.chat, event.message_id))
         key = None
         if session_id is None:  # a reset trigger opens a session it does not enter
             placed = resolve_in_projection(conn, info, event)

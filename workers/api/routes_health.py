@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from eventlog.convlog_errors import ConvlogError
-from projections.browse import projection_lags
+from projections.status import projection_lags
 from workers.api.metrics import CONTENT_TYPE
 from workers.api.models import Health, ProjectionLag, Ready
 from workers.api.services import Api, Services

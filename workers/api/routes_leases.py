@@ -7,8 +7,8 @@ import uuid
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from projections.browse import SessionRow
 from projections.registry import get
+from projections.sessions import Session
 from workers.api.auth import Ingester
 from workers.api.leases import Lease
 from workers.api.models import LeaseRequest, LeaseResponse, RenewRequest
@@ -24,7 +24,7 @@ def _response(lease: Lease) -> LeaseResponse:
     return LeaseResponse.model_validate(lease.as_dict())
 
 
-def _session(api: Services, ref: str, principal: Principal) -> SessionRow:
+def _session(api: Services, ref: str, principal: Principal) -> Session:
     with api.engine.connect() as conn:
         return scoped_session(conn, get(conn, None), ref, principal)
 

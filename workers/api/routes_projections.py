@@ -9,7 +9,8 @@ from fastapi import APIRouter
 
 from projections.policy import load_policy
 from projections.registry import create, list_projections, rollback
-from projections.rescoping import Status, activate_when_caught_up, build, status
+from projections.rescoping import activate_when_caught_up, build
+from projections.status import Status, status
 from workers.api.auth import Admin
 from workers.api.models import (
     Activated,
@@ -33,7 +34,7 @@ def list_all(principal: Admin,
              api: Api) -> list[ProjectionStatus]:
     with api.engine.connect() as conn:
         names = [p.name for p in list_projections(conn)]
-    return [_status(status(api.engine, api.store, name)) for name in names]
+    return [_status(status(api.engine, name)) for name in names]
 
 
 def _build(api: Services, name: str, activate: bool) -> None:
@@ -54,14 +55,14 @@ def create_projection(body: CreateProjection, principal: Admin,
         create(conn, body.name, policy, api.settings.encoding)
     threading.Thread(target=_build, args=(api, body.name, body.activate),
                      name=f"convlog-build-{body.name}", daemon=True).start()
-    return _status(status(api.engine, api.store, body.name))
+    return _status(status(api.engine, body.name))
 
 
 @router.get("/{name}", response_model=ProjectionStatus,
             summary="One projection's progress: checkpoint, horizon, lag")
 def show(name: str, principal: Admin,
          api: Api) -> ProjectionStatus:
-    return _status(status(api.engine, api.store, name))
+    return _status(status(api.engine, name))
 
 
 @router.post("/{name}/activate", response_model=Activated,

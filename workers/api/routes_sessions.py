@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,9 +11,10 @@ from sqlalchemy import text
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Rejection, parse_event
 from eventlog.tokens import check_encoding
-from projections.browse import SessionFilter, SessionRow, last_user_address, page_sessions
 from projections.queries import resolve_in_projection
 from projections.registry import ProjectionInfo, get
+from projections.sessions import Session, SessionFilter, last_user_address
+from projections.sessions import list_sessions as page_of_sessions
 from workers.api.appending import Parsed, append_parsed
 from workers.api.auth import IngestReader, Reader
 from workers.api.consistency import checkpoint_of, ensure_appended, wait_until_projected
@@ -48,26 +45,8 @@ def _projection(api: Services, name: str | None) -> ProjectionInfo:
         return get(conn, name)
 
 
-def _model(row: SessionRow) -> SessionModel:
+def _model(row: Session) -> SessionModel:
     return SessionModel.model_validate(row.as_dict())
-
-
-def _encode_cursor(row: SessionRow) -> str:
-    raw = json.dumps([row.last_at.isoformat(), str(row.session_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        last_at, session_id = json.loads(base64.urlsafe_b64decode(padded))
-        at = datetime.fromisoformat(last_at)
-        if at.tzinfo is None:
-            raise ValueError("naive time")
-        return at, uuid.UUID(session_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
-        raise ApiError(422, "INVALID_CURSOR", "the cursor is not one this API handed out; start "
-                       "again without a cursor") from None
 
 
 @router.get("/sessions", response_model=SessionPage, summary="Sessions, newest activity first")
@@ -87,13 +66,11 @@ def list_sessions(
         agents = [agent] if principal.allows(agent) else []
     wanted = SessionFilter(agents=agents, key_prefix=key_prefix, participant=participant,
                            needs_summary=needs_summary)
-    after = _decode_cursor(cursor) if cursor else None
     info = _projection(api, projection)
     with api.engine.connect() as conn:
-        rows = page_sessions(conn, info.id, wanted, after=after, limit=limit + 1)
-    following = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return SessionPage(projection=info.name, sessions=[_model(r) for r in rows[:limit]],
-                       next_cursor=following)
+        page = page_of_sessions(conn, info.id, wanted, cursor=cursor, limit=limit)
+    return SessionPage(projection=info.name, sessions=[_model(r) for r in page.sessions],
+                       next_cursor=page.next_cursor)
 
 
 @router.get("/sessions/{session:path}/context", response_model=ContextResponse,

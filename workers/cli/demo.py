@@ -20,9 +20,10 @@ from eventlog.tokens import TokenCounter, count_pending
 from projections.context import ContextAssembler
 from projections.policy import Policy
 from projections.projector import Projector
-from projections.queries import projection_totals, session_at
+from projections.queries import projection_totals
 from projections.registry import create, ensure_default, get
 from projections.rescoping import activate_when_caught_up
+from projections.sessions import session_of_event
 from workers.cli.demo_costs import show_costs
 from workers.cli.output import console
 from workers.migrate import upgrade
@@ -132,7 +133,7 @@ def tell_seed_002(engine: Engine, store: EventStore) -> None:
             {"t": FOLLOW_UP}).scalar_one()
         for name in ("per-chat", "guild-wide"):
             info = get(conn, name)
-            session_id = session_at(conn, info.id, position)
+            session_id = session_of_event(conn, info.id, position)
             assert session_id is not None, "every message is a member of a session"
             context = ContextAssembler(store.counter).assemble(
                 conn, info.id, session_id, budget=2_000, as_of=position, tag_senders=True)

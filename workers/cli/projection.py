@@ -17,7 +17,8 @@ from projections.policy import load_policy
 from projections.projector import BatchResult
 from projections.queries import quarantined_events
 from projections.registry import create, describe_holders, drop, get, list_projections
-from projections.rescoping import activate_when_caught_up, build, rollback_when_caught_up, status
+from projections.rescoping import activate_when_caught_up, build, rollback_when_caught_up
+from projections.status import status
 from workers.bootstrap import App, bootstrap
 from workers.cli.output import (
     console,
@@ -144,7 +145,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 def _print_status(app: App, name: str | None, *, as_json: bool,
                   list_quarantined: bool = False) -> None:
-    s = status(app.engine, app.store, name)
+    s = status(app.engine, name)
     with app.engine.connect() as conn:
         projection_id = get(conn, s.name).id
         limit = JSON_QUARANTINED if as_json else SHOWN_QUARANTINED
@@ -172,7 +173,7 @@ def run_list(args: argparse.Namespace) -> int:
     app = bootstrap()
     with app.engine.connect() as conn:
         names = [p.name for p in list_projections(conn)]
-    rows = [status(app.engine, app.store, name) for name in names]
+    rows = [status(app.engine, name) for name in names]
     if args.json:
         print_json([row.__dict__ for row in rows])
         return 0

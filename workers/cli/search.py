@@ -9,9 +9,9 @@ from rich.text import Text
 from sqlalchemy import Engine
 
 from eventlog.search_index import configure, ensure_config, index_pending
-from projections.queries import find_session
 from projections.registry import get
 from projections.searching import Hit, SearchFilter, SearchPage, parse_address, search
+from projections.sessions import find_session
 from workers.bootstrap import bootstrap
 from workers.cli.output import console, err_console, plain, positive_int, print_json
 

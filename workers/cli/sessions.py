@@ -9,8 +9,9 @@ from rich.text import Text
 
 from eventlog.encoding_names import KNOWN_ENCODINGS
 from projections.context import ContextAssembler
-from projections.queries import find_session, list_sessions, quarantined_count
+from projections.queries import quarantined_count
 from projections.registry import get
+from projections.sessions import SessionFilter, find_session, list_sessions
 from workers.bootstrap import bootstrap
 from workers.cli.output import console, err_console, non_negative_int, plain, print_json
 
@@ -20,8 +21,15 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sessions.add_argument("--projection", metavar="NAME", help="default: the active one")
     sessions.add_argument("--needs-summary", action="store_true",
                           help="only sessions whose compaction thresholds are crossed")
+    sessions.add_argument("--agent", metavar="AGENT", help="only this agent's sessions")
+    sessions.add_argument("--key-prefix", metavar="PREFIX",
+                          help="only sessions whose key starts so")
+    sessions.add_argument("--participant", metavar="SENDER",
+                          help="only sessions this sender wrote in")
     sessions.add_argument("--limit", type=non_negative_int, default=50,
-                          help="at most this many sessions, largest first")
+                          help="at most this many sessions, most recently active first")
+    sessions.add_argument("--cursor", metavar="CURSOR",
+                          help="the page after the one that printed this cursor")
     sessions.add_argument("--json", action="store_true", help="print JSON instead of text")
     sessions.set_defaults(handler=run_sessions)
 
@@ -45,8 +53,15 @@ def run_sessions(args: argparse.Namespace) -> int:
     app = bootstrap()
     with app.engine.connect() as conn:
         info = get(conn, args.projection)
-        rows = list_sessions(conn, info.id, needs_summary=args.needs_summary, limit=args.limit)
+        wanted = SessionFilter(agents=None if args.agent is None else [args.agent],
+                               key_prefix=args.key_prefix, participant=args.participant,
+                               needs_summary=True if args.needs_summary else None)
+        page = list_sessions(conn, info.id, wanted, cursor=args.cursor, limit=args.limit)
         quarantined = quarantined_count(conn, info.id)
+    rows = page.sessions
+    if page.next_cursor is not None:  # stderr, like the note: --json stays a list
+        err_console.print(plain(f"more: convlog sessions --cursor {page.next_cursor} (and the "
+                                "same filters)"))
     if quarantined:  # stderr: a note for the operator, never part of --json
         err_console.print(plain(f"note: {quarantined:,} event{'s' * (quarantined != 1)} could "
                                 f"not be folded into {info.name} and are quarantined; see "

@@ -1,16 +1,34 @@
-"""The read side a network edge needs beyond `queries`: one session, filtered pages, lookups.
+"""Sessions as every reader sees them: one type, one paged and filtered list, one session,
+a session by id or key, the session of an event, where someone last wrote in one.
 
-Typed values only; the HTTP layer in `workers/` shapes them into responses.
+Typed values only; the CLI and the HTTP API shape them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
+
+from projections.problems import ContextError
+
+
+@dataclass(frozen=True, slots=True)
+class EventAddress:
+    """What finds an event in a projection's message index."""
+
+    agent: str
+    platform: str
+    account: str
+    chat: str | None
+    message_id: str | None
+
 
 _COLUMNS = (
     "session_id, key, agent, platform, epoch, started_by, message_count, token_total, "
@@ -20,8 +38,9 @@ _COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class SessionRow:
-    """One session of a projection, with what scoping and paging need (agent, last_at)."""
+class Session:
+    """One session of a projection: the one shape every reader gets (CLI, HTTP, analysts'
+    `session_overview` has the same columns)."""
 
     session_id: uuid.UUID
     key: str
@@ -48,7 +67,7 @@ class SessionRow:
             "platform": self.platform, "epoch": self.epoch, "started_by": self.started_by,
             "messages": self.message_count, "tokens": self.token_total,
             "participants": list(self.participants), "chats": list(self.chats),
-            "first_at": self.first_at, "last_at": self.last_at,
+            "first_at": self.first_at.isoformat(), "last_at": self.last_at.isoformat(),
             "first_position": self.first_position, "last_position": self.last_position,
             "needs_summary": self.needs_summary, "summary_reason": self.summary_reason,
             "legacy_keys": self.legacy_keys,
@@ -56,8 +75,8 @@ class SessionRow:
         }
 
 
-def _row(r: Any) -> SessionRow:
-    return SessionRow(
+def _row(r: Any) -> Session:
+    return Session(
         session_id=uuid.UUID(str(r.session_id)), key=r.key, agent=r.agent, platform=r.platform,
         epoch=r.epoch, started_by=r.started_by, message_count=r.message_count,
         token_total=r.token_total, participants=tuple(r.participants), chats=tuple(r.chats),
@@ -68,7 +87,7 @@ def _row(r: Any) -> SessionRow:
                            else None))
 
 
-def session_row(conn: Connection, projection_id: int, session_id: uuid.UUID) -> SessionRow | None:
+def get_session(conn: Connection, projection_id: int, session_id: uuid.UUID) -> Session | None:
     row = conn.execute(text(f"SELECT {_COLUMNS} FROM sessions WHERE projection_id = :p "
                             "AND session_id = :s"), {"p": projection_id, "s": session_id}).first()
     return None if row is None else _row(row)
@@ -85,7 +104,7 @@ class SessionFilter:
 
 
 def page_sessions(conn: Connection, projection_id: int, wanted: SessionFilter, *,
-                  after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[SessionRow]:
+                  after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Session]:
     """The most recently active sessions first, from after the (last_at, session_id) given.
 
     Keyset paging: a page costs the same however deep it is, and sessions that become
@@ -113,22 +132,30 @@ def page_sessions(conn: Connection, projection_id: int, wanted: SessionFilter, *
     return [_row(r) for r in rows]
 
 
-def session_of_event(conn: Connection, projection_id: int, position: int, *, agent: str,
-                     platform: str, account: str, chat: str | None,
-                     message_id: str | None) -> uuid.UUID | None:
+def session_of_event(conn: Connection, projection_id: int, position: int,
+                     address: EventAddress | None = None) -> uuid.UUID | None:
     """The session the event at `position` is a member of in the projection, if any.
 
     The message index answers with one key probe; an event it does not hold (no
     message id, or one whose id came earlier) is found among the agent's sessions
-    whose span covers the position.
+    whose span covers the position. `address` is the event's, when the caller has it
+    (else it is read from the log).
     """
-    if chat is not None and message_id is not None:
+    if address is None:
+        row = conn.execute(text(
+            "SELECT agent, platform, account, chat, message_id FROM events "
+            "WHERE position = :pos"), {"pos": position}).first()
+        if row is None:
+            return None
+        address = EventAddress(row.agent, row.platform, row.account, row.chat, row.message_id)
+    if address.chat is not None and address.message_id is not None:
         found = conn.execute(text(
             "SELECT session_id FROM message_index WHERE projection_id = :p AND agent = :a "
             "AND platform = :pl AND account = :ac AND chat = :c AND message_id = :m "
             "AND position = :pos"),
-            {"p": projection_id, "a": agent, "pl": platform, "ac": account, "c": chat,
-             "m": message_id, "pos": position}).scalar()
+            {"p": projection_id, "a": address.agent, "pl": address.platform,
+             "ac": address.account, "c": address.chat, "m": address.message_id,
+             "pos": position}).scalar()
         if found is not None:
             return uuid.UUID(str(found))
     found = conn.execute(text(
@@ -136,7 +163,7 @@ def session_of_event(conn: Connection, projection_id: int, position: int, *, age
         "ON m.projection_id = s.projection_id AND m.session_id = s.session_id "
         "AND m.position = :pos WHERE s.projection_id = :p AND s.agent = :a "
         "AND s.first_position <= :pos AND s.last_position >= :pos LIMIT 1"),
-        {"p": projection_id, "a": agent, "pos": position}).scalar()
+        {"p": projection_id, "a": address.agent, "pos": position}).scalar()
     return None if found is None else uuid.UUID(str(found))
 
 
@@ -171,34 +198,55 @@ def last_user_address(conn: Connection, projection_id: int,
     return None
 
 
+def find_session(conn: Connection, projection_id: int, ref: str) -> uuid.UUID:
+    """A session id from an id or a key (the current epoch of that key)."""
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        pass
+    row = conn.execute(text(
+        "SELECT session_id FROM session_heads WHERE projection_id = :p AND key = :k"),
+        {"p": projection_id, "k": ref}).first()
+    if row is None:
+        raise ContextError(f"no session with id or key {ref!r}; see `convlog sessions`",
+                           code="UNKNOWN_SESSION")
+    return uuid.UUID(str(row.session_id))
+
+
+def encode_cursor(session: Session) -> str:
+    """Where a page ended, as an opaque token the next page starts after."""
+    raw = json.dumps([session.last_at.isoformat(), str(session.session_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """A cursor `encode_cursor` made, or a ContextError (INVALID_CURSOR)."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        last_at, session_id = json.loads(base64.urlsafe_b64decode(padded))
+        at = datetime.fromisoformat(last_at)
+        if at.tzinfo is None:
+            raise ValueError("naive time")
+        return at, uuid.UUID(session_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise ContextError("the cursor is not one a session list handed out; start again "
+                           "without a cursor", code="INVALID_CURSOR") from None
+
+
 @dataclass(frozen=True, slots=True)
-class ProjectionLag:
-    """How far a projection is behind the log, in events and in seconds, and what it set aside."""
+class Page:
+    """One page of sessions, and the cursor of the next (None: this is the last)."""
 
-    name: str
-    active: bool
-    checkpoint: int
-    head: int
-    lag_seconds: float
-    quarantined: int
-
-    @property
-    def lag_events(self) -> int:
-        return max(self.head - self.checkpoint, 0)
+    sessions: list[Session]
+    next_cursor: str | None
 
 
-def projection_lags(conn: Connection) -> list[ProjectionLag]:
-    """Every projection's lag: one statement, cheap enough for every health probe and scrape."""
-    rows = conn.execute(text("""
-        SELECT p.name, coalesce(a.projection_id = p.id, false) AS active, p.checkpoint, h.head,
-               coalesce(extract(epoch FROM now() - (
-                   SELECT e.recorded_at FROM events e WHERE e.position > p.checkpoint
-                    ORDER BY e.position LIMIT 1)), 0) AS lag_seconds,
-               (SELECT count(*) FROM quarantined_events q WHERE q.projection_id = p.id)
-                   AS quarantined
-          FROM projections p
-          LEFT JOIN active_projection a ON true
-         CROSS JOIN (SELECT coalesce(max(position), 0) AS head FROM events) h
-         ORDER BY p.id"""))
-    return [ProjectionLag(r.name, bool(r.active), int(r.checkpoint), int(r.head),
-                          max(float(r.lag_seconds), 0.0), int(r.quarantined)) for r in rows]
+def list_sessions(conn: Connection, projection_id: int, wanted: SessionFilter, *,
+                  cursor: str | None = None, limit: int = 50) -> Page:
+    """A page of sessions, most recently active first (see `page_sessions`)."""
+    if limit <= 0:
+        return Page([], None)
+    after = decode_cursor(cursor) if cursor else None
+    rows = page_sessions(conn, projection_id, wanted, after=after, limit=limit + 1)
+    following = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return Page(rows[:limit], following)
