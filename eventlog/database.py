@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from eventlog.convlog_errors import ConfigurationError, DatabaseError
+from eventlog.errors import ConfigurationError, DatabaseError
 from eventlog.settings import Settings
 
 EMBEDDED_DATABASE = "convlog"

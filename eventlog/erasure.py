@@ -18,8 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from eventlog.convlog_errors import DatabaseError
-from eventlog.errors import EventLogError
+from eventlog.errors import DatabaseError, EventLogError
 
 Kind = Literal["sender", "message", "chat"]
 MAX_REASON_CHARS = 1000

@@ -10,7 +10,7 @@ from typing import BinaryIO
 import psycopg
 
 from eventlog.appending import AppendResult, PreparedEvent, prepare
-from eventlog.convlog_errors import DatabaseError
+from eventlog.errors import DatabaseError
 from eventlog.events import Event, Rejection, parse_line, parse_text
 from eventlog.store import EventStore, chunked
 

@@ -31,8 +31,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from eventlog.convlog_errors import ConvlogError, DatabaseError
 from eventlog.erasure import checked_reason
+from eventlog.errors import ConvlogError, DatabaseError
 from eventlog.events import MESSAGE_TYPES
 from eventlog.retention_rules import RetentionError, RuleSet, load_rules
 from eventlog.schema import log_horizon

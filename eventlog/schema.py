@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from eventlog.convlog_errors import DatabaseError
+from eventlog.errors import DatabaseError
 
 metadata = MetaData(
     naming_convention={

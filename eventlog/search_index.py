@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from eventlog.convlog_errors import DatabaseError
-from eventlog.errors import EventLogError
+from eventlog.errors import DatabaseError, EventLogError
 from eventlog.schema import log_horizon
 
 log = logging.getLogger("convlog.search")

@@ -18,7 +18,7 @@ from eventlog.appending import (
     dedupe_within_batch,
     prepare,
 )
-from eventlog.convlog_errors import DatabaseError
+from eventlog.errors import DatabaseError
 from eventlog.events import Event
 from eventlog.partition import Partition
 from eventlog.schema import log_horizon

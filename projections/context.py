@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from eventlog.schema import log_horizon
 from eventlog.tokens import TokenCounter, ensure_counted
-from projections.problems import ContextError
+from projections.errors import ContextError
 
 PAGE = 128
 

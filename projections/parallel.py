@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from eventlog.partition import Partition
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
-from projections.problems import ProjectionError
+from projections.errors import ProjectionError
 from projections.projector import BATCH_SIZE, Projector
 from projections.projector.slices import SliceState, merge_slices, slice_columns, slice_states
 from projections.registry import describe_holders, get, lock_holders, projector_lock_key

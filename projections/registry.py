@@ -12,8 +12,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from eventlog.encoding_names import DEFAULT_ENCODING
+from projections.errors import ProjectionError
 from projections.policy import Policy
-from projections.problems import ProjectionError
 
 PARTITIONED_TABLES = (
     "sessions", "session_heads", "session_members", "message_index", "member_changes",

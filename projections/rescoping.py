@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Engine
 
 from eventlog.appending import hold_appends
 from eventlog.store import EventStore
-from projections.problems import ProjectionError
+from projections.errors import ProjectionError
 from projections.projector import BATCH_SIZE, BatchResult, Projector
 from projections.registry import (
     ProjectionInfo,

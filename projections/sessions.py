@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from projections.problems import ContextError
+from projections.errors import ContextError
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 
 The migrations create the log's table and the projections' tables, so their
 runner lives here, in the outer layer that knows both. They are the top-level
-`alembic/` folder, shipped inside the package as `workers/migrations` (a link
-in the source tree, a copy in the wheel) and found as a package resource, so a
-wheel install can initialise a database as well as an editable one.
+`alembic/` folder: a wheel ships it inside the package as `workers/migrations`
+(setup.py maps the folder), and a source checkout (an editable install, a test
+run) reads it where it is, so either can initialise a database.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from alembic import command
-from eventlog.convlog_errors import ConfigurationError, SchemaMissingError
+from eventlog.errors import ConfigurationError, SchemaMissingError
 
 
 def script_location() -> Path:
-    """The migrations folder inside the installed package."""
-    location = Path(str(files("workers") / "migrations"))
+    """The migrations folder: inside the installed package, else the checkout's `alembic/`."""
+    package = Path(str(files("workers")))
+    location = package / "migrations"
+    if not (location / "env.py").is_file():
+        location = package.parent / "alembic"
     if not (location / "env.py").is_file():
         raise ConfigurationError(
             f"the migrations folder {location} is missing or incomplete; reinstall convlog "

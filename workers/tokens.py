@@ -13,7 +13,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, text
 
-from eventlog.convlog_errors import ConvlogError
+from eventlog.errors import ConvlogError
 
 Verb = Literal["ingest", "read", "admin"]
 VERBS: tuple[Verb, ...] = ("ingest", "read", "admin")

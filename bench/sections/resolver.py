@@ -7,8 +7,8 @@ from typing import Any
 
 from bench.harness import Bench, rate
 from eventlog.events import Event, parse_line
+from projections.errors import ResolveError
 from projections.policy import Policy
-from projections.problems import ResolveError
 from projections.resolver import compile_policy
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from bench.harness import Bench, ensure_loaded, log, rate
 from eventlog.tokens import KNOWN_ENCODINGS, TokenCounter, count_pending, get_encoding
 from eventlog.tokens.bulk import warm_up
-from workers.counting import count_tokens
+from workers.counting_pool import count_tokens
 
 BULK_ENCODING = "cl100k_base"
 

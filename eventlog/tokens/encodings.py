@@ -25,8 +25,8 @@ from importlib import resources
 
 import tiktoken
 
-from eventlog.convlog_errors import ConfigurationError
 from eventlog.encoding_names import KNOWN_ENCODINGS
+from eventlog.errors import ConfigurationError
 
 _PATCH_LOCK = threading.Lock()
 

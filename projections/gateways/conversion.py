@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.problems import PolicyError
+from projections.errors import PolicyError
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from projections.errors import PolicyError
 from projections.gateways.conversion import Converter
 from projections.gateways.hermes import config as config_hermes
 from projections.gateways.openclaw import config as config_openclaw
 from projections.gateways.picoclaw import config as config_picoclaw
-from projections.problems import PolicyError
 
 CONVERTERS: dict[str, Converter] = {
     "openclaw": config_openclaw.convert,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from projections.errors import Diagnostic
 from projections.policy.models import Policy
 from projections.policy.paths import Loc, render_path
-from projections.problems import Diagnostic
 
 
 def semantic_diagnostics(policy: Policy) -> list[Diagnostic]:

@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from projections.errors import Diagnostic
 from projections.policy.models import Policy
 from projections.policy.paths import Loc, allowed_keys, render_path
-from projections.problems import Diagnostic
 
 # Section of the policy -> the code its structural errors get.
 _SECTION_CODES = {

@@ -7,10 +7,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from projections.errors import Diagnostic, PolicyError
 from projections.policy.checks import semantic_diagnostics
 from projections.policy.diagnostics import section_diagnostics
 from projections.policy.models import Policy
-from projections.problems import Diagnostic, PolicyError
 
 
 def check_policy(data: Any) -> list[Diagnostic]:

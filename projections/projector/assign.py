@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from eventlog.envelopes import Envelope
-from projections.problems import UnfoldableEvent
+from projections.errors import UnfoldableEvent
 from projections.projector.state import CHANGE_KINDS, Head, MessageRef
 from projections.resets import timed_reset
 from projections.resolver import CompiledPolicy, Resolution, session_id_for

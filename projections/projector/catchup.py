@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from eventlog.envelopes import Envelope, read_envelopes
 from eventlog.partition import Partition
 from eventlog.store import EventStore
-from projections.problems import LockLost, PoisonEvent, StaleCheckpoint
+from projections.errors import LockLost, PoisonEvent, StaleCheckpoint
 from projections.projector.fold import fold_batch
 from projections.projector.interface import BatchFold, FoldOutcome
 from projections.projector.quarantine import blame, fold_isolating, read_isolating, record

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from eventlog.envelopes import Envelope
 from eventlog.tokens import ensure_counted
-from projections.projector import loading, sets
+from projections.projector import preload, sets
 from projections.projector.assign import Assigner, wanted
 from projections.projector.interface import FoldOutcome
 from projections.resolver import CompiledPolicy
@@ -26,7 +26,7 @@ def fold_batch(conn: Connection, projection_id: int, policy: CompiledPolicy,
     """The default BatchFold: load what the batch needs, assign, count, write."""
     span = (events[0].position, events[-1].position)
     want = wanted(policy, events)
-    known = loading.load(conn, projection_id, want, span)
+    known = preload.load(conn, projection_id, want, span)
     out = Assigner(policy, known).run(events, want.resolutions)
     # Counts are the workers' job (once per event and encoding); a fold that outruns
     # them counts what it needs, so it never meets a missing count.

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from eventlog.envelopes import Envelope
-from projections.problems import LockLost, PoisonEvent, StaleCheckpoint, UnfoldableEvent
+from projections.errors import LockLost, PoisonEvent, StaleCheckpoint, UnfoldableEvent
 from projections.projector.interface import BatchFold, FoldOutcome
 from projections.projector.state import Quarantined
 from projections.resolver import CompiledPolicy

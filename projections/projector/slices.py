@@ -9,8 +9,8 @@ from sqlalchemy import Connection, text
 
 from eventlog.envelopes import read_envelopes
 from eventlog.partition import Partition
+from projections.errors import PoisonEvent, ProjectionError, UnfoldableEvent
 from projections.policy import Policy
-from projections.problems import PoisonEvent, ProjectionError, UnfoldableEvent
 from projections.projector import sets
 from projections.projector.assign import Assignment, summary_target
 from projections.projector.quarantine import record

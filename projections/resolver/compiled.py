@@ -10,8 +10,8 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from eventlog.encoding_names import DEFAULT_ENCODING
+from projections.errors import PolicyError
 from projections.policy import Policy, errors_of, semantic_diagnostics
-from projections.problems import PolicyError
 from projections.resolver.canonical import MEMO_LIMIT, Part, session_uuid
 from projections.resolver.placer import (
     NO_LEGACY,

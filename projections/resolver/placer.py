@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Protocol
 
+from projections.errors import ResolveError
 from projections.gateways.render import legacy_keys
 from projections.gateways.view import NO_SETTINGS, Kind, LegacyView
-from projections.problems import ResolveError
 from projections.resolver.canonical import Part, format_key
 
 NO_LEGACY: Mapping[str, str] = MappingProxyType({})

@@ -15,7 +15,7 @@ import zlib
 from sqlalchemy import Engine, text
 
 from eventlog.store import EventStore
-from projections.problems import ProjectionError
+from projections.errors import ProjectionError
 from projections.projector import Projector
 from projections.registry import drop, find
 

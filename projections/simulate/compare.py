@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Engine, text
 from eventlog.schema import log_horizon
 from eventlog.store import EventStore
 from eventlog.tokens import ensure_counted
+from projections.errors import ProjectionError
 from projections.policy import Policy
-from projections.problems import ProjectionError
 from projections.projector.state import MEMBER_KINDS
 from projections.registry import ProjectionInfo, get
 from projections.resolver import compile_policy

@@ -20,8 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from eventlog.events import Event
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
+from projections.errors import LockLost
 from projections.policy import Policy
-from projections.problems import LockLost
 from projections.projector import Projector
 from projections.registry import get, lock_holders, projector_lock_key
 from tests.fixtures.builders import make_event

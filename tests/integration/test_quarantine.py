@@ -17,9 +17,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
+from projections.errors import PoisonEvent
 from projections.parallel import plan_slices
 from projections.policy import Policy
-from projections.problems import PoisonEvent
 from projections.projector import Projector
 from projections.queries import quarantined_count, quarantined_events
 from projections.registry import get

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, text
 
 from eventlog.events import Event
 from eventlog.store import EventStore
+from projections.errors import ProjectionError
 from projections.parallel import plan_slices
 from projections.policy import Policy
-from projections.problems import ProjectionError
 from projections.projector import Projector
 from projections.registry import get, lock_holders, projector_lock_key
 from projections.rescoping import activate_when_caught_up, rollback_when_caught_up

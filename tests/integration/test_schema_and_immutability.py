@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from eventlog.convlog_errors import SchemaMissingError
 from eventlog.database import libpq_url, scratch_database
+from eventlog.errors import SchemaMissingError
 from eventlog.store import EventStore
 from tests.fixtures.builders import make_event
 from workers.migrate import ensure_current, head_revision, upgrade

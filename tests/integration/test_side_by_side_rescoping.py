@@ -11,8 +11,8 @@ from sqlalchemy import Engine, text
 from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.context import ContextAssembler
+from projections.errors import ProjectionError
 from projections.policy import Policy
-from projections.problems import ProjectionError
 from projections.projector import Projector
 from projections.registry import get
 from projections.rescoping import activate_when_caught_up, build

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, text
 
 from eventlog.ingest import ingest_lines
 from eventlog.store import EventStore
+from projections.errors import ProjectionError
 from projections.policy import Policy
-from projections.problems import ProjectionError
 from projections.registry import create, list_projections
 from projections.simulate import RESERVED_PREFIX, Comparison, Params, Window, compare
 from projections.simulate.candidates import _lock_key

@@ -28,7 +28,7 @@ from projections.registry import get
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection
 from workers.cli.main import main
-from workers.counting import count_tokens
+from workers.counting_pool import count_tokens
 from workers.tools.workload.generator import generate
 
 TEXTS = ["hello", "", "naïve café 日本語", "<|endoftext|> is text here", "👩‍👩‍👧‍👦 " * 20,

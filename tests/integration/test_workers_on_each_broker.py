@@ -81,7 +81,7 @@ def test_redis_workers(store: EventStore, engine: Engine, cli_env: str, redis_ur
 
 
 def test_unknown_broker_scheme_is_refused() -> None:
-    from eventlog.convlog_errors import ConfigurationError
+    from eventlog.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="neither amqp:// nor redis://"):
         make_broker("kafka://localhost")

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from eventlog.events import Event
+from projections.errors import PolicyError
 from projections.policy import Policy, check_policy, load_policy
-from projections.problems import PolicyError
 from projections.resolver import resolve
 
 PLANNING, DEV, ART, RANDOM = "123456789", "987654321", "555555555", "444444444"

@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from eventlog.convlog_errors import ConvlogError
+from eventlog.errors import ConvlogError
+from projections.errors import Diagnostic, PolicyError
 from projections.policy import (
     Policy,
     check_policy,
     load_policy,
     read_policy_file,
 )
-from projections.problems import Diagnostic, PolicyError
 from tests.fixtures.profiles import examples
 from workers.cli.main import main
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventlog.convlog_errors import ConfigurationError
+from eventlog.errors import ConfigurationError
 from eventlog.tokens import KNOWN_ENCODINGS, PROBE_TEXTS, TokenCounter, get_encoding
 from projections.policy import Policy, check_policy
 from projections.resolver import compile_policy

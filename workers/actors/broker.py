@@ -8,7 +8,7 @@ from collections.abc import Callable
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from eventlog.convlog_errors import ConfigurationError
+from eventlog.errors import ConfigurationError
 from workers.bootstrap import bootstrap
 from workers.settings import WorkerSettings
 
@@ -44,9 +44,9 @@ def catch_up_projection(name: str) -> None:
     next tick starts a fresh catch-up anyway. Lost connections are raised, so
     dramatiq retries them with backoff.
     """
-    from projections.problems import LockLost, PoisonEvent
+    from projections.errors import LockLost, PoisonEvent
     from projections.projector import BatchResult, Projector
-    from workers.counting import count_tokens, encoding_of
+    from workers.counting_pool import count_tokens, encoding_of
 
     app = bootstrap()
     # New events' token counts first, in the projection's encoding (once per event and

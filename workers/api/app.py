@@ -23,10 +23,10 @@ from workers.api import (
     routes_search,
     routes_sessions,
 )
-from workers.api.models import MODEL_MARKER
 from workers.api.problems import ApiError, error_response
+from workers.api.schemas import MODEL_MARKER
 from workers.api.services import Services, build_services
-from workers.api.settings import ApiSettings
+from workers.settings import ApiSettings
 
 DESCRIPTION = """\
 convlog's HTTP API for chat-agent gateways: append events, get a session's context

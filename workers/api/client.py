@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from eventlog.convlog_errors import ConvlogError
+from eventlog.errors import ConvlogError
 
 Json = dict[str, Any]
 _RETRY_PAUSE_CAP = 5.0

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from eventlog.convlog_errors import ConfigurationError, ConvlogError, DatabaseError
-from projections.problems import ContextError, PolicyError, ProjectionError, ResolveError
+from eventlog.errors import ConfigurationError, ConvlogError, DatabaseError
+from projections.errors import ContextError, PolicyError, ProjectionError, ResolveError
 
 log = logging.getLogger("convlog.http")
 

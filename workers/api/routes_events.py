@@ -12,16 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Event, Rejection, parse_event
 from eventlog.tokens import check_encoding
-from projections.problems import ContextError
+from projections.errors import ContextError
 from projections.queries import resolve_in_projection
 from projections.registry import ProjectionInfo, get
 from projections.sessions import EventAddress, session_of_event
-from workers.api.appending import Parsed, SessionOf, append_parsed, parse_body
 from workers.api.auth import Ingester, IngestReader
 from workers.api.consistency import wait_until_projected
-from workers.api.models import AppendResponse, TurnRequest, TurnResponse
+from workers.api.intake import Parsed, SessionOf, append_parsed, parse_body
 from workers.api.problems import ERROR_RESPONSES, ApiError
-from workers.api.reading import context_response, empty_context
+from workers.api.schemas import AppendResponse, TurnRequest, TurnResponse
+from workers.api.scoped import context_response, empty_context
 from workers.api.services import Api, Services
 
 router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)

@@ -8,10 +8,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from eventlog.convlog_errors import ConvlogError
+from eventlog.errors import ConvlogError
 from projections.status import projection_lags
 from workers.api.metrics import CONTENT_TYPE
-from workers.api.models import Health, ProjectionLag, Ready
+from workers.api.schemas import Health, ProjectionLag, Ready
 from workers.api.services import Api, Services
 from workers.migrate import ensure_current
 

@@ -11,9 +11,9 @@ from projections.registry import get
 from projections.sessions import Session
 from workers.api.auth import Ingester
 from workers.api.leases import Lease
-from workers.api.models import LeaseRequest, LeaseResponse, RenewRequest
 from workers.api.problems import ERROR_RESPONSES
-from workers.api.reading import scoped_session
+from workers.api.schemas import LeaseRequest, LeaseResponse, RenewRequest
+from workers.api.scoped import scoped_session
 from workers.api.services import Api, Services
 from workers.tokens import Principal
 

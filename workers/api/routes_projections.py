@@ -12,13 +12,13 @@ from projections.registry import create, list_projections, rollback
 from projections.rescoping import activate_when_caught_up, build
 from projections.status import Status, status
 from workers.api.auth import Admin
-from workers.api.models import (
+from workers.api.problems import ERROR_RESPONSES
+from workers.api.schemas import (
     Activated,
     ActivateRequest,
     CreateProjection,
     ProjectionStatus,
 )
-from workers.api.problems import ERROR_RESPONSES
 from workers.api.services import Api, Services
 
 router = APIRouter(prefix="/v1/projections", tags=["projections"], responses=ERROR_RESPONSES)

@@ -13,7 +13,7 @@ from projections.registry import get
 from projections.searching import MAX_LIMIT, MAX_QUERY_CHARS, SearchFilter, parse_address, search
 from workers.api.auth import Reader
 from workers.api.problems import ERROR_RESPONSES, ApiError
-from workers.api.reading import scoped_session
+from workers.api.scoped import scoped_session
 from workers.api.services import Api, Services
 
 router = APIRouter(prefix="/v1", tags=["search"], responses=ERROR_RESPONSES)

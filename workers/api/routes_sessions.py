@@ -15,10 +15,11 @@ from projections.queries import resolve_in_projection
 from projections.registry import ProjectionInfo, get
 from projections.sessions import Session, SessionFilter, last_user_address
 from projections.sessions import list_sessions as page_of_sessions
-from workers.api.appending import Parsed, append_parsed
 from workers.api.auth import IngestReader, Reader
 from workers.api.consistency import checkpoint_of, ensure_appended, wait_until_projected
-from workers.api.models import (
+from workers.api.intake import Parsed, append_parsed
+from workers.api.problems import ERROR_RESPONSES, ApiError
+from workers.api.schemas import (
     ENCODING_HELP,
     AppendedOne,
     ContextResponse,
@@ -29,8 +30,7 @@ from workers.api.models import (
     SessionPage,
     SummaryRequest,
 )
-from workers.api.problems import ERROR_RESPONSES, ApiError
-from workers.api.reading import context_response, scoped_session
+from workers.api.scoped import context_response, scoped_session
 from workers.api.services import Api, Services
 from workers.tokens import Principal
 

@@ -14,7 +14,7 @@ from eventlog.tokens import TokenCounter
 from projections.context import ContextAssembler
 from workers.api.leases import LeaseManager
 from workers.api.metrics import Metrics
-from workers.api.settings import ApiSettings
+from workers.settings import ApiSettings
 
 
 @dataclass

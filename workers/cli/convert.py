@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from projections.errors import Diagnostic, PolicyError
 from projections.gateways.converters import CONVERTERS, converter_for
 from projections.policy import check_policy, errors_of
-from projections.problems import Diagnostic, PolicyError
 
 # Keys of OpenClaw's session block: a file holding only that block is read as one.
 _OPENCLAW_SESSION_KEYS = ("dmScope", "identityLinks", "mainKey", "reset", "resetTriggers")

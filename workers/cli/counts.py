@@ -10,7 +10,7 @@ from rich.table import Table
 from eventlog.tokens import KNOWN_ENCODINGS, CountProgress, counting_status
 from workers.bootstrap import bootstrap
 from workers.cli.output import console, err_console, is_terminal, positive_int, print_json
-from workers.counting import count_tokens, encodings_in_use
+from workers.counting_pool import count_tokens, encodings_in_use
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

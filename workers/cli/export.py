@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from eventlog.convlog_errors import ConfigurationError
+from eventlog.errors import ConfigurationError
 from workers.bootstrap import bootstrap
 from workers.cli.output import console, err_console, is_terminal, plain
 from workers.tools.exports.conversations import write_markdown, write_openai

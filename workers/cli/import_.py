@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from eventlog.convlog_errors import ConfigurationError
+from eventlog.errors import ConfigurationError
 from projections.gateways.converters import CONVERTERS, converter_for
 from projections.policy import load_policy
 from workers.bootstrap import bootstrap

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from eventlog.convlog_errors import ConvlogError
+from eventlog.errors import ConvlogError
 from eventlog.events import Event
 from projections.legacy_keys import Interpretation, interpret_key, probe
 from projections.policy import load_policy

@@ -13,9 +13,9 @@ from typing import BinaryIO, TextIO
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eventlog.convlog_errors import ConfigurationError
 from eventlog.database import get_engine
 from eventlog.encoding_names import KNOWN_ENCODINGS
+from eventlog.errors import ConfigurationError
 from eventlog.events import Rejection
 from eventlog.ingest import IngestResult, ingest_stream
 from eventlog.settings import Settings

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from eventlog.convlog_errors import ConvlogError
+from eventlog.errors import ConvlogError
 from workers.cli.output import plain
 
 # verb -> (its module under workers.cli, its help line), in the order `--help` lists them.

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eventlog.convlog_errors import ConvlogError
+from eventlog.errors import ConvlogError
 from eventlog.events import Event, Rejection, parse_event
+from projections.errors import Diagnostic, PolicyError
 from projections.policy import (
     Policy,
     check_policy,
@@ -17,7 +18,6 @@ from projections.policy import (
     load_policy,
     read_policy_file,
 )
-from projections.problems import Diagnostic, PolicyError
 from projections.resolver import Resolution, resolve
 from workers.cli.convert import add_convert
 from workers.cli.legacy_key import add_key_option, resolve_key_command

@@ -44,8 +44,8 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from eventlog.database import get_engine, resolve_url
-    from workers.api.settings import ApiSettings
     from workers.migrate import ensure_current
+    from workers.settings import ApiSettings
 
     settings = ApiSettings()
     # Fail here with one line (no database, no schema) rather than in every request; and

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from projections.errors import ProjectionError
 from projections.policy import Policy, load_policy
-from projections.problems import ProjectionError
 from projections.simulate import Comparison, Params, Prices, Window, compare
 from projections.simulate.compare import OnMeasured
 from projections.simulate.model import (

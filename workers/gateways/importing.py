@@ -12,8 +12,8 @@ from sqlalchemy import Engine, text
 
 from eventlog.events import Event
 from eventlog.store import EventStore
+from projections.errors import ProjectionError
 from projections.policy import Policy
-from projections.problems import ProjectionError
 from projections.queries import resolve_in_projection
 from projections.registry import get
 from projections.resolver import compile_policy

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from projections.gateways.openclaw import keys
-from workers.gateways.reading import json_file, json_lines
+from workers.gateways.lines import json_file, json_lines
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
 from workers.gateways.timeparse import parse_time
 

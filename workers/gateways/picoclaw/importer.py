@@ -16,7 +16,7 @@ from typing import Any
 
 from projections.gateways.openclaw import keys as alias_keys
 from projections.gateways.picoclaw.keys import parse_scope
-from workers.gateways.reading import json_file, json_lines
+from workers.gateways.lines import json_file, json_lines
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
 from workers.gateways.timeparse import parse_time
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from projections.problems import ProjectionError
+from projections.errors import ProjectionError
 
 COLUMNS: tuple[str, ...] = (
     "projection", "session_id", "key", "epoch", "agent", "seq", "position", "type", "kind",

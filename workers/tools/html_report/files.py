@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from eventlog.convlog_errors import ConfigurationError
+from eventlog.errors import ConfigurationError
 from projections.simulate import Measured, PolicyMetrics, Prices
 from projections.simulate.series import Series, read_series
 

@@ -1,4 +1,4 @@
-"""Errors of projections, policies and context (the tree is drawn in `eventlog.convlog_errors`)."""
+"""Errors of projections, policies and context (the tree is drawn in `eventlog.errors`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from eventlog.convlog_errors import ConvlogError
+from eventlog.errors import ConvlogError
 
 Severity = Literal["error", "warning"]
 

@@ -7,10 +7,10 @@ import uuid
 from sqlalchemy import Connection
 
 from projections.context import Context
-from projections.problems import ContextError
+from projections.errors import ContextError
 from projections.registry import ProjectionInfo
 from projections.sessions import Session, find_session, get_session
-from workers.api.models import ContextResponse
+from workers.api.schemas import ContextResponse
 from workers.tokens import Principal
 
 

@@ -18,8 +18,8 @@ from sqlalchemy import Connection
 from eventlog.appending import Admit, AppendResult, PreparedEvent, prepare
 from eventlog.events import Event, Rejection, parse_event, parse_line
 from workers.api.leases import fencing_problem
-from workers.api.models import AppendResponse, EventResult
 from workers.api.problems import ApiError
+from workers.api.schemas import AppendResponse, EventResult
 from workers.api.services import Services
 from workers.tokens import Principal
 
