@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -161,6 +161,12 @@ def resolve_url(settings: Settings) -> str:
 @cache
 def _engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def ping(engine: Engine) -> None:
+    """One round trip: raises the driver's error when the database cannot be reached."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def get_engine(settings: Settings | None = None) -> Engine:

@@ -129,6 +129,20 @@ class EventStore:
 
     # -- reading ------------------------------------------------------------------
 
+    @staticmethod
+    def find(conn: Connection, event_id: str) -> tuple[int, str] | None:
+        """The position and type of the event with this id, if the log holds one."""
+        row = conn.execute(text("SELECT position, type FROM events WHERE event_id = :id"),
+                           {"id": event_id}).first()
+        return None if row is None else (int(row.position), str(row.type))
+
+    @staticmethod
+    def occurred_at(conn: Connection, position: int) -> datetime | None:
+        """When the event at `position` happened on its platform."""
+        value = conn.execute(text("SELECT occurred_at FROM events WHERE position = :p"),
+                             {"p": position}).scalar()
+        return value if isinstance(value, datetime) else None
+
     def horizon(self, conn: Connection | None = None) -> int:
         """The safe horizon (`log_horizon`), on `conn` or on a connection of its own."""
         if conn is not None:

@@ -6,6 +6,7 @@ cannot see is still a circle a reader has to untangle.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -127,3 +128,23 @@ def test_folder_circle_detection_finds_two_folders_that_import_each_other() -> N
     assert strongly_connected(graph) == []
     # Then the two folders are reported as a circle, and the bystander is not
     assert folder_circles(graph) == [{"p.a", "p.b"}]
+
+
+EDGES = ("workers/cli", "workers/api", "workers/actors")
+SQL = re.compile(r"""["'](?:SELECT|INSERT|UPDATE|DELETE|WITH)\s"""
+                 r"|from sqlalchemy import[^\n]*\btext\b")
+
+
+@pytest.mark.parametrize("edge", EDGES)
+def test_no_sql_at_the_edges(edge: str) -> None:
+    # A route or a command parses, calls a service and renders: its SQL lives below it.
+    root = Path(__file__).resolve().parents[2] / edge
+    found = {str(p.relative_to(root.parent.parent)) for p in root.rglob("*.py")
+             if SQL.search(p.read_text(encoding="utf-8"))}
+    assert not found, f"SQL in the edges (move it into a service): {sorted(found)}"
+
+
+def test_the_sql_check_finds_a_statement() -> None:
+    assert SQL.search('conn.execute(text("SELECT 1"))')
+    assert SQL.search("from sqlalchemy import Connection, text")
+    assert not SQL.search('print("selected sessions")')

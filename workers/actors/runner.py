@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 import psycopg
 from dramatiq import Worker
-from sqlalchemy import text
 
 from eventlog.database import libpq_url
 from eventlog.retention import DailyRetention
 from eventlog.schema import EVENTS_CHANNEL
 from eventlog.search_index import keep_current
+from projections.registry import list_projections
 from projections.simulate import is_temporary
 from workers.actors.broker import setup
 from workers.bootstrap import bootstrap
@@ -27,8 +27,7 @@ def projection_names(engine: object) -> list[str]:
     """The projections workers keep caught up: not a simulation's temporary candidates,
     which their simulation builds and drops itself."""
     with engine.connect() as conn:  # type: ignore[attr-defined]
-        names = conn.execute(text("SELECT name FROM projections ORDER BY id")).scalars()
-        return [name for name in names if not is_temporary(name)]
+        return [p.name for p in list_projections(conn) if not is_temporary(p.name)]
 
 
 class Waker:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from eventlog.appending import Admit, AppendResult, PreparedEvent, prepare
 from eventlog.events import Event, Rejection, parse_event, parse_line
-from workers.api.leases import fencing_problem
+from projections.leases import fencing_problem
 from workers.api.problems import ApiError
 from workers.api.schemas import AppendResponse, EventResult
 from workers.api.services import Services
@@ -130,7 +130,7 @@ def append_parsed(services: Services, principal: Principal, parsed: Parsed, *,
             rejected.append(Rejection(line, f"agent: token {principal.name!r} may not write "
                                       f"for agent {event.agent!r}", "", code="AGENT_NOT_IN_SCOPE"))
     prepared = prepare(events, lines)  # outside the lock: CPU only
-    admit = (_fence(fencing_token, session_of)
+    admit = (fence(fencing_token, session_of)
              if fencing_token is not None and session_of is not None else None)
     result = (services.store.append_prepared(prepared, admit=admit) if prepared
               else AppendResult())
@@ -143,7 +143,7 @@ def append_parsed(services: Services, principal: Principal, parsed: Parsed, *,
     return Appended(_results(prepared, result), result)
 
 
-def _fence(token: int, session_of: SessionOf) -> Admit:
+def fence(token: int, session_of: SessionOf) -> Admit:
     """A reply (`message.sent`) is admitted only under the session's current lease."""
     def admit(conn: Connection, item: PreparedEvent) -> Rejection | None:
         if item.event.type != "message.sent":

@@ -12,20 +12,18 @@ from starlette.concurrency import run_in_threadpool
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Event, Rejection, parse_event
 from eventlog.tokens import check_encoding
-from projections.errors import ContextError
+from projections.consistency import wait_until_projected
 from projections.queries import resolve_in_projection
-from projections.registry import ProjectionInfo, get
-from projections.sessions import EventAddress, session_of_event
+from projections.registry import ProjectionInfo
+from projections.turns import Bounds, TurnRefused, check_turn, take_turn
 from workers.api.auth import Ingester, IngestReader
-from workers.api.consistency import wait_until_projected
-from workers.api.intake import Parsed, SessionOf, append_parsed, parse_body
+from workers.api.intake import SessionOf, append_parsed, fence, parse_body
 from workers.api.problems import ERROR_RESPONSES, ApiError
 from workers.api.schemas import AppendResponse, TurnRequest, TurnResponse
-from workers.api.scoped import context_response, empty_context
+from workers.api.scoped import context_response
 from workers.api.services import Api, Services
 
 router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
-TURN_TYPES = ("message.received", "message.sent", "tool.used")
 
 _EVENTS_BODY = {
     "required": True,
@@ -58,16 +56,11 @@ async def post_events(
                             max_batch=settings.api_max_batch)
         session_of = None
         if fencing_token is not None:
-            session_of = fenced_sessions(api, _active(api))
+            session_of = fenced_sessions(api, api.projection(None))
         return append_parsed(api, principal, parsed, fencing_token=fencing_token,
                              session_of=session_of).response()
 
     return await run_in_threadpool(work)
-
-
-def _active(api: Services) -> ProjectionInfo:
-    with api.engine.connect() as conn:
-        return get(conn, None)
 
 
 def fenced_sessions(api: Services, info: ProjectionInfo) -> SessionOf:
@@ -94,39 +87,24 @@ def post_turn(body: TurnRequest, principal: IngestReader,
     if isinstance(event, Rejection):
         api.metrics.rejected.labels(code=event.code).inc()
         raise ApiError(422, event.code, f"the event is invalid: {event.reason}")
-    if event.type not in TURN_TYPES:
-        raise ApiError(422, "TURN_NEEDS_MESSAGE",
-                       f"a turn appends one of {', '.join(TURN_TYPES)}, not {event.type}; "
-                       "send other events with POST /v1/events")
+    check_turn(event, body.encoding)
     if not principal.allows(event.agent):
         raise ApiError(403, "AGENT_NOT_IN_SCOPE",
                        f"token {principal.name!r} may not write for agent {event.agent!r}")
-    info = _active(api)
-    session_of = fenced_sessions(api, info) if body.fencing_token is not None else None
-    appended = append_parsed(api, principal, Parsed([event], [1], []),
-                             fencing_token=body.fencing_token, session_of=session_of)
-    result = appended.results[0]
-    if result.status == "rejected" or result.position is None:
-        status = 409 if result.code in ("ID_CONFLICT", "FENCING_TOKEN_STALE") else 422
-        raise ApiError(status, result.code or "INVALID_EVENT", result.reason or "refused")
-    checkpoint = wait_until_projected(api.engine, api.store, info, result.position,
-                                      timeout=settings.api_consistency_timeout,
-                                      max_lag=settings.api_catch_up_max_lag)
-    with api.engine.connect() as conn:
-        session_id = session_of_event(conn, info.id, result.position, EventAddress(
-            event.agent, event.platform, event.account, event.chat, event.message_id))
-        key = None
-        if session_id is None:  # a reset trigger opens a session it does not enter
-            placed = resolve_in_projection(conn, info, event)
-            session_id, key = placed.session_id, placed.resolution.key
-        try:
-            context = context_response(api.assembler.assemble(
-                conn, info.id, session_id, budget=body.budget, tag_senders=body.tag_senders,
-                encoding=body.encoding), info, checkpoint)
-        except ContextError as error:
-            if error.code != "UNKNOWN_SESSION" or key is None:
-                raise
-            context = empty_context(session_id, key, body.budget, info, checkpoint)
-    return TurnResponse(status="appended" if result.status == "appended" else "duplicate",
-                        event_id=result.event_id or event.event_id, position=result.position,
-                        session_id=str(session_id), projection=info.name, context=context)
+    token = body.fencing_token
+    try:
+        turn = take_turn(
+            api.engine, api.store, api.assembler, event, budget=body.budget,
+            bounds=Bounds(settings.api_consistency_timeout, settings.api_catch_up_max_lag),
+            tag_senders=body.tag_senders, encoding=body.encoding,
+            admit_for=None if token is None else (
+                lambda info: fence(token, fenced_sessions(api, info))))
+    except TurnRefused as refused:
+        api.metrics.rejected.labels(code=refused.code).inc()
+        raise
+    (api.metrics.appended if turn.appended else api.metrics.duplicates).inc()
+    return TurnResponse(status="appended" if turn.appended else "duplicate",
+                        event_id=turn.event_id, position=turn.position,
+                        session_id=str(turn.session_id), projection=turn.projection.name,
+                        context=context_response(turn.context, turn.projection,
+                                                 turn.checkpoint))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from eventlog.database import ping
 from eventlog.errors import ConvlogError
 from projections.status import projection_lags
 from workers.api.metrics import CONTENT_TYPE
@@ -28,8 +28,7 @@ def _readiness(api: Services) -> Ready:
     database = schema = False
     lags: list[ProjectionLag] = []
     try:
-        with api.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(api.engine)
         database = True
         ensure_current(api.engine)
         schema = True

@@ -7,10 +7,10 @@ import uuid
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
+from projections.leases import Lease
 from projections.registry import get
 from projections.sessions import Session
 from workers.api.auth import Ingester
-from workers.api.leases import Lease
 from workers.api.problems import ERROR_RESPONSES
 from workers.api.schemas import LeaseRequest, LeaseResponse, RenewRequest
 from workers.api.scoped import scoped_session

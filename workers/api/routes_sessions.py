@@ -6,17 +6,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import text
 
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Rejection, parse_event
 from eventlog.tokens import check_encoding
+from projections.consistency import checkpoint_of, ensure_appended, wait_until_projected
 from projections.queries import resolve_in_projection
-from projections.registry import ProjectionInfo, get
 from projections.sessions import Session, SessionFilter, last_user_address
 from projections.sessions import list_sessions as page_of_sessions
 from workers.api.auth import IngestReader, Reader
-from workers.api.consistency import checkpoint_of, ensure_appended, wait_until_projected
 from workers.api.intake import Parsed, append_parsed
 from workers.api.problems import ERROR_RESPONSES, ApiError
 from workers.api.schemas import (
@@ -40,11 +38,6 @@ ProjectionName = Annotated[str | None, Query(max_length=63,
 _PROBE = {"occurred_at": "1970-01-01T00:00:00Z", "message_id": "resolve-probe", "text": ""}
 
 
-def _projection(api: Services, name: str | None) -> ProjectionInfo:
-    with api.engine.connect() as conn:
-        return get(conn, name)
-
-
 def _model(row: Session) -> SessionModel:
     return SessionModel.model_validate(row.as_dict())
 
@@ -66,7 +59,7 @@ def list_sessions(
         agents = [agent] if principal.allows(agent) else []
     wanted = SessionFilter(agents=agents, key_prefix=key_prefix, participant=participant,
                            needs_summary=needs_summary)
-    info = _projection(api, projection)
+    info = api.projection(projection)
     with api.engine.connect() as conn:
         page = page_of_sessions(conn, info.id, wanted, cursor=cursor, limit=limit)
     return SessionPage(projection=info.name, sessions=[_model(r) for r in page.sessions],
@@ -90,7 +83,7 @@ def get_context(
 ) -> ContextResponse:
     if encoding is not None:
         check_encoding(encoding)
-    info = _projection(api, projection)
+    info = api.projection(projection)
     if after is not None:
         ensure_appended(api.store, after)
         checkpoint = wait_until_projected(
@@ -114,7 +107,7 @@ def get_session(
     api: Api,
     projection: ProjectionName = None,
 ) -> SessionModel:
-    info = _projection(api, projection)
+    info = api.projection(projection)
     with api.engine.connect() as conn:
         return _model(scoped_session(conn, info, session, principal))
 
@@ -131,7 +124,7 @@ def post_resolve(body: ResolveRequest, principal: Reader,
     if not principal.allows(event.agent):
         raise ApiError(403, "AGENT_NOT_IN_SCOPE",
                        f"token {principal.name!r} may not read agent {event.agent!r}")
-    info = _projection(api, body.projection)
+    info = api.projection(body.projection)
     with api.engine.connect() as conn:
         placed = resolve_in_projection(conn, info, event)
     return ResolveResponse.model_validate(placed.as_dict())
@@ -158,7 +151,7 @@ def post_summary(
     api: Api,
     projection: ProjectionName = None,
 ) -> AppendedOne:
-    info = _projection(api, projection)
+    info = api.projection(projection)
     with api.engine.connect() as conn:
         row = scoped_session(conn, info, session, principal)
         if not row.first_position <= body.covers_position <= row.last_position:
@@ -166,8 +159,7 @@ def post_summary(
                            f"covers_position {body.covers_position} is outside the session "
                            f"({row.first_position} to {row.last_position})")
         # The covered event's time: a retry builds the same event, so it is a duplicate.
-        at = conn.execute(text("SELECT occurred_at FROM events WHERE position = :p"),
-                          {"p": body.covers_position}).scalar() or row.last_at
+        at = api.store.occurred_at(conn, body.covers_position) or row.last_at
     data = {"type": "summary.recorded", "agent": row.agent, "platform": row.platform,
             "occurred_at": at.isoformat(), "session_id": str(row.session_id),
             "position": body.covers_position, "text": body.text}
@@ -185,16 +177,14 @@ def post_reset(
     api: Api,
     projection: ProjectionName = None,
 ) -> AppendedOne:
-    info = _projection(api, projection)
+    info = api.projection(projection)
     with api.engine.connect() as conn:
         row = scoped_session(conn, info, session, principal)
         address = last_user_address(conn, info.id, row.session_id)
         if body.id is not None:
-            earlier = conn.execute(text("SELECT position, type FROM events WHERE event_id = :id"),
-                                   {"id": body.id}).first()
-            if earlier is not None and earlier.type == "session.reset":
-                return AppendedOne(status="duplicate", event_id=body.id,
-                                   position=earlier.position)
+            earlier = api.store.find(conn, body.id)
+            if earlier is not None and earlier[1] == "session.reset":
+                return AppendedOne(status="duplicate", event_id=body.id, position=earlier[0])
     if address is None:
         raise ApiError(409, "NOTHING_TO_RESET", f"session {row.session_id} has no message with "
                        "an address to reset at")

@@ -12,6 +12,7 @@ from eventlog.database import resolve_url
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
 from projections.context import ContextAssembler
+from projections.registry import ProjectionInfo, get
 from workers.api.leases import LeaseManager
 from workers.api.metrics import Metrics
 from workers.settings import ApiSettings
@@ -25,6 +26,11 @@ class Services:
     assembler: ContextAssembler
     leases: LeaseManager
     metrics: Metrics
+
+    def projection(self, name: str | None) -> ProjectionInfo:
+        """The projection a request names, else the active one (UNKNOWN_PROJECTION)."""
+        with self.engine.connect() as conn:
+            return get(conn, name)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine
 
 from eventlog.database import resolve_url, scratch_database
+from eventlog.events import Event
 from eventlog.ingest import ingest_lines
 from eventlog.settings import Settings
 from eventlog.store import EventStore
@@ -125,12 +126,21 @@ def comparison(engine: Engine) -> Table:
     return table
 
 
+def _follow_up_position(conn: Connection) -> int:
+    """Where the sample's follow-up question landed in the log."""
+    for line in sample_path().read_bytes().splitlines():
+        data = json.loads(line)
+        if data.get("text") == FOLLOW_UP:
+            found = EventStore.find(conn, Event.model_validate(data).event_id)
+            assert found is not None, "the demo ingested the sample"
+            return found[0]
+    raise AssertionError("the sample holds the follow-up question")
+
+
 def tell_seed_002(engine: Engine, store: EventStore) -> None:
     console.rule("seed 002: asked in #general, followed up in #requests")
     with engine.connect() as conn:
-        position = conn.execute(text(
-            "SELECT position FROM event_content WHERE text = :t ORDER BY position LIMIT 1"),
-            {"t": FOLLOW_UP}).scalar_one()
+        position = _follow_up_position(conn)
         for name in ("per-chat", "guild-wide"):
             info = get(conn, name)
             session_id = session_of_event(conn, info.id, position)

@@ -1,4 +1,9 @@
-"""Read-your-writes: a projection brought up to a position, or a clear 503 within a bound."""
+"""Read-your-writes: a projection brought up to a position, or a clear refusal within a bound.
+
+A reader that must see a write (a gateway's turn, a context asked `after` a position)
+asks `wait_until_projected`. The edges map its refusals: PROJECTION_LAGGING is a
+retryable answer (HTTP 503 with Retry-After), POSITION_PAST_HEAD a caller's mistake.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,18 @@ import time
 from sqlalchemy import Engine, text
 
 from eventlog.store import EventStore
+from projections.errors import ProjectionError
 from projections.projector import Projector
 from projections.registry import ProjectionInfo
-from workers.api.problems import RETRY_AFTER_SECONDS, ApiError
 
 _FIRST_PAUSE = 0.002
 _LONGEST_PAUSE = 0.05
+
+
+class ProjectionLagging(ProjectionError):
+    """The projection did not reach a position in time; no stale answer is given."""
+
+    code = "PROJECTION_LAGGING"
 
 
 def checkpoint_of(engine: Engine, projection_id: int) -> int:
@@ -25,19 +36,18 @@ def ensure_appended(store: EventStore, position: int) -> None:
     """A position the log has not handed out would be waited for in vain: refuse it."""
     head = store.horizon()
     if position > head:
-        raise ApiError(422, "POSITION_PAST_HEAD",
-                       f"position {position} is past the log's head ({head}); pass a position "
-                       "an append returned")
+        raise ProjectionError(f"position {position} is past the log's head ({head}); pass a "
+                              "position an append returned", code="POSITION_PAST_HEAD")
 
 
 def wait_until_projected(engine: Engine, store: EventStore, info: ProjectionInfo,
                          position: int, *, timeout: float, max_lag: int) -> int:
     """The projection's checkpoint once it is at or past `position`.
 
-    A small lag is folded here, in the request: the projector admits one runner per
-    projection, so concurrent requests take turns and each batch serves all of them.
+    A small lag is folded here, by the caller: the projector admits one runner per
+    projection, so concurrent callers take turns and each batch serves all of them.
     When another process holds the projector (a worker, a build), the checkpoint is
-    polled instead. Past `timeout` the answer is 503, never a stale context.
+    polled instead. Past `timeout`: ProjectionLagging, never a stale answer.
     """
     deadline = time.monotonic() + timeout
     checkpoint = info.checkpoint
@@ -51,11 +61,9 @@ def wait_until_projected(engine: Engine, store: EventStore, info: ProjectionInfo
                 return result.checkpoint
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise ApiError(
-                503, "PROJECTION_LAGGING",
+            raise ProjectionLagging(
                 f"projection {info.name!r} is at position {checkpoint}, behind {position}, "
-                f"after {timeout:g}s; the answer would be stale, so none is given",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+                f"after {timeout:g}s; the answer would be stale, so none is given")
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, _LONGEST_PAUSE)
         checkpoint = checkpoint_of(engine, info.id)
