@@ -69,6 +69,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "summary.recorded": ("session_id", "position", "text"),
     "content.redacted": ("message_id",),
 }
+JSON_WHITESPACE = " \t\r\n"  # all JSON allows between tokens (RFC 8259)
 MESSAGE_TYPES = frozenset({"message.received", "message.sent", "tool.used", "message.edited"})
 
 
@@ -321,20 +322,35 @@ def parse_event(
         return Rejection(line, describe_validation_error(error), raw, code=code)
 
 
+def stripped_line(text: str, *, line: int) -> str | Rejection:
+    """A line without the whitespace around it; a line of nothing but whitespace JSON does
+    not know (U+00A0, U+2028, ...) is refused, not skipped as blank: no line vanishes."""
+    stripped = text.strip()
+    if not stripped and text.strip(JSON_WHITESPACE):
+        return Rejection(line, "line: holds only whitespace that JSON does not allow (e.g. "
+                         "U+00A0); remove it, or put an event there", text,
+                         code="MALFORMED_JSON")
+    return stripped
+
+
 def parse_line(
     data: bytes | str, *, line: int, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
 ) -> Event | Rejection | None:
     """Parse one JSONL line. Blank lines give None; bad lines give a Rejection."""
+    from_utf8 = isinstance(data, bytes)
     if isinstance(data, bytes):
         try:
-            text = data.decode("utf-8")
+            decoded = data.decode("utf-8")
         except UnicodeDecodeError as error:
             raw = data.decode("utf-8", errors="replace")
             return Rejection(line, f"line: invalid UTF-8 at byte {error.start}", raw.rstrip("\n"),
                              code="INVALID_UTF8")
-        return parse_text(text.strip(), line=line, max_text_chars=max_text_chars,
-                          from_utf8=True)
-    return parse_text(data.strip(), line=line, max_text_chars=max_text_chars)
+    else:
+        decoded = data
+    text = stripped_line(decoded, line=line)
+    if isinstance(text, Rejection):
+        return text
+    return parse_text(text, line=line, max_text_chars=max_text_chars, from_utf8=from_utf8)
 
 
 def parse_text(

@@ -11,7 +11,7 @@ import psycopg
 
 from eventlog.appending import AppendResult, PreparedEvent, prepare
 from eventlog.errors import DatabaseError
-from eventlog.events import Event, Rejection, parse_line, parse_text
+from eventlog.events import Event, Rejection, parse_line, parse_text, stripped_line
 from eventlog.store import EventStore, chunked
 
 # Rejections kept in memory for callers that want to look at some; every one of
@@ -68,12 +68,13 @@ def parse_batch(store: EventStore, numbered: list[tuple[int, bytes]],
     raw: dict[int, str] = {}
     for number, line in numbered:
         try:
-            text = line.decode("utf-8").strip()
+            stripped = stripped_line(line.decode("utf-8"), line=number)
         except UnicodeDecodeError:
             parsed = parse_line(line, line=number, max_text_chars=max_text_chars)
         else:
-            parsed = parse_text(text, line=number, max_text_chars=max_text_chars,
-                                from_utf8=True)
+            text = stripped if isinstance(stripped, str) else stripped.raw
+            parsed = stripped if isinstance(stripped, Rejection) else parse_text(
+                stripped, line=number, max_text_chars=max_text_chars, from_utf8=True)
         if isinstance(parsed, Event):
             events.append(parsed)
             numbers.append(number)

@@ -48,3 +48,17 @@ def test_the_valid_strategy_makes_valid_events(event: dict[str, object]) -> None
 def test_python_objects_with_any_scalar_never_raise(fields: dict[str, object]) -> None:
     result = parse_event({"type": "message.received", "agent": "a", "platform": "p", **fields})
     assert isinstance(result, Event | Rejection)
+
+
+def test_a_line_of_whitespace_json_does_not_know_is_refused_not_skipped() -> None:
+    valid = json.dumps({"type": "message.received", "agent": "main", "platform": "discord",
+                        "chat": "1", "chat_type": "dm", "sender": "1", "message_id": "m1",
+                        "text": "hi", "occurred_at": "2026-01-01T00:00:00Z"}).encode()
+    # JSON's own whitespace is a blank line, skipped
+    assert parse_line(b" \t\r\n", line=1) is None
+    # a line of U+00A0 or U+2028 alone is refused with a code, so no line vanishes
+    for noise in ("\u00a0".encode(), "\u2028 ".encode()):
+        refused = parse_line(noise, line=2)
+        assert isinstance(refused, Rejection) and refused.code == "MALFORMED_JSON"
+    # and an event with such whitespace around it is still read
+    assert isinstance(parse_line("\u00a0".encode() + valid, line=3), Event)

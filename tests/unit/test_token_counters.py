@@ -92,13 +92,16 @@ def test_an_unknown_encoding_is_refused_with_the_known_ones() -> None:
     assert raised.value.code == "UNKNOWN_ENCODING"
 
 
-def test_a_policy_names_its_encoding_or_takes_the_deployments(
+def test_a_policy_names_its_encoding_or_is_given_the_deployments(
         monkeypatch: pytest.MonkeyPatch) -> None:
     assert compile_policy(Policy.model_validate({"encoding": "o200k_base"})).encoding == \
         "o200k_base"
+    # The deployment's encoding is given to a policy that names none (a projection stores
+    # it when created); the compiled policy never reads the environment itself.
     monkeypatch.setenv("CONVLOG_ENCODING", "o200k_base")
-    assert compile_policy(Policy.model_validate({"name": "fresh-default"})).encoding == \
-        "o200k_base"
+    fresh = Policy.model_validate({"name": "fresh-default"})
+    assert compile_policy(fresh).encoding == "cl100k_base"
+    assert compile_policy(fresh.with_encoding("o200k_base")).encoding == "o200k_base"
     # The encoding decides no grouping: session ids stay those of the same policy without it.
     assert Policy.model_validate({"encoding": "o200k_base"}).grouping_fingerprint() == \
         Policy().grouping_fingerprint()
