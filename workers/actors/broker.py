@@ -9,7 +9,7 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
 from eventlog.errors import ConfigurationError
-from workers.bootstrap import bootstrap
+from workers.bootstrap import App, bootstrap
 from workers.settings import WorkerSettings
 
 QUEUE = "convlog"
@@ -36,6 +36,21 @@ def make_broker(url: str | None) -> dramatiq.Broker:
                              "unset it to run the workers in-process")
 
 
+_apps: dict[str, App] = {}
+
+
+def worker_app() -> App:
+    """The worker process's settings, engine and store: made on its first message, then
+    kept (the schema is checked once, not before every catch-up). Keyed by the settings,
+    so a process whose environment changes (a test session) gets a fresh one."""
+    settings = WorkerSettings()
+    key = settings.model_dump_json()
+    app = _apps.get(key)
+    if app is None:
+        app = _apps[key] = bootstrap(settings)
+    return app
+
+
 def catch_up_projection(name: str) -> None:
     """Project everything appended so far into `name`; harmless when run twice at once.
 
@@ -48,7 +63,7 @@ def catch_up_projection(name: str) -> None:
     from projections.projector import BatchResult, Projector
     from workers.counting_pool import count_tokens, encoding_of
 
-    app = bootstrap()
+    app = worker_app()
     # New events' token counts first, in the projection's encoding (once per event and
     # encoding, whichever projection's actor gets there first; the others find them).
     encoding = encoding_of(app.engine, name)
