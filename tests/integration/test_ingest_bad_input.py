@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -125,3 +126,15 @@ def test_stdin_ingest_and_log_commands(cli_env: str, capsys: pytest.CaptureFixtu
     assert main(["log", "tail", "-n", "2", "--json"]) == 0
     tail = [json.loads(row) for row in capsys.readouterr().out.splitlines()]
     assert [row["text"] for row in tail] == ["hi 1", "hi 2"]
+
+
+def test_a_directory_or_a_gzip_file_is_named_as_such_and_nothing_is_appended(
+        cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    packed = tmp_path / "events.jsonl.gz"
+    packed.write_bytes(gzip.compress(b'{"type": "message.received"}\n'))
+    for argument, code, words in ((str(tmp_path), "INPUT_NOT_READABLE", "is a directory"),
+                                  (str(packed), "INPUT_COMPRESSED", "gunzip -c")):
+        capsys.readouterr()
+        assert main(["ingest", argument]) == 2
+        err = capsys.readouterr().err
+        assert f"[{code}]" in err and words in err

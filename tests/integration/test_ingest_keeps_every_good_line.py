@@ -115,15 +115,28 @@ def test_rejects_stream_to_the_sink_and_memory_keeps_only_a_sample(store: EventS
     assert all(isinstance(r, Rejection) and r.code == "MALFORMED_JSON" for r in result.sample)
 
 
-@pytest.mark.parametrize("where", ["missing directory", "the input itself"])
+@pytest.mark.parametrize("where", ["missing directory", "the input itself", "a hard link to it",
+                                   "a symlink to it", "stdin read from it"])
 def test_an_unusable_rejects_path_is_refused_before_anything_is_appended(
-        where: str, cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        where: str, cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a good file and a --rejects path that cannot be used
     source = write(tmp_path / "events.jsonl", lines_with(10, {3: {"text": None}}))
     before = source.read_bytes()
-    rejects = tmp_path / "no" / "such" / "dir.jsonl" if where == "missing directory" else source
-    # When it is ingested
-    status = main(["ingest", str(source), "--rejects", str(rejects)])
+    rejects = {"missing directory": tmp_path / "no" / "such" / "dir.jsonl",
+               "a hard link to it": tmp_path / "hard.jsonl",
+               "a symlink to it": tmp_path / "soft.jsonl"}.get(where, source)
+    if where == "a hard link to it":
+        os.link(source, rejects)
+    elif where == "a symlink to it":
+        rejects.symlink_to(source)
+    argument = str(source)
+    with open(source, encoding="utf-8") as stdin:
+        if where == "stdin read from it":  # convlog ingest - --rejects F < F
+            monkeypatch.setattr(sys, "stdin", stdin)
+            argument = "-"
+        # When it is ingested
+        status = main(["ingest", argument, "--rejects", str(rejects)])
     # Then the command stops with one line, appends nothing, and the input is intact
     err = capsys.readouterr().err
     assert status == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from contextlib import ExitStack
@@ -81,25 +82,52 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _open_input(path: str, stack: ExitStack) -> tuple[BinaryIO, int | None]:
     if path == "-":
-        return sys.stdin.buffer, None
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigurationError(f"no such file: {path}; give a JSONL file or - for stdin",
-                                 code="INPUT_NOT_FOUND")
+        stream: BinaryIO = sys.stdin.buffer
+        size = None
+    else:
+        file = Path(path)
+        if file.is_dir():
+            raise ConfigurationError(f"{path} is a directory; give a JSONL file or - for stdin "
+                                     "(for a gateway's store: convlog import)",
+                                     code="INPUT_NOT_READABLE")
+        if not file.is_file():
+            raise ConfigurationError(f"no such file: {path}; give a JSONL file or - for stdin",
+                                     code="INPUT_NOT_FOUND")
+        try:
+            stream, size = stack.enter_context(file.open("rb")), file.stat().st_size
+        except OSError as error:
+            raise ConfigurationError(f"cannot read {path}: {error.strerror}",
+                                     code="INPUT_NOT_READABLE") from None
+    peek = getattr(stream, "peek", None)
+    if peek is not None and peek(2)[:2] == GZIP_MAGIC:
+        shown = "the input" if path == "-" else path
+        raise ConfigurationError(f"{shown} is gzip-compressed; decompress it on the way in: "
+                                 f"gunzip -c {path if path != '-' else 'FILE.gz'} | convlog "
+                                 "ingest -", code="INPUT_COMPRESSED")
+    return stream, size
+
+
+def _same_file(stream: BinaryIO, path: Path) -> bool:
+    """Whether `path` is the file `stream` reads (a hard link, a symlink, or stdin
+    redirected from it count): compared by device and inode, not by name."""
     try:
-        return stack.enter_context(file.open("rb")), file.stat().st_size
-    except OSError as error:
-        raise ConfigurationError(f"cannot read {path}: {error.strerror}",
-                                 code="INPUT_NOT_READABLE") from None
+        ours, theirs = os.fstat(stream.fileno()), os.stat(path)
+    except (OSError, ValueError):  # no such path, or a stream without a descriptor
+        return False
+    return (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
-def _open_rejects(path: Path | None, source: str, stack: ExitStack) -> TextIO | None:
-    """Open --rejects before anything is appended, so a bad path costs nothing."""
+def _open_rejects(path: Path | None, stream: BinaryIO, stack: ExitStack) -> TextIO | None:
+    """Open --rejects before anything is appended, so a bad path costs nothing; never the
+    input itself, which opening for writing would empty before it is read."""
     if path is None:
         return None
-    if source != "-" and path.exists() and path.resolve() == Path(source).resolve():
+    if _same_file(stream, path):
         raise ConfigurationError(f"--rejects {path} is the input file; writing it would erase "
                                  "the input: name another file", code="REJECTS_IS_INPUT")
     try:
@@ -146,7 +174,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with ExitStack() as stack:
         stream, size = _open_input(args.path, stack)
-        report_rejection = RejectionReport(_open_rejects(args.rejects, args.path, stack),
+        report_rejection = RejectionReport(_open_rejects(args.rejects, stream, stack),
                                            quiet=args.quiet)
         app = bootstrap()
         batch_size = args.batch_size or app.settings.ingest_batch_size
