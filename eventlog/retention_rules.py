@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventlog.config_text import ConfigBoundsError, check_depth, read_bounded
 from eventlog.errors import EventLogError
 
 MATCH_KEYS = ("chat_type", "platform", "space", "agent")
@@ -161,7 +162,10 @@ def parse_rules(document: Any, source: str = "rules") -> RuleSet:
 
 def load_rules(path: Path) -> RuleSet:
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_bounded(path)
+        check_depth(raw)
+    except ConfigBoundsError as error:
+        raise RetentionError(f"{path}: {error}", code=error.code) from None
     except (OSError, UnicodeDecodeError) as error:
         raise RetentionError(f"cannot read retention rules {path}: {error}; give a JSON file",
                              code="INVALID_RETENTION_RULES") from None

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from eventlog.config_text import ConfigBoundsError, check_depth, read_bounded
 from projections.errors import Diagnostic, PolicyError
 from projections.policy.checks import semantic_diagnostics
 from projections.policy.diagnostics import section_diagnostics
@@ -50,7 +51,10 @@ def read_policy_file(path: str | Path) -> Any:
     """The decoded JSON of a policy file; PolicyError with a code when unreadable."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_bounded(file)
+        check_depth(text)
+    except ConfigBoundsError as error:
+        raise _file_error(error.code, str(file), f"{file}: {error}") from None
     except FileNotFoundError:
         raise _file_error("POLICY_NOT_FOUND", str(file),
                           f"no policy file at {file}; check the path "

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eventlog.config_text import ConfigBoundsError, check_depth, load_yaml, read_bounded
 from projections.errors import Diagnostic, PolicyError
 from projections.gateways.converters import CONVERTERS, converter_for
 from projections.policy import check_policy, errors_of
@@ -74,11 +75,12 @@ def hermes_extras(config: Path) -> dict[str, Any]:
 
 def read_config(path: Path, gateway: str) -> Any:
     """A gateway's config decoded: JSON5 for OpenClaw, YAML (JSON included) for the others."""
-    import json5  # the parsers only when a configuration is read
-    import yaml
+    import json5  # the parser only when a configuration is read
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path)
+    except ConfigBoundsError as error:
+        raise _config_error(error.code, path, str(error)) from None
     except FileNotFoundError:
         raise _config_error("CONFIG_NOT_FOUND", path,
                             f"no configuration file at {path}; check the path") from None
@@ -88,9 +90,12 @@ def read_config(path: Path, gateway: str) -> Any:
                             ) from None
     try:
         if gateway == "openclaw":
+            check_depth(text)
             return json5.loads(text)
-        return yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
+        return load_yaml(text)
+    except ConfigBoundsError as error:
+        raise _config_error(error.code, path, f"{path}: {error}") from None
+    except ValueError as error:  # a syntax error, of JSON5 or of YAML
         kind = "JSON5" if gateway == "openclaw" else "YAML or JSON"
         first = str(error).strip().splitlines()[0] if str(error).strip() else "syntax error"
         raise _config_error("CONFIG_NOT_PARSED", path,
