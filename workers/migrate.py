@@ -9,13 +9,14 @@ run) reads it where it is, so either can initialise a database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from alembic import command
 from eventlog.errors import ConfigurationError, SchemaMissingError
@@ -40,13 +41,25 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Upgrade to head; returns (revision before, revision after). Safe to repeat."""
+# One `init` at a time: two at once (every `docker compose up` starts the API and a
+# worker, each running `init`) would both create the schema's types and both re-grant
+# privileges. The second waits for the first and then finds the schema current.
+INIT_LOCK_KEY = 0x636F6E76696E6974  # "convinit"
+
+
+def upgrade(engine: Engine,
+            then: Callable[[Connection], None] | None = None) -> tuple[str | None, str]:
+    """Upgrade to head, and run `then` in the same transaction (a default projection,
+    say), under a lock that serializes concurrent inits. Returns (revision before,
+    revision after). Safe to repeat, and to run from several processes at once."""
     config = alembic_config()
     with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INIT_LOCK_KEY})
         before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        if then is not None:
+            then(connection)
     return before, head_revision()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -36,6 +39,34 @@ def test_upgrade_from_an_empty_database_is_repeatable(empty_engine: Engine) -> N
     ensure_current(empty_engine)
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 0
+
+
+def test_concurrent_inits_end_in_one_schema_and_all_succeed(admin_url: str) -> None:
+    # Given an empty database, and four `convlog init` started at once (as `docker compose
+    # up` starts a worker and the API, each running init)
+    with scratch_database(admin_url, "convlog_inits") as url:
+        env = {**os.environ, "CONVLOG_DATABASE_URL": url}
+        children = [subprocess.Popen([sys.executable, "-m", "workers.cli.main", "init"],
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True) for _ in range(4)]
+        outcomes = [(child.wait(timeout=120), child.stderr.read() if child.stderr else "")
+                    for child in children]
+        for child in children:
+            for stream in (child.stdout, child.stderr):
+                if stream is not None:
+                    stream.close()
+        # Then every one exits 0, the schema is at head, with one active default projection
+        assert [status for status, _ in outcomes] == [0] * 4, outcomes
+        engine = create_engine(url)
+        try:
+            ensure_current(engine)
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT name FROM projections")).scalars().all() == [
+                    "default"]
+                assert conn.execute(text("SELECT count(*) FROM active_projection")
+                                    ).scalar_one() == 1
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.parametrize("statement", [

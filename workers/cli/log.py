@@ -72,9 +72,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run_init(args: argparse.Namespace) -> int:
     settings = Settings()
     engine = get_engine(settings)
-    before, after = upgrade(engine)
-    with engine.begin() as conn:
-        ensure_default(conn, settings.encoding)
+    before, after = upgrade(engine, lambda conn: ensure_default(conn, settings.encoding))
     if before == after:
         print(f"schema is current (revision {after})")
     else:
