@@ -330,6 +330,26 @@ def test_a_re_delivery_under_another_id_is_a_duplicate_of_the_erased_message(
     assert (later.appended, later.duplicates) == (2, 0)
 
 
+def test_an_erased_text_keeps_a_reset_trigger_and_no_other_word(
+        store: EventStore, engine: Engine, cli_env: str) -> None:
+    # Given a projection whose policy adds a trigger, and three messages of alice's
+    new_projection(engine, "custom", Policy.model_validate({"reset": {"triggers": ["/wipe"]}}))
+    store.append([make_event(sender="111", text="/SLASHSECRET please remember " + SECRET_TEXT,
+                             message_id="c1"),
+                  make_event(sender="111", text="/Reset@MyBot now", message_id="c2"),
+                  make_event(sender="111", text="/wipe it all", message_id="c3")])
+    # When she is erased
+    assert main(["erase", "--sender", "discord:111", "--reason", REASON, "--yes"]) == 0
+    # Then what is kept is the trigger as the resolver compares it, and no other word
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT command FROM event_content ORDER BY position")
+                            ).scalars().all()
+        dumped = conn.execute(text("SELECT string_agg(coalesce(command, ''), ' ') "
+                                   "FROM event_content")).scalar_one()
+    assert kept == [None, "/reset", "/wipe"]
+    assert "SLASHSECRET" not in dumped
+
+
 def test_erase_one_message_whose_ids_hold_colons(store: EventStore, engine: Engine,
                                                  cli_env: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
