@@ -33,8 +33,12 @@ def test_a_token_finds_only_its_agents_messages(api: ApiServer) -> None:
     with pytest.raises(ConvlogApiError) as hidden:
         search(main_only, q="kiwifruit", session=theirs["session_id"])
     assert (hidden.value.status, hidden.value.code) == (404, "UNKNOWN_SESSION")
-    # while a token for every agent sees both
+    # while a token for every agent sees both, also when it names both in a comma list
     assert len(search(writer, q="kiwifruit")["hits"]) == 2
+    assert len(search(writer, q="kiwifruit", agent="main, ops")["hits"]) == 2
+    # and a comma list is cut to the token's agents
+    assert [h["position"] for h in search(main_only, q="kiwifruit", agent="ops,main")["hits"]
+            ] == [mine["position"]]
 
 
 def test_pages_filters_and_codes_over_http(api: ApiServer) -> None:

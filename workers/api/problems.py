@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from eventlog.errors import ConfigurationError, ConvlogError, DatabaseError
 from projections.errors import ContextError, PolicyError, ProjectionError, ResolveError
@@ -143,6 +144,13 @@ def _unstorable(request: Request, error: Exception) -> JSONResponse:
                           f"looked up ({reason}); remove NUL characters and lone surrogates")
 
 
+def _disconnected(request: Request, error: Exception) -> JSONResponse:
+    # Nobody is listening for an answer: one line, no traceback, nothing was appended.
+    log.info("client disconnected before %s %s was read whole; nothing was done",
+             request.method, request.url.path)
+    return error_response(400, "CLIENT_DISCONNECTED", "the client went away mid-request")
+
+
 def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # The trace goes to the server's log, never into the response.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -159,6 +167,7 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(UnicodeEncodeError, _unstorable)
+    app.add_exception_handler(ClientDisconnect, _disconnected)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -89,7 +89,8 @@ def get_search(
     sender: Address = None,
     chat: Address = None,
     space: Address = None,
-    agent: Annotated[str | None, Query(max_length=512)] = None,
+    agent: Annotated[str | None, Query(max_length=512, description="an agent, or a comma "
+                                      "list of agents (within the token's)")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     session: Annotated[str | None, Query(max_length=2048, description="a session id or key")
@@ -102,7 +103,8 @@ def get_search(
 ) -> SearchResponse:
     agents = principal.agent_list()
     if agent is not None:
-        agents = [agent] if principal.allows(agent) else []
+        named = sorted({name.strip() for name in agent.split(",") if name.strip()})
+        agents = [name for name in named if principal.allows(name)]
     _index_or_refuse(api)
     try:
         with api.engine.connect() as conn:

@@ -44,6 +44,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from eventlog.database import get_engine, resolve_url
+    from workers.api.logs import log_config
     from workers.migrate import ensure_current
     from workers.settings import ApiSettings
 
@@ -61,7 +62,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         uvicorn.run("workers.api.app:create_app", factory=True, host=args.host,
                     port=args.port, workers=args.workers, log_level=args.log_level,
-                    proxy_headers=False, server_header=False)
+                    proxy_headers=False, server_header=False, log_config=log_config())
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
