@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,12 +74,16 @@ JSON_WHITESPACE = " \t\r\n"  # all JSON allows between tokens (RFC 8259)
 MESSAGE_TYPES = frozenset({"message.received", "message.sent", "tool.used", "message.edited"})
 
 
+# RFC 3339's leap second (time-second 60), which datetime cannot hold.
+_LEAP_SECOND = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):60(?:\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
 def _parse_rfc3339(value: Any) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed = _from_iso(value)
         except ValueError:
             raise ValueError(
                 f"{value[:80]!r} is not an RFC 3339 time; write it like 2026-03-01T12:00:00Z"
@@ -98,6 +103,16 @@ def _parse_rfc3339(value: Any) -> datetime:
                     f"{parsed.isoformat()} is outside 1970-01-01T00:00:00Z to "
                     f"2200-01-01T00:00:00Z (exclusive) in UTC; {hint}")
     return utc
+
+
+def _from_iso(value: str) -> datetime:
+    """datetime.fromisoformat, and a leap second (23:59:60Z) as the last instant of the
+    second before it (23:59:59.999999Z): in order, and the same for every retry."""
+    leap = _LEAP_SECOND.fullmatch(value)
+    if leap is None:
+        return datetime.fromisoformat(value)
+    zone = "+00:00" if leap.group(2) in "Zz" else leap.group(2)
+    return datetime.fromisoformat(f"{leap.group(1)}:59.999999{zone}")
 
 
 Rfc3339 = Annotated[datetime, BeforeValidator(_parse_rfc3339)]

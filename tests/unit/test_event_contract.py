@@ -173,3 +173,18 @@ def test_every_code_the_parser_gives_is_documented() -> None:
     codes = {getattr(parsed(line), "code", None) for line in lines}
     codes |= {getattr(parse_line(b"\xff\n", line=1), "code", None)}
     assert codes - {None} <= set(REJECTION_CODES)
+
+
+def test_a_leap_second_is_an_rfc_3339_time_kept_in_order() -> None:
+    # RFC 3339 allows time-second 60 (2016-12-31T23:59:60Z was one); datetime cannot hold it
+    base = {"type": "message.received", "agent": "main", "platform": "discord", "chat": "1",
+            "chat_type": "dm", "sender": "1", "message_id": "m", "text": "hi"}
+    leap = Event.model_validate({**base, "occurred_at": "2016-12-31T23:59:60Z"})
+    before = Event.model_validate({**base, "occurred_at": "2016-12-31T23:59:59Z"})
+    after = Event.model_validate({**base, "occurred_at": "2017-01-01T00:00:00Z"})
+    assert before.occurred_at < leap.occurred_at < after.occurred_at
+    assert leap.event_id == Event.model_validate(
+        {**base, "occurred_at": "2016-12-31T23:59:60Z"}).event_id
+    # and a second of 61 is still no time
+    with pytest.raises(ValidationError):
+        Event.model_validate({**base, "occurred_at": "2016-12-31T23:59:61Z"})
