@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, text
@@ -50,11 +50,26 @@ class TokenInfo:
     verbs: list[str]
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "agents": self.agents, "verbs": self.verbs,
                 "created_at": self.created_at.isoformat(),
-                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None}
+
+
+_DURATION = re.compile(r"(\d{1,7})([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(value: str) -> timedelta:
+    """`90m`, `12h`, `30d`, `2w`: a positive whole number and a unit."""
+    found = _DURATION.fullmatch(value.strip().lower())
+    if found is None or int(found.group(1)) == 0:
+        raise TokenError(f"--expires-in {value!r} must be a positive number with a unit: "
+                         "90m, 12h, 30d or 2w", code="INVALID_TOKEN_EXPIRY")
+    return timedelta(seconds=int(found.group(1)) * _UNIT_SECONDS[found.group(2)])
 
 
 def token_hash(secret: str) -> bytes:
@@ -68,8 +83,10 @@ def parse_list(value: str, what: str) -> list[str]:
     return items
 
 
-def create_token(engine: Engine, name: str, agents: Iterable[str], verbs: Iterable[str]) -> str:
-    """Store a new token's hash; returns the secret, which is shown once and never stored."""
+def create_token(engine: Engine, name: str, agents: Iterable[str], verbs: Iterable[str],
+                 expires_in: timedelta | None = None) -> str:
+    """Store a new token's hash; returns the secret, which is shown once and never stored.
+    With `expires_in`, requests with it are refused from then on."""
     agents, verbs = sorted(set(agents)), sorted(set(verbs))
     if not _NAME.fullmatch(name):
         raise TokenError(f"token name {name!r} must be 1-63 letters, digits, '_', '.' or '-', "
@@ -88,18 +105,19 @@ def create_token(engine: Engine, name: str, agents: Iterable[str], verbs: Iterab
         if taken:
             raise TokenError(f"a token named {name!r} exists; revoke it first or pick another "
                              "name", code="TOKEN_EXISTS")
-        conn.execute(text("INSERT INTO api_tokens (name, token_hash, agents, verbs) "
-                          "VALUES (:n, :h, :a, :v)"),
-                     {"n": name, "h": token_hash(secret), "a": agents, "v": verbs})
+        conn.execute(text("INSERT INTO api_tokens (name, token_hash, agents, verbs, expires_at) "
+                          "VALUES (:n, :h, :a, :v, now() + :ttl)"),
+                     {"n": name, "h": token_hash(secret), "a": agents, "v": verbs,
+                      "ttl": expires_in})
     return secret
 
 
 def list_tokens(engine: Engine) -> list[TokenInfo]:
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT name, agents, verbs, created_at, revoked_at "
-                                 "FROM api_tokens ORDER BY created_at, id"))
-        return [TokenInfo(r.name, list(r.agents), list(r.verbs), r.created_at, r.revoked_at)
-                for r in rows]
+        rows = conn.execute(text("SELECT name, agents, verbs, created_at, revoked_at, "
+                                 "expires_at FROM api_tokens ORDER BY created_at, id"))
+        return [TokenInfo(r.name, list(r.agents), list(r.verbs), r.created_at, r.revoked_at,
+                          r.expires_at) for r in rows]
 
 
 def revoke_token(engine: Engine, name: str) -> None:
@@ -113,7 +131,8 @@ def revoke_token(engine: Engine, name: str) -> None:
 
 def principal_for(conn: Connection, secret: str) -> Principal | None:
     row = conn.execute(text("SELECT name, agents, verbs FROM api_tokens WHERE token_hash = :h "
-                            "AND revoked_at IS NULL"), {"h": token_hash(secret)}).first()
+                            "AND revoked_at IS NULL AND (expires_at IS NULL "
+                            "OR expires_at > now())"), {"h": token_hash(secret)}).first()
     if row is None:
         return None
     agents = None if ALL_AGENTS in row.agents else frozenset(row.agents)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import httpx
 import pytest
@@ -134,3 +135,30 @@ def test_token_create_refuses_unknown_verbs_and_bad_names(
     assert (bad_verb, bad_name) == (2, 2)
     assert "[INVALID_TOKEN_SCOPE]" in bad_verb_err
     assert "[INVALID_TOKEN_NAME]" in capsys.readouterr().err
+
+
+def test_a_token_with_an_expiry_is_refused_once_it_has_passed(
+        api: ApiServer, cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a token that lasts a second and one that lasts a day, made by the CLI
+    secrets = {}
+    for name, lasts in (("brief", "1s"), ("daily", "1d")):
+        capsys.readouterr()
+        assert main(["token", "create", name, "--agents", "main", "--verbs", "read",
+                     "--expires-in", lasts, "--json"]) == 0
+        secrets[name] = json.loads(capsys.readouterr().out)["token"]
+    brief, daily = (api.client(secrets[name]) for name in ("brief", "daily"))
+    brief.request("GET", "/v1/sessions")
+    # When the second has passed, the brief one is refused as a revoked one would be
+    time.sleep(1.2)
+    with pytest.raises(ConvlogApiError) as refused:
+        brief.request("GET", "/v1/sessions")
+    assert (refused.value.status, refused.value.code) == (401, "UNAUTHORIZED")
+    daily.request("GET", "/v1/sessions")
+    # and the list says when each expires; a duration without a unit is refused
+    capsys.readouterr()
+    assert main(["token", "list", "--json"]) == 0
+    listed = {t["name"]: t["expires_at"] for t in json.loads(capsys.readouterr().out)}
+    assert listed["brief"] is not None and listed["daily"] is not None
+    assert main(["token", "create", "x", "--agents", "main", "--verbs", "read",
+                 "--expires-in", "30"]) == 2
+    assert "[INVALID_TOKEN_EXPIRY]" in capsys.readouterr().err

@@ -29,8 +29,8 @@ def authenticate(request: Request,
     with engine.connect() as conn:
         principal = principal_for(conn, credentials.credentials)
     if principal is None:
-        raise _unauthorized("the bearer token is unknown or revoked; check it was copied "
-                            "whole, or create a new one with `convlog token create`")
+        raise _unauthorized("the bearer token is unknown, revoked or expired; check it was "
+                            "copied whole, or create a new one with `convlog token create`")
     request.state.principal = principal
     return principal
 
