@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from glob import glob
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from eventlog.appending import prepare
 from eventlog.database import libpq_url, scratch_database
+from eventlog.erasure import ErasureResult, erase, sender_selector
 from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.context import ContextAssembler
@@ -464,3 +467,35 @@ def test_migration_moves_existing_content_out_of_the_payload(admin_url: str) -> 
         finally:
             engine.dispose()
 
+
+
+def test_an_append_racing_an_erasure_is_erased_with_it_and_the_lookup_uses_an_index(
+        store: EventStore, engine: Engine) -> None:
+    # Given alice's message, and an append of another of hers that holds the log's lock
+    store.append([make_event(sender="111", text=SECRET_TEXT, message_id="r1")])
+    racing = prepare([make_event(sender="111", text=SECRET_TEXT + " racing", message_id="r2")])
+    done: list[object] = []
+    with engine.begin() as conn:
+        store.append_prepared(racing, conn)
+        # When an erasure of alice starts meanwhile: it finds what is committed, then waits
+        worker = threading.Thread(target=lambda: done.append(
+            erase(engine, sender_selector("discord:111"), REASON)))
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive(), "the erasure waits for the append in flight"
+    # and the append commits first
+    worker.join(timeout=30)
+    # Then the racing message is erased too: it came after the erasure's first look, and
+    # the second look, under the lock, found it
+    result = done[0]
+    assert isinstance(result, ErasureResult) and result.contents_erased == 2
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM event_content WHERE text IS NOT NULL")
+                            ).scalar_one() == 0
+        # and a sender is found by an index, not a scan of the log (on this tiny log the
+        # planner would scan anyway, so scans are priced out to ask whether it can)
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(conn.execute(text(
+            "EXPLAIN SELECT position FROM events WHERE sender = '111' AND platform = 'discord'"
+        )).scalars())
+    assert "ix_events_sender" in plan
