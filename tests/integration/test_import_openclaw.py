@@ -21,8 +21,9 @@ def test_openclaw_store_imports_every_version_and_reports_what_it_could_not(
     before = fingerprint(root)
     # When it is imported
     status, report = run_import(capsys, "openclaw", str(root))
-    # Then every session's active branch is in the log, in order, with its key in meta
-    assert status == 0
+    # Then every session's active branch is in the log, in order, with its key in meta (the
+    # store's damaged lines make it a partial import: exit 1, each line reported)
+    assert status == 1 and report["problems"]
     sessions = by_session(imported(store, "openclaw"))
     assert sessions["agent:main:main"] == [
         ("message.received", "what's the weather?"), ("message.sent", "Checking."),
@@ -83,7 +84,8 @@ def test_dry_run_appends_nothing(tmp_path: Path, store: EventStore, cli_env: str
                                  capsys: pytest.CaptureFixture[str]) -> None:
     root = openclaw_store(tmp_path / "openclaw")
     status, report = run_import(capsys, "openclaw", str(root), "--dry-run")
-    assert status == 0 and report["dry_run"] and report["messages"]["appended"] == 12
+    assert status == 1 and report["problems"] and report["dry_run"]
+    assert report["messages"]["appended"] == 12
     assert imported(store, "openclaw") == []
 
 

@@ -25,7 +25,8 @@ from workers.gateways.openclaw import importer as openclaw
 from workers.gateways.picoclaw import importer as picoclaw
 from workers.gateways.records import StoreRead
 
-READERS: dict[str, Callable[[Path, str | None, tzinfo], StoreRead]] = {
+# (store path, agent, zone of naive times, follow_links=) -> what the store held
+READERS: dict[str, Callable[..., StoreRead]] = {
     "openclaw": openclaw.read_store, "hermes": hermes.read_store,
     "picoclaw": picoclaw.read_store,
 }
@@ -48,6 +49,9 @@ def register(verbs: Any) -> None:
     verb.add_argument("--timezone", metavar="TZ", help="the zone of times stored without one "
                       "(IANA name; default: this machine's)")
     verb.add_argument("--dry-run", action="store_true", help="read and report; append nothing")
+    verb.add_argument("--follow-links", action="store_true",
+                      help="also read files that links or absolute paths in the store lead "
+                           "to outside it (refused and reported without this)")
     verb.add_argument("--json", action="store_true", help="the report as JSON")
     verb.set_defaults(handler=import_command)
 
@@ -58,7 +62,7 @@ def import_command(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"no store at {path}; check PATH", code="STORE_NOT_FOUND")
     zone, zone_name = _zone(args.timezone)
     policy = _gateway_policy(args.gateway, args.config)
-    read = READERS[args.gateway](path, args.agent, zone)
+    read = READERS[args.gateway](path, args.agent, zone, follow_links=args.follow_links)
     store = None if args.dry_run else bootstrap().store
     progress, on_session = _progress(args.gateway)
     with progress or nullcontext():
@@ -67,7 +71,13 @@ def import_command(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         print("\n".join(report.lines()))
-    return 1 if report.rejected else 0
+    if not report.sessions_read and not report.problems:
+        err_console.print(f"convlog import: found no {args.gateway} session in {path}; nothing "
+                          "was imported (point PATH at the gateway's state dir)",
+                          highlight=False)
+        return 1
+    # Anything the store held that could not be read or appended is a partial import.
+    return 1 if report.rejected or report.problems or not report.sessions_read else 0
 
 
 def _zone(name: str | None) -> tuple[tzinfo, str]:

@@ -12,6 +12,8 @@ from workers.gateways.records import StoreRead
 
 def json_lines(path: Path, read: StoreRead) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each good line; each bad line is one reported problem."""
+    if not read.may_read(path):
+        return
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -26,9 +28,9 @@ def json_lines(path: Path, read: StoreRead) -> Iterator[tuple[int, dict[str, Any
         except UnicodeDecodeError:
             read.problem(path, f"line {number}: not UTF-8; the line was skipped")
             continue
-        except ValueError:
-            last = number == len(lines) or (number == len(lines) - 1 and not lines[-1].strip())
-            what = "truncated (the file ends mid-line)" if last else "not JSON"
+        except (ValueError, RecursionError):
+            # Truncated only when nothing, not even a newline, follows the line.
+            what = "truncated (the file ends mid-line)" if number == len(lines) else "not JSON"
             read.problem(path, f"line {number}: {what}; the line was skipped")
             continue
         if isinstance(value, dict):
@@ -39,12 +41,14 @@ def json_lines(path: Path, read: StoreRead) -> Iterator[tuple[int, dict[str, Any
 
 def json_file(path: Path, read: StoreRead) -> Any:
     """A JSON document, or None (reported) when the file is missing, unreadable or corrupt."""
+    if path.exists() and not read.may_read(path):
+        return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as error:
         read.problem(path, f"unreadable ({error}); skipped")
-    except ValueError as error:
-        read.problem(path, f"corrupt JSON ({error}); skipped")
+    except (ValueError, RecursionError) as error:
+        read.problem(path, f"corrupt JSON ({str(error) or 'nested too deeply'}); skipped")
     return None

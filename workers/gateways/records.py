@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 Role = Literal["user", "assistant", "tool", "summary"]
@@ -80,6 +81,23 @@ class StoreRead:
     problems: list[StoreProblem] = field(default_factory=list)
     naive_times: int = 0  # times read without a zone, taken in the import's zone
     notes: list[str] = field(default_factory=list)
+    follow_links: bool = False  # read files a link or an absolute path leads to elsewhere
 
     def problem(self, path: object, problem: str) -> None:
         self.problems.append(StoreProblem(str(path), problem))
+
+    def may_read(self, path: Path) -> bool:
+        """Whether `path` lies inside the store (after links), or links may be followed;
+        a file outside is reported, not read."""
+        if self.follow_links:
+            return True
+        store = Path(self.path)
+        root = (store.parent if store.is_file() else store).resolve()
+        try:
+            inside = path.resolve().is_relative_to(root)
+        except (OSError, RuntimeError):  # a link loop
+            inside = False
+        if not inside:
+            self.problem(path, "leads outside the store (a link, or a path to elsewhere); "
+                         "not read: pass --follow-links to read it")
+        return inside

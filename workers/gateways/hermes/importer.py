@@ -27,8 +27,9 @@ _SUMMARY_PREFIXES = ("[CONTEXT COMPACTION", "[CONTEXT SUMMARY]")
 _NAME_PREFIX = re.compile(r"^\[([^\]\n]{1,100})\] ")
 
 
-def read_store(path: Path, agent: str | None, zone: tzinfo) -> StoreRead:
-    read = StoreRead("hermes", str(path))
+def read_store(path: Path, agent: str | None, zone: tzinfo, *,
+               follow_links: bool = False) -> StoreRead:
+    read = StoreRead("hermes", str(path), follow_links=follow_links)
     home = path.parent if path.is_file() else path
     index = _index(home, read)
     rows = _database(home / "state.db" if path.is_dir() else path, read)
@@ -55,7 +56,8 @@ def read_store(path: Path, agent: str | None, zone: tzinfo) -> StoreRead:
             sessions[sid] = session
     _settle_keys(sessions, parents)
     read.sessions = list(sessions.values())
-    if not rows and not index:
+    database = home / "state.db" if path.is_dir() else path
+    if not rows and not index and not database.exists():
         read.problem(path, "no state.db and no sessions/sessions.json here; point PATH at "
                      "HERMES_HOME (~/.hermes) or a profile folder")
     return read
@@ -71,7 +73,7 @@ def _index(home: Path, read: StoreRead) -> dict[str, dict[str, Any]]:
 
 
 def _database(db: Path, read: StoreRead) -> list[dict[str, Any]]:
-    if not db.exists():
+    if not db.exists() or not read.may_read(db):
         return []
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -114,7 +116,7 @@ def _rows(conn: sqlite3.Connection, read: StoreRead) -> list[dict[str, Any]]:
         parent = session.get("parent_session_id")
         session["parent_end_reason"] = ends.get(str(parent)) if parent else None
         session["entries"] = [e for m in by_session.get(str(session["id"]), [])
-                              for e in _db_entries(m)]
+                              for e in _db_entries(m, read)]
     return sessions
 
 
@@ -133,14 +135,44 @@ def _schema_version(conn: sqlite3.Connection) -> str:
     return "unknown"
 
 
-def _db_entries(row: dict[str, Any]) -> list[Entry]:
-    stamp = row.get("timestamp")
-    when = datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int | float) else None
-    meta = {"hermes_message_id": row.get("id")}
-    if "active" in row and not row.get("active"):
-        meta["archived_by_compaction"] = True
-    return _entries(str(row.get("id")), row.get("role"), row.get("content"),
-                    row.get("tool_calls"), when, row.get("platform_message_id"), meta)
+# Epoch seconds a message can have been written at; larger ones are read as milliseconds
+# (a gateway that wrote Date.now()), when that lands in the range.
+_EARLIEST_EPOCH, _LATEST_EPOCH = 0.0, 7_258_118_400.0  # 1970 to 2200
+
+
+def epoch_time(stamp: object, read: StoreRead, where: str) -> datetime | None:
+    """A row's epoch timestamp as a time, or None (reported) when it is none."""
+    if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+        return None
+    seconds = float(stamp)
+    if not _EARLIEST_EPOCH <= seconds < _LATEST_EPOCH and \
+            _EARLIEST_EPOCH <= seconds / 1000 < _LATEST_EPOCH:
+        if "milliseconds" not in " ".join(read.notes):
+            read.notes.append("some timestamps were in milliseconds; read as such")
+        seconds /= 1000
+    if not _EARLIEST_EPOCH <= seconds < _LATEST_EPOCH:  # NaN fails this too
+        read.problem(where, f"timestamp {stamp!r} is no time between 1970 and 2200; the "
+                     "message took the time of the one before it")
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _db_entries(row: dict[str, Any], read: StoreRead) -> list[Entry]:
+    where = f"state.db#messages/{row.get('id')}"
+    try:
+        when = epoch_time(row.get("timestamp"), read, where)
+        meta = {"hermes_message_id": row.get("id")}
+        if "active" in row and not row.get("active"):
+            meta["archived_by_compaction"] = True
+        content = row.get("content")
+        if isinstance(content, bytes):
+            content = content.decode("utf-8")  # a BLOB of text; any other BLOB is no message
+        return _entries(str(row.get("id")), row.get("role"), content,
+                        row.get("tool_calls"), when, row.get("platform_message_id"), meta)
+    except (ValueError, TypeError, OverflowError, RecursionError) as error:
+        read.problem(where, f"unreadable message row ({type(error).__name__}: "
+                     f"{str(error)[:120]}); the row was skipped")
+        return []
 
 
 def _entries(entry_id: str, role: Any, content: Any, tool_calls: Any, when: Any,

@@ -31,8 +31,9 @@ _SKIPPED_TYPES = {"model_change", "thinking_level_change", "label", "session_inf
                   "custom_message", "branch_summary"}
 
 
-def read_store(path: Path, agent: str | None, zone: tzinfo) -> StoreRead:
-    read = StoreRead("openclaw", str(path))
+def read_store(path: Path, agent: str | None, zone: tzinfo, *,
+               follow_links: bool = False) -> StoreRead:
+    read = StoreRead("openclaw", str(path), follow_links=follow_links)
     folders = _session_folders(path, agent)
     if not folders:
         read.problem(path, "no agents/<id>/sessions folder or sessions.json here; point PATH "

@@ -23,8 +23,9 @@ from workers.gateways.timeparse import parse_time
 _CHAT_TYPES = {"direct": "dm", "group": "group", "channel": "channel"}
 
 
-def read_store(path: Path, agent: str | None, zone: tzinfo) -> StoreRead:
-    read = StoreRead("picoclaw", str(path))
+def read_store(path: Path, agent: str | None, zone: tzinfo, *,
+               follow_links: bool = False) -> StoreRead:
+    read = StoreRead("picoclaw", str(path), follow_links=follow_links)
     folder = path / "sessions" if (path / "sessions").is_dir() else path
     if not folder.is_dir():
         read.problem(path, "no sessions folder here; point PATH at PicoClaw's workspace "
