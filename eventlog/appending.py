@@ -178,17 +178,16 @@ def append_locked(conn: Connection, batch: list[PreparedEvent], result: AppendRe
         if not batch:
             return
     # The ids go as one JSON array: an array parameter is built element by
-    # element in Python, which cost more than the query. A last row of NULLs says
-    # that some content was ever erased (a probe of a partial index), and only
-    # then are the batch's addresses looked up among erased events.
+    # element in Python, which cost more than the query. A last row, of NULL id, says
+    # in its third column whether some content was ever erased (1: a probe of a
+    # partial index) and whether an erasure stands for a sender's later content (2);
+    # only then are the batch's addresses looked up among erased events, and its new
+    # events handed to the standing erasures.
     existing: dict[str | None, tuple[bytes, int]] = {
         event_id: (fingerprint, position) for event_id, fingerprint, position in conn.execute(
-            text("SELECT event_id, fingerprint, position FROM events WHERE event_id = ANY("
-                 "ARRAY(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) "
-                 "UNION ALL SELECT NULL, NULL, NULL "
-                 "WHERE EXISTS (SELECT FROM event_content WHERE erased_by IS NOT NULL)"),
-            {"ids": _json_array([item.event_id for item in batch])})}
-    anything_erased = None in existing
+            _EXISTING, {"ids": _json_array([item.event_id for item in batch])})}
+    flags = existing[None][1] if None in existing else 0
+    anything_erased, watched = bool(flags & 1), bool(flags & 2)
     fresh = []
     for item in batch:
         stored = existing.get(item.event_id)
@@ -224,12 +223,24 @@ def append_locked(conn: Connection, batch: list[PreparedEvent], result: AppendRe
     if redactions:
         # A redaction erases the content of the message it names, at once.
         conn.execute(text("SELECT convlog_redact(:positions)"), {"positions": redactions})
+    if watched:
+        # What an erased sender writes after an erasure that said "and future".
+        conn.execute(text("SELECT convlog_erase_arrivals(:positions)"),
+                     {"positions": list(positions.values())})
     result.appended += len(fresh)
     result.positions.update(positions)
     result.fresh.update(positions)
     result.last_position = max(positions.values())
     conn.execute(text("SELECT pg_notify(:channel, :position)"),
                  {"channel": EVENTS_CHANNEL, "position": str(result.last_position)})
+
+
+_EXISTING = text(
+    "SELECT event_id, fingerprint, position FROM events WHERE event_id = ANY("
+    "ARRAY(SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))) "
+    "UNION ALL SELECT NULL, NULL, erased::int + 2 * watched::int FROM ("
+    "SELECT EXISTS (SELECT FROM event_content WHERE erased_by IS NOT NULL) AS erased, "
+    "EXISTS (SELECT FROM erasure_watch) AS watched) AS f WHERE erased OR watched")
 
 
 def hold_appends(conn: Connection) -> None:

@@ -157,9 +157,25 @@ def preview(engine: Engine, selector: Selector) -> ErasureResult:
         return _call(conn, selector, "preview", dry_run=True)
 
 
-def erase(engine: Engine, selector: Selector, reason: str) -> ErasureResult:
-    """Erase and audit in one transaction; repeating it erases nothing more."""
+def erase(engine: Engine, selector: Selector, reason: str, *,
+          and_future: bool = False) -> ErasureResult:
+    """Erase and audit in one transaction; repeating it erases nothing more.
+
+    `and_future` (a sender's erasure only): what those senders write from now on is
+    erased as it arrives, under this erasure's id; the audit's targets say so.
+    """
     checked = checked_reason(reason)
+    if and_future:
+        if selector.kind != "sender":
+            raise ErasureError("--and-future erases what a sender writes later: it goes "
+                               "with --sender only", code="INVALID_SELECTOR")
+        selector = Selector(selector.kind, selector.text,
+                            tuple({**t, "and_future": "yes"} for t in selector.targets))
     with engine.begin() as conn:
-        return _call(conn, selector, checked, dry_run=False)
+        result = _call(conn, selector, checked, dry_run=False)
+        if and_future:
+            conn.execute(text("SELECT convlog_erase_watch(:erasure, CAST(:targets AS jsonb))"),
+                         {"erasure": result.erasure_id,
+                          "targets": json.dumps(list(selector.targets))})
+        return result
 

@@ -499,3 +499,37 @@ def test_an_append_racing_an_erasure_is_erased_with_it_and_the_lookup_uses_an_in
             "EXPLAIN SELECT position FROM events WHERE sender = '111' AND platform = 'discord'"
         )).scalars())
     assert "ix_events_sender" in plan
+
+
+def test_an_erasure_stands_for_a_senders_later_content_only_when_it_says_so(
+        store: EventStore, engine: Engine, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given alice (discord:111) and carol (discord:333), each erased, only alice "and future"
+    store.append([make_event(sender="111", text="before", message_id="f1"),
+                  make_event(sender="333", text="carol before", message_id="f2")])
+    assert main(["erase", "--sender", "discord:111", "--reason", REASON, "--yes",
+                 "--and-future"]) == 0
+    assert main(["erase", "--sender", "discord:333", "--reason", REASON, "--yes"]) == 0
+    # When both write again, and bob too
+    store.append([make_event(sender="111", sender_name=SECRET_NAME, text=SECRET_TEXT,
+                             message_id="f3"),
+                  make_event(sender="333", text="carol after", message_id="f4"),
+                  make_event(sender="222", text=KEPT_TEXT, message_id="f5")])
+    # Then alice's new words are erased as they arrive, carol's and bob's are kept
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT e.message_id, c.text, c.erased_by IS NOT NULL FROM events e "
+            "JOIN event_content c USING (position) WHERE e.message_id IN ('f3', 'f4', 'f5') "
+            "ORDER BY e.position")).all()
+        targets = conn.execute(text("SELECT targets::text FROM erasures ORDER BY id")
+                               ).scalars().all()
+    assert [tuple(r) for r in rows] == [("f3", None, True), ("f4", "carol after", False),
+                                       ("f5", KEPT_TEXT, False)]
+    assert secrets_in(tail_json(capsys)) == []
+    # and the audit says which erasure stands for later content
+    assert ["and_future" in t for t in targets] == [True, False]
+    # and "and future" goes with --sender only
+    capsys.readouterr()
+    assert main(["erase", "--chat", "discord:1", "--reason", REASON, "--yes",
+                 "--and-future"]) == 2
+    assert "[INVALID_SELECTOR]" in capsys.readouterr().err

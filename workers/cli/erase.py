@@ -42,6 +42,9 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                          help="why (a request or ticket reference); kept in the audit")
     command.add_argument("--no-linked", action="store_true",
                          help="with --sender: only that id, not the identities linked to it")
+    command.add_argument("--and-future", action="store_true",
+                         help="with --sender: also erase what they write from now on, as it "
+                              "arrives (said in the audit's targets)")
     command.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     command.add_argument("--json", action="store_true", help="print JSON instead of text")
     command.set_defaults(handler=run_erase)
@@ -108,7 +111,7 @@ def run_erase(args: argparse.Namespace) -> int:
     if not args.yes and not _confirmed(preview(app.engine, selector)):
         err_console.print("nothing erased")
         return 0
-    result = erase(app.engine, selector, reason)
+    result = erase(app.engine, selector, reason, and_future=args.and_future)
     if args.json:
         print_json(result.as_dict())
         return 0
