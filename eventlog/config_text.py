@@ -38,7 +38,9 @@ def read_bounded(path: Path) -> str:
 
 def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
     """Refuse text whose brackets nest deeper than `limit`, outside quoted strings (JSON,
-    JSON5 and flow-style YAML alike), before a recursive parser sees it."""
+    JSON5 and flow-style YAML alike), before a recursive parser sees it. A first filter:
+    comments and block-style YAML can hide nesting from it, so callers also turn a
+    parser's RecursionError into CONFIG_TOO_DEEP."""
     depth = 0
     quote = ""
     escaped = False
@@ -71,8 +73,16 @@ def load_yaml(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ValueError(str(error)) from None  # a syntax error, for the caller to name
+    except RecursionError:  # block-style nesting has no brackets to count beforehand
+        raise too_deep() from None
     _count_values(value)
     return value
+
+
+def too_deep() -> ConfigBoundsError:
+    return ConfigBoundsError(f"nested more than a parser can follow (over {MAX_DEPTH} levels "
+                             "is refused); a configuration never needs that",
+                             "CONFIG_TOO_DEEP")
 
 
 def _count_values(value: Any) -> None:

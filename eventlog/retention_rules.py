@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlog.config_text import ConfigBoundsError, check_depth, read_bounded
+from eventlog.config_text import ConfigBoundsError, check_depth, read_bounded, too_deep
 from eventlog.errors import EventLogError
 
 MATCH_KEYS = ("chat_type", "platform", "space", "agent")
@@ -171,6 +171,8 @@ def load_rules(path: Path) -> RuleSet:
                              code="INVALID_RETENTION_RULES") from None
     try:
         document = json.loads(raw)
+    except RecursionError:
+        raise RetentionError(f"{path}: {too_deep()}", code="CONFIG_TOO_DEEP") from None
     except json.JSONDecodeError as error:
         raise RetentionError(f"{path}: not JSON ({error.msg} at line {error.lineno}, column "
                              f"{error.colno})", code="INVALID_RETENTION_RULES") from None

@@ -7,7 +7,7 @@ Create Date: 2026-12-07
 - `ix_event_content_erased`: a partial index of the positions whose content was
   erased. An append looks there first, so a log where nothing was ever erased pays
   one index probe per batch to learn it, and otherwise only the batch's own
-  addresses are looked up (see `eventlog.store._ERASED_TWINS`).
+  addresses are looked up (see `eventlog.appending._ERASED_TWINS`).
 """
 
 from alembic import op

@@ -6,6 +6,9 @@ Create Date: 2026-12-07
 
 - `api_tokens.expires_at` (NULL: never). A request with an expired token is refused
   as one with a revoked token is; the row stays, so names and history do too.
+
+The downgrade revokes every live token that has an expiry (when it expired, or now):
+the older schema cannot expire them, and none may outlive its expiry.
 """
 
 from alembic import op
@@ -21,4 +24,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("UPDATE api_tokens SET revoked_at = least(expires_at, now()) "
+               "WHERE expires_at IS NOT NULL AND revoked_at IS NULL")
     op.execute("ALTER TABLE api_tokens DROP COLUMN expires_at")

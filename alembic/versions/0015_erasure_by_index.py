@@ -27,13 +27,40 @@ down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-# What a selector matches among events after position `seen` (0: all of them).
+# What a selector matches among events after position `seen` (0: all of them). With
+# `seen`, the events after it are read by position (the few appended since), each
+# checked against the selector, so the look under the append lock costs what was
+# appended since, not the sender's or the chat's whole history.
 ERASE = """
 CREATE OR REPLACE FUNCTION convlog_erase_members(kind text, targets jsonb, seen bigint)
     RETURNS bigint[] LANGUAGE plpgsql STABLE SET search_path = {path}, pg_temp AS $$
 DECLARE
     members bigint[];
 BEGIN
+    IF seen > 0 THEN
+        SELECT coalesce(array_agg(e.position), '{{}}') INTO members
+          FROM events e
+         WHERE e.position > seen AND CASE kind
+            WHEN 'sender' THEN EXISTS (
+                SELECT 1 FROM jsonb_array_elements(targets) AS t
+                 WHERE t->>'sender' = e.sender
+                   AND (t->>'platform' IS NULL OR t->>'platform' = e.platform))
+              OR (e.message_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM events o JOIN jsonb_array_elements(targets) AS t
+                    ON t->>'sender' = o.sender
+                   AND (t->>'platform' IS NULL OR t->>'platform' = o.platform)
+                 WHERE o.platform = e.platform AND o.chat = e.chat
+                   AND o.message_id = e.message_id))
+            WHEN 'message' THEN EXISTS (
+                SELECT 1 FROM jsonb_array_elements(targets) AS t
+                 WHERE t->>'platform' = e.platform AND t->>'chat' = e.chat
+                   AND t->>'message_id' = e.message_id)
+            WHEN 'chat' THEN EXISTS (
+                SELECT 1 FROM jsonb_array_elements(targets) AS t
+                 WHERE t->>'platform' = e.platform AND t->>'chat' = e.chat)
+            ELSE false END;
+        RETURN members;
+    END IF;
     IF kind = 'sender' THEN
         -- Their own events, and every event about a message they wrote (its edits,
         -- deletions, redactions, by any agent): among new events, those about their

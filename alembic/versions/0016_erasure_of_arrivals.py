@@ -60,11 +60,20 @@ DECLARE
     erased integer := 0;
     result record;
 BEGIN
+    -- What a watched sender wrote, and every event about a message they wrote (an
+    -- edit sent without a sender, a deletion), as an erasure of a sender finds them.
     FOR w IN
-        SELECT wt.erasure, array_agg(e.position) AS members
+        SELECT wt.erasure, array_agg(DISTINCT e.position) AS members
           FROM events e
-          JOIN erasure_watch wt ON wt.sender = e.sender
-           AND (wt.platform = '*' OR wt.platform = e.platform)
+          CROSS JOIN LATERAL (
+                SELECT x.erasure FROM erasure_watch x
+                 WHERE x.sender = e.sender AND (x.platform = '*' OR x.platform = e.platform)
+                UNION
+                SELECT x.erasure FROM events o
+                  JOIN erasure_watch x ON x.sender = o.sender
+                   AND (x.platform = '*' OR x.platform = o.platform)
+                 WHERE e.message_id IS NOT NULL AND o.platform = e.platform
+                   AND o.chat = e.chat AND o.message_id = e.message_id) AS wt
          WHERE e.position = ANY(positions)
          GROUP BY wt.erasure
     LOOP

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from eventlog.config_text import ConfigBoundsError, check_depth, read_bounded
+from eventlog.config_text import ConfigBoundsError, check_depth, read_bounded, too_deep
 from projections.errors import Diagnostic, PolicyError
 from projections.policy.checks import semantic_diagnostics
 from projections.policy.diagnostics import section_diagnostics
@@ -64,6 +64,8 @@ def read_policy_file(path: str | Path) -> Any:
                           f"cannot read {file} ({error}); make it a readable UTF-8 file") from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise _file_error("CONFIG_TOO_DEEP", str(file), f"{file}: {too_deep()}") from None
     except json.JSONDecodeError as error:
         raise _file_error("POLICY_NOT_JSON", f"{file}:{error.lineno}:{error.colno}",
                           f"{file} is not valid JSON ({error.msg} at line {error.lineno}, "

@@ -44,6 +44,8 @@ DOCUMENTS = st.recursive(
                         max_size=6)), max_leaves=40)
 NOISE = st.one_of(st.binary(max_size=200),
                   st.sampled_from([b"[" * 5000, b"a: &a [x]\nb: *a\n" * 3, b"\xff\xfe",
+                                   b"- " * 3000 + b"x\n", b"// it's\n" + b"[" * 5000,
+                                   b"a: '\\'\nb: " + b"[" * 5000,
                                    b"{'json5': Infinity, // comment\n}", b"---\n- !!python/"
                                    b"object:os.system [ls]\n", b""]))
 SETTINGS = settings(max_examples=examples(60), deadline=None, database=None,

@@ -510,11 +510,13 @@ def test_an_erasure_stands_for_a_senders_later_content_only_when_it_says_so(
     assert main(["erase", "--sender", "discord:111", "--reason", REASON, "--yes",
                  "--and-future"]) == 0
     assert main(["erase", "--sender", "discord:333", "--reason", REASON, "--yes"]) == 0
-    # When both write again, and bob too
+    # When both write again, and bob too, and alice edits her old message without a sender
     store.append([make_event(sender="111", sender_name=SECRET_NAME, text=SECRET_TEXT,
                              message_id="f3"),
                   make_event(sender="333", text="carol after", message_id="f4"),
-                  make_event(sender="222", text=KEPT_TEXT, message_id="f5")])
+                  make_event(sender="222", text=KEPT_TEXT, message_id="f5"),
+                  make_event(type="message.edited", sender=None, message_id="f1",
+                             text=SECRET_TEXT + " (edited)")])
     # Then alice's new words are erased as they arrive, carol's and bob's are kept
     with engine.connect() as conn:
         rows = conn.execute(text(
@@ -525,6 +527,11 @@ def test_an_erasure_stands_for_a_senders_later_content_only_when_it_says_so(
                                ).scalars().all()
     assert [tuple(r) for r in rows] == [("f3", None, True), ("f4", "carol after", False),
                                        ("f5", KEPT_TEXT, False)]
+    with engine.connect() as conn:
+        edit = conn.execute(text(
+            "SELECT c.text, c.erased_by IS NOT NULL FROM events e JOIN event_content c "
+            "USING (position) WHERE e.type = 'message.edited'")).one()
+    assert tuple(edit) == (None, True)
     assert secrets_in(tail_json(capsys)) == []
     # and the audit says which erasure stands for later content
     assert ["and_future" in t for t in targets] == [True, False]

@@ -20,6 +20,8 @@ def test_secret_named_parameters_are_redacted_and_others_kept() -> None:
         == f"/v1/x?api_key={REDACTED}&client_secret={REDACTED}&password={REDACTED}" \
            "&key_prefix=agent%3Amain"
     assert redact_query("/v1/sessions?cursor=abc") == "/v1/sessions?cursor=abc"
+    assert redact_query("/v1/x?accessToken=a;clientSecret=b&refresh-token=c&limit=2") == \
+        f"/v1/x?accessToken={REDACTED};clientSecret={REDACTED}&refresh-token={REDACTED}&limit=2"
     assert redact_query("/healthz") == "/healthz"
 
 

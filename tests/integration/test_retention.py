@@ -195,10 +195,11 @@ def test_a_run_over_the_share_is_refused_with_its_plan_and_runs_when_allowed(
     assert main(["retention", "run", "--rules", rules]) == 2
     monkeypatch.setenv("CONVLOG_RETENTION_MAX_SHARE", "0.56")
     assert cli_json(capsys, "retention", "run", "--rules", rules)["contents_erased"] == 5
-    # and a share that is no percentage is a usage error
-    with pytest.raises(SystemExit) as usage:
-        main(["retention", "run", "--rules", rules, "--max-share", "150"])
-    assert usage.value.code == 2
+    # and a share that is no percentage, or a fraction that could be one, is a usage error
+    for bad in ("150", "0.5"):
+        with pytest.raises(SystemExit) as usage:
+            main(["retention", "run", "--rules", rules, "--max-share", bad])
+        assert usage.value.code == 2
 
 
 def test_the_daily_schedule_never_erases_more_than_its_share(

@@ -46,6 +46,19 @@ def test_deep_nesting_is_refused_with_a_code_not_a_crash(
     assert status in (1, 2) and "CONFIG_TOO_DEEP" in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize(("gateway", "text"), [
+    ("hermes", "- " * 3000 + "x\n"),                      # block-style YAML: no brackets
+    ("openclaw", "// it's a comment\n" + "[" * 5000 + "]" * 5000),  # a quote in a comment
+    ("picoclaw", "a: '\\'\nb: " + "[" * 5000 + "]" * 5000 + "\n"),  # YAML's '\' string
+])
+def test_nesting_the_bracket_count_cannot_see_is_refused_too(
+        gateway: str, text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config"
+    config.write_text(text, encoding="utf-8")
+    status, out = run(capsys, "policy", "convert", "--from", gateway, str(config))
+    assert status == 2 and "CONFIG_TOO_DEEP" in out and "Traceback" not in out
+
+
 def test_a_huge_file_is_refused_before_it_is_read_whole(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     huge = tmp_path / "policy.json"

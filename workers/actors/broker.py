@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import dramatiq
@@ -37,6 +38,7 @@ def make_broker(url: str | None) -> dramatiq.Broker:
 
 
 _apps: dict[str, App] = {}
+_apps_lock = threading.Lock()  # dramatiq runs several threads per process
 
 
 def worker_app() -> App:
@@ -45,9 +47,10 @@ def worker_app() -> App:
     so a process whose environment changes (a test session) gets a fresh one."""
     settings = WorkerSettings()
     key = settings.model_dump_json()
-    app = _apps.get(key)
-    if app is None:
-        app = _apps[key] = bootstrap(settings)
+    with _apps_lock:
+        app = _apps.get(key)
+        if app is None:
+            app = _apps[key] = bootstrap(settings)
     return app
 
 

@@ -6,25 +6,30 @@ import copy
 import logging
 import re
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import unquote_plus
 
-# A query parameter named like a credential: access_token, token, api_key, password,
-# client_secret, signature, ... (names that only end a longer word, key_prefix, are kept).
-SECRET_NAME = re.compile(r"(?i)^(?:.*[_-])?(?:token|secret|password|passwd|pwd|apikey|api_key|"
-                         r"key|auth|authorization|signature|sig|credentials?)$")
+# A query parameter named like a credential, in any case or spelling: access_token,
+# accessToken, api-key, clientSecret, password, signature, ... (a name that only has
+# such a word inside it, key_prefix, is kept).
+SECRET_NAME = re.compile(r"(?i)(?:token|secret|passw(?:or)?d|pwd|api_?key|key|auth|"
+                         r"authorization|signature|sig|credentials?)$")
 REDACTED = "REDACTED"
+# One parameter of a query string, separated by & or ; (both are seen in the wild).
+_PARAMETER = re.compile(r"(^|[&;])([^=&;]*)(=?)([^&;]*)")
 
 
 def redact_query(path: str) -> str:
-    """`path` with the values of secret-named query parameters replaced."""
+    """`path` with the values of secret-named query parameters replaced, the rest as sent."""
     base, mark, query = path.partition("?")
     if not mark:
         return path
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(SECRET_NAME.match(name) for name, _ in pairs):
-        return path
-    cleaned = [(name, REDACTED if SECRET_NAME.match(name) else value) for name, value in pairs]
-    return f"{base}?{urlencode(cleaned, quote_via=quote)}"
+
+    def redact(found: re.Match[str]) -> str:
+        start, name, equals, value = found.groups()
+        secret = SECRET_NAME.search(unquote_plus(name).replace("-", "_"))
+        return f"{start}{name}{equals}{REDACTED if secret and equals else value}"
+
+    return f"{base}?{_PARAMETER.sub(redact, query)}"
 
 
 class RedactSecrets(logging.Filter):

@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eventlog.config_text import ConfigBoundsError, check_depth, load_yaml, read_bounded
+from eventlog.config_text import (
+    ConfigBoundsError,
+    check_depth,
+    load_yaml,
+    read_bounded,
+    too_deep,
+)
 from projections.errors import Diagnostic, PolicyError
 from projections.gateways.converters import CONVERTERS, converter_for
 from projections.policy import check_policy, errors_of
@@ -91,7 +97,10 @@ def read_config(path: Path, gateway: str) -> Any:
     try:
         if gateway == "openclaw":
             check_depth(text)
-            return json5.loads(text)
+            try:
+                return json5.loads(text)
+            except RecursionError:
+                raise too_deep() from None
         return load_yaml(text)
     except ConfigBoundsError as error:
         raise _config_error(error.code, path, f"{path}: {error}") from None

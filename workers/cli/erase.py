@@ -106,6 +106,9 @@ def _describe(result: ErasureResult, verb: str) -> str:
 
 def run_erase(args: argparse.Namespace) -> int:
     reason = checked_reason(args.reason)
+    if args.and_future and args.sender is None:
+        raise ErasureError("--and-future erases what a sender writes later: it goes with "
+                           "--sender only", code="INVALID_SELECTOR")
     app = bootstrap()
     selector = _selector(app.engine, args)
     if not args.yes and not _confirmed(preview(app.engine, selector)):

@@ -46,13 +46,20 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def percent(value: str) -> float:
-    """`50`, `50%` or `12.5` as a share from 0 to 1."""
+    """`50%`, `50` or `12.5` (percent) as a share from 0 to 1. A bare number from 0 to 1
+    is refused as ambiguous: CONVLOG_RETENTION_MAX_SHARE takes 0.5 for half, and
+    copied here it would mean half a percent."""
+    text = value.strip()
     try:
-        number = float(value.strip().removesuffix("%"))
+        number = float(text.removesuffix("%"))
     except ValueError:
         number = -1.0
     if not 0 <= number <= 100:
         raise argparse.ArgumentTypeError(f"{value!r} is not a percentage from 0 to 100")
+    if 0 < number <= 1 and not text.endswith("%"):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is ambiguous: write {number:g}% for {number:g} percent, or "
+            f"{number * 100:g} for {number * 100:g} percent")
     return number / 100
 
 
