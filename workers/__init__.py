@@ -2,10 +2,11 @@
 
     cli/        the `convlog` command line: one module per verb, each importing what it uses
     api/        the HTTP API for gateways (FastAPI on uvicorn) and its Python client
-    actors/     the dramatiq actors and the worker process that wakes them
+    actors/     the worker process (`convlog worker`): dramatiq workers, woken by appends
     gateways/   one folder per gateway (openclaw/, hermes/, picoclaw/) with its store's
                 importer, and what importers share (reading, building events, the report)
     tools/      for people: the synthetic workload, the HTML cost report, exports
-    bootstrap, settings, migrate, counting, process: what the edges share (settings,
-                the engine, migrations, token counting off the append path, process tuning)
+    jobs, bootstrap, settings, migrate, tokens, counting_pool, process: what the edges
+                share (the jobs they hand to workers, settings, the engine, migrations,
+                API tokens, token counting off the append path, process tuning)
 """

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from eventlog.tokens import TokenCounter
 from projections.context import ContextAssembler
 from projections.registry import get
 from tests.fixtures.builders import event_dict
-from tests.fixtures.http import ApiServer
+from tests.fixtures.database import fresh_database
+from tests.fixtures.http import ApiServer, start_server
 from workers.api.client import ConvlogApiError
 
 
@@ -148,3 +151,34 @@ def test_context_and_turns_count_in_the_encoding_the_caller_names(api: ApiServer
     with api.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events WHERE event_id = 'never'")
                             ).scalar() == 0
+
+
+def test_a_projection_made_over_http_is_built_by_a_job_in_its_own_database(
+        api_factory: Callable[..., ApiServer], admin_url: str, template_database: str) -> None:
+    # Given two servers in this process, each on its own database (the second made now)
+    first = api_factory()
+    with fresh_database(admin_url, template_database) as other_url:
+        engine = create_engine(other_url)
+        try:
+            second = start_server(other_url, engine)
+            try:
+                admin = second.client(second.token("ops", agents=["*"], verbs=["admin"]))
+                # When the second is asked for a projection, activated once built
+                admin.create_projection("by-job", {"dimensions": ["chat"]}, activate=True)
+                for _ in range(400):
+                    if admin.projection("by-job")["active"]:
+                        break
+                    time.sleep(0.05)
+                # Then a job built and activated it there, and not in the first's database
+                assert admin.projection("by-job")["active"] is True
+                with first.engine.connect() as conn:
+                    assert conn.execute(text(
+                        "SELECT count(*) FROM projections WHERE name = 'by-job'")
+                    ).scalar_one() == 0
+                # and no route started a thread of its own for it
+                assert not [t for t in threading.enumerate() if t.name.startswith(
+                    "convlog-build")]
+            finally:
+                second.stop()
+        finally:
+            engine.dispose()

@@ -33,8 +33,8 @@ from tests.integration.test_incremental_equals_rebuild import (
     random_stream,
     split,
 )
-from workers.actors.broker import catch_up_projection
 from workers.cli.main import main
+from workers.jobs import catch_up_projection
 
 # Daily resets in a zone west of UTC: converting Go's zero time there overflows.
 DAILY_NEW_YORK = {"reset": {"mode": "daily", "at_hour": 4, "timezone": "America/New_York"}}

@@ -15,8 +15,8 @@ from projections.projector import Projector
 from projections.registry import get
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection, snapshot
-from workers.actors.broker import declare_actors, make_broker
 from workers.actors.runner import Waker, projection_names
+from workers.jobs import declare_actors, make_broker
 
 
 def burst(store: EventStore, writers: int = 4, batches: int = 10) -> None:
@@ -36,11 +36,11 @@ def run_with_broker(broker_url: str | None, store: EventStore, engine: Engine) -
     # Given workers on the broker and a waker listening for appends
     broker = make_broker(broker_url)
     broker.flush_all()
-    actor = declare_actors(broker)
+    jobs = declare_actors(broker)
     worker = Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
     waker = Waker(libpq_url(str(engine.url.render_as_string(hide_password=False))),
-                  lambda: [actor.send(name) for name in projection_names(engine)], 0.5)
+                  lambda: [jobs.catch_up.send(name) for name in projection_names(engine)], 0.5)
     listener = threading.Thread(target=waker.run)
     listener.start()
     try:

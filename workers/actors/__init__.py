@@ -1,1 +1,2 @@
-"""The dramatiq actors that fold projections, and the worker process that enqueues them."""
+"""The worker process: dramatiq workers that run the jobs (`workers.jobs`), woken by
+appends (LISTEN/NOTIFY) and a tick, and the daily retention."""

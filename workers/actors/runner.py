@@ -17,8 +17,8 @@ from eventlog.schema import EVENTS_CHANNEL
 from eventlog.search_index import keep_current
 from projections.registry import list_projections
 from projections.simulate import is_temporary
-from workers.actors.broker import setup
 from workers.bootstrap import bootstrap
+from workers.jobs import setup
 
 log = logging.getLogger("convlog.worker")
 
@@ -74,7 +74,7 @@ def run_workers(*, threads: int = 2, tick_seconds: float = 5.0) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("convlog").setLevel(logging.INFO)
     app = bootstrap()
-    broker, actor = setup(app.settings)
+    broker, jobs = setup(app.settings)
     worker = Worker(broker, worker_threads=threads, worker_timeout=1000)
     worker.start()
 
@@ -84,7 +84,7 @@ def run_workers(*, threads: int = 2, tick_seconds: float = 5.0) -> int:
 
     def enqueue_all() -> None:
         for name in projection_names(app.engine):
-            actor.send(name)
+            jobs.catch_up.send(name)
         keep_current(app.engine)  # the search index's lag stays bounded
         if retention is not None:
             retention.tick()

@@ -26,6 +26,8 @@ from workers.api import (
 from workers.api.problems import ApiError, error_response
 from workers.api.schemas import MODEL_MARKER
 from workers.api.services import Services, build_services
+from workers.bootstrap import App
+from workers.jobs import QueuedJobs, bind, setup, start_in_process, unbind
 from workers.settings import ApiSettings
 
 DESCRIPTION = """\
@@ -124,12 +126,21 @@ def create_app(settings: ApiSettings | None = None, *,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = built or build_services(settings or ApiSettings())
+        services = app.state.services = built or build_services(settings or ApiSettings())
+        # Builds are jobs: a broker's workers take them, or (no broker) this process's own
+        # worker, started here once, never by a route.
+        broker, jobs = setup(services.settings)
+        worker = start_in_process(broker)
+        context = bind(App(services.settings, services.engine, services.store))
+        app.state.jobs = QueuedJobs(jobs, context)
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
+            unbind(context)
             if built is None:
-                app.state.services.close()
+                services.close()
 
     app = FastAPI(title="convlog", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan, docs_url="/docs", redoc_url=None)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from projections.policy import load_policy
 from projections.registry import create, list_projections, rollback
-from projections.rescoping import activate_when_caught_up, build
+from projections.rescoping import activate_when_caught_up
 from projections.status import Status, status
 from workers.api.auth import Admin
 from workers.api.problems import ERROR_RESPONSES
@@ -19,7 +18,8 @@ from workers.api.schemas import (
     CreateProjection,
     ProjectionStatus,
 )
-from workers.api.services import Api, Services
+from workers.api.services import Api
+from workers.jobs import QueuedJobs
 
 router = APIRouter(prefix="/v1/projections", tags=["projections"], responses=ERROR_RESPONSES)
 log = logging.getLogger("convlog.http")
@@ -37,24 +37,15 @@ def list_all(principal: Admin,
     return [_status(status(api.engine, name)) for name in names]
 
 
-def _build(api: Services, name: str, activate: bool) -> None:
-    try:
-        build(api.engine, api.store, name)
-        if activate:
-            activate_when_caught_up(api.engine, api.store, name, wait=True)
-    except Exception:  # the build resumes from its checkpoint; the log says why it stopped
-        log.exception("building projection %s stopped", name)
-
-
 @router.post("", response_model=ProjectionStatus, status_code=202,
              summary="Create a projection and build it in the background; poll its status")
-def create_projection(body: CreateProjection, principal: Admin,
-                      api: Api) -> ProjectionStatus:
+def create_projection(body: CreateProjection, principal: Admin, api: Api,
+                      request: Request) -> ProjectionStatus:
     policy = load_policy(body.policy)
     with api.engine.begin() as conn:
         create(conn, body.name, policy, api.settings.encoding)
-    threading.Thread(target=_build, args=(api, body.name, body.activate),
-                     name=f"convlog-build-{body.name}", daemon=True).start()
+    jobs: QueuedJobs = request.app.state.jobs
+    jobs.build(body.name, body.activate)  # a job for the workers, not a thread of this one
     return _status(status(api.engine, body.name))
 
 

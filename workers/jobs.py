@@ -1,10 +1,24 @@
-"""Dramatiq actors: thin wrappers that catch a projection up with the log."""
+"""Jobs: the work an edge hands off, as dramatiq actors, run by a worker and never by the
+request or command that asked for it.
+
+- `catch_up_projection(name)`: fold what was appended since the projection's checkpoint.
+- `build_projection(name, activate, context)`: build a new projection (the API's `POST
+  /v1/projections`), then activate it once caught up if asked.
+
+With `CONVLOG_BROKER_URL`, `convlog worker` processes run them. Without, the process
+that enqueues them runs an in-process worker of its own, started once with the
+process (`start_in_process`), never per request. A job finds its database through
+`context`, the key of a deployment bound in this process (an API server's), else
+the worker's own settings.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -16,6 +30,15 @@ from workers.settings import WorkerSettings
 QUEUE = "convlog"
 log = logging.getLogger("convlog.worker")
 CatchUpActor = dramatiq.Actor[[str], None]
+BuildActor = dramatiq.Actor[[str, bool, str | None], None]
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """The actors of one broker, to enqueue with `.send(...)`."""
+
+    catch_up: CatchUpActor
+    build: BuildActor
 
 
 def make_broker(url: str | None) -> dramatiq.Broker:
@@ -39,6 +62,18 @@ def make_broker(url: str | None) -> dramatiq.Broker:
 
 _apps: dict[str, App] = {}
 _apps_lock = threading.Lock()  # dramatiq runs several threads per process
+_bound: dict[str, App] = {}  # deployments of this process that enqueue jobs in-process
+
+
+def bind(app: App) -> str:
+    """Make `app` the database of the jobs this process enqueues with the returned key."""
+    key = uuid.uuid4().hex
+    _bound[key] = app
+    return key
+
+
+def unbind(key: str) -> None:
+    _bound.pop(key, None)
 
 
 def worker_app() -> App:
@@ -95,14 +130,55 @@ def catch_up_projection(name: str) -> None:
                  f", {result.quarantined} quarantined" if result.quarantined else "")
 
 
-def declare_actors(broker: dramatiq.Broker) -> CatchUpActor:
-    """Bind the actor to `broker`; returns it for enqueueing with `.send(name)`."""
+def build_projection(name: str, activate: bool, context: str | None = None) -> None:
+    """Build `name` from its checkpoint (a new projection: the whole log), then activate it
+    when caught up if asked. Never retried by dramatiq: a build resumes from its
+    checkpoint, on the workers' next catch-up or a repeated request."""
+    from projections.rescoping import activate_when_caught_up, build
+
+    app = _bound.get(context or "") or worker_app()
+    try:
+        build(app.engine, app.store, name)
+        if activate:
+            activate_when_caught_up(app.engine, app.store, name, wait=True)
+    except Exception:
+        log.exception("building projection %s stopped; it resumes from its checkpoint", name)
+
+
+def declare_actors(broker: dramatiq.Broker) -> Jobs:
+    """Bind the jobs to `broker`; returns them for enqueueing with `.send(...)`."""
     dramatiq.set_broker(broker)
-    return dramatiq.Actor(catch_up_projection, broker=broker, actor_name="catch_up_projection",
-                          queue_name=QUEUE, priority=0,
-                          options={"max_retries": 5, "min_backoff": 500, "max_backoff": 10_000})
+    catch_up: CatchUpActor = dramatiq.Actor(
+        catch_up_projection, broker=broker, actor_name="catch_up_projection",
+        queue_name=QUEUE, priority=0,
+        options={"max_retries": 5, "min_backoff": 500, "max_backoff": 10_000})
+    build: BuildActor = dramatiq.Actor(
+        build_projection, broker=broker, actor_name="build_projection", queue_name=QUEUE,
+        priority=10, options={"max_retries": 0, "time_limit": 24 * 3_600_000})
+    return Jobs(catch_up, build)
 
 
-def setup(settings: WorkerSettings | None = None) -> tuple[dramatiq.Broker, CatchUpActor]:
+def setup(settings: WorkerSettings | None = None) -> tuple[dramatiq.Broker, Jobs]:
     broker = make_broker((settings or WorkerSettings()).broker_url)
     return broker, declare_actors(broker)
+
+
+@dataclass(frozen=True)
+class QueuedJobs:
+    """A deployment's jobs: enqueueing a build names the database it is for."""
+
+    jobs: Jobs
+    context: str
+
+    def build(self, name: str, activate: bool) -> None:
+        self.jobs.build.send(name, activate, self.context)
+
+
+def start_in_process(broker: dramatiq.Broker, threads: int = 1) -> dramatiq.Worker | None:
+    """A worker in this process for a broker that lives in it (no CONVLOG_BROKER_URL);
+    None for a real broker, whose jobs `convlog worker` processes take."""
+    if not isinstance(broker, StubBroker):
+        return None
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    return worker
