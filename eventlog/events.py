@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from eventlog.address import Address
 from eventlog.edge import (
     EARLIEST_TIME,
     LATEST_TIME,
@@ -279,12 +280,8 @@ class Event(BaseModel):
         return digest(self.canonical_json())
 
     @property
-    def address(self) -> dict[str, str | None]:
-        return {
-            "agent": self.agent, "platform": self.platform, "account": self.account,
-            "space": self.space, "chat": self.chat, "chat_type": self.chat_type,
-            "topic": self.topic, "sender": self.sender,
-        }
+    def address(self) -> Address:
+        return Address.of(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from eventlog.address import Address
 from eventlog.search_index import SearchError
 from projections.registry import ProjectionInfo
 
@@ -126,13 +127,7 @@ class Hit:
     position: int
     type: str
     occurred_at: datetime
-    agent: str
-    platform: str
-    account: str
-    space: str | None
-    chat: str | None
-    chat_type: str | None
-    sender: str | None
+    address: Address
     sender_name: str | None
     message_id: str | None
     rank: float
@@ -143,9 +138,7 @@ class Hit:
 
     def as_dict(self) -> dict[str, Any]:
         return {"position": self.position, "type": self.type,
-                "occurred_at": self.occurred_at.isoformat(), "agent": self.agent,
-                "platform": self.platform, "account": self.account, "space": self.space,
-                "chat": self.chat, "chat_type": self.chat_type, "sender": self.sender,
+                "occurred_at": self.occurred_at.isoformat(), **self.address.as_dict(),
                 "sender_name": self.sender_name, "message_id": self.message_id,
                 "rank": self.rank, "snippet": self.snippet,
                 "highlights": [list(pair) for pair in self.highlights],
@@ -228,13 +221,14 @@ def _details(conn: Connection, info: ProjectionInfo, config: str, query: str,
     projection_id = info.id
     rows = {r.position: r for r in conn.execute(text(f"""
         SELECT s.position, s.type, s.occurred_at, s.agent, s.platform, s.account, s.space,
-               s.chat, s.chat_type, s.sender, s.message_id, c.sender_name,
+               s.chat, s.chat_type, e.topic, s.sender, s.message_id, c.sender_name,
                ts_headline(CAST(:config AS regconfig),
                            translate(c.text, chr(57344) || chr(57345), ''), {_TSQUERY},
                            {_HEADLINE}) AS snippet,
                coalesce(member.session_id, edit.session_id) AS session_id
           FROM search_documents s
           JOIN event_content c ON c.position = s.position
+          JOIN events e ON e.position = s.position
           LEFT JOIN message_index mi ON mi.projection_id = :p AND mi.agent = s.agent
            AND mi.platform = s.platform AND mi.account = s.account AND mi.chat = s.chat
            AND mi.message_id = s.message_id
@@ -270,9 +264,8 @@ def _details(conn: Connection, info: ProjectionInfo, config: str, query: str,
         snippet, highlights = split_snippet(row.snippet or "")
         session_id = sessions[position]
         hits.append(Hit(
-            position=position, type=row.type, occurred_at=row.occurred_at, agent=row.agent,
-            platform=row.platform, account=row.account, space=row.space, chat=row.chat,
-            chat_type=row.chat_type, sender=row.sender, sender_name=row.sender_name,
+            position=position, type=row.type, occurred_at=row.occurred_at,
+            address=Address.of(row), sender_name=row.sender_name,
             message_id=row.message_id, rank=rank, snippet=snippet, highlights=highlights,
             session_id=session_id,
             session_key=keys.get(uuid.UUID(str(session_id))) if session_id else None))

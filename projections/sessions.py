@@ -16,25 +16,16 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from eventlog.address import Address
 from projections.errors import ContextError
-
-
-@dataclass(frozen=True, slots=True)
-class EventAddress:
-    """What finds an event in a projection's message index."""
-
-    agent: str
-    platform: str
-    account: str
-    chat: str | None
-    message_id: str | None
-
 
 _COLUMNS = (
     "session_id, key, agent, platform, epoch, started_by, message_count, token_total, "
     "participants, chats, first_at, last_at, first_position, last_position, needs_summary, "
     "summary_reason, legacy_keys, parent_session_id"
 )
+# A message as the index finds it: agent, platform, account, chat, message id.
+MessageRef = tuple[str, str, str, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,29 +124,29 @@ def page_sessions(conn: Connection, projection_id: int, wanted: SessionFilter, *
 
 
 def session_of_event(conn: Connection, projection_id: int, position: int,
-                     address: EventAddress | None = None) -> uuid.UUID | None:
+                     message: MessageRef | None = None) -> uuid.UUID | None:
     """The session the event at `position` is a member of in the projection, if any.
 
     The message index answers with one key probe; an event it does not hold (no
     message id, or one whose id came earlier) is found among the agent's sessions
-    whose span covers the position. `address` is the event's, when the caller has it
-    (else it is read from the log).
+    whose span covers the position. `message` is the event's (agent, platform, account,
+    chat, message id) when the caller has it (else it is read from the log).
     """
-    if address is None:
+    if message is None:
         row = conn.execute(text(
             "SELECT agent, platform, account, chat, message_id FROM events "
             "WHERE position = :pos"), {"pos": position}).first()
         if row is None:
             return None
-        address = EventAddress(row.agent, row.platform, row.account, row.chat, row.message_id)
-    if address.chat is not None and address.message_id is not None:
+        message = (row.agent, row.platform, row.account, row.chat, row.message_id)
+    agent, platform, account, chat, message_id = message
+    if chat is not None and message_id is not None:
         found = conn.execute(text(
             "SELECT session_id FROM message_index WHERE projection_id = :p AND agent = :a "
             "AND platform = :pl AND account = :ac AND chat = :c AND message_id = :m "
             "AND position = :pos"),
-            {"p": projection_id, "a": address.agent, "pl": address.platform,
-             "ac": address.account, "c": address.chat, "m": address.message_id,
-             "pos": position}).scalar()
+            {"p": projection_id, "a": agent, "pl": platform, "ac": account, "c": chat,
+             "m": message_id, "pos": position}).scalar()
         if found is not None:
             return uuid.UUID(str(found))
     found = conn.execute(text(
@@ -163,22 +154,8 @@ def session_of_event(conn: Connection, projection_id: int, position: int,
         "ON m.projection_id = s.projection_id AND m.session_id = s.session_id "
         "AND m.position = :pos WHERE s.projection_id = :p AND s.agent = :a "
         "AND s.first_position <= :pos AND s.last_position >= :pos LIMIT 1"),
-        {"p": projection_id, "a": address.agent, "pos": position}).scalar()
+        {"p": projection_id, "a": agent, "pos": position}).scalar()
     return None if found is None else uuid.UUID(str(found))
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    """Where someone last wrote in a session: enough to append a session.reset there."""
-
-    agent: str
-    platform: str
-    account: str
-    space: str | None
-    chat: str
-    chat_type: str
-    topic: str | None
-    sender: str | None
 
 
 def last_user_address(conn: Connection, projection_id: int,
@@ -193,8 +170,7 @@ def last_user_address(conn: Connection, projection_id: int,
             + ("AND m.kind = 'user' " if only_people else "")
             + "ORDER BY m.position DESC LIMIT 1"), {"p": projection_id, "s": session_id}).first()
         if row is not None:
-            return Address(row.agent, row.platform, row.account, row.space, row.chat,
-                           row.chat_type, row.topic, row.sender)
+            return Address.of(row)
     return None
 
 

@@ -25,7 +25,7 @@ from projections.context import Context, ContextAssembler
 from projections.errors import ContextError, ProjectionError
 from projections.queries import resolve_in_projection
 from projections.registry import ProjectionInfo, get
-from projections.sessions import EventAddress, session_of_event
+from projections.sessions import session_of_event
 
 TURN_TYPES = ("message.received", "message.sent", "tool.used")
 
@@ -87,7 +87,7 @@ def take_turn(engine: Engine, store: EventStore, assembler: ContextAssembler, ev
     checkpoint = wait_until_projected(engine, store, info, position, timeout=bounds.timeout,
                                       max_lag=bounds.max_lag)
     with engine.connect() as conn:
-        session_id = session_of_event(conn, info.id, position, EventAddress(
+        session_id = session_of_event(conn, info.id, position, (
             event.agent, event.platform, event.account, event.chat, event.message_id))
         key = None
         if session_id is None:  # a reset trigger opens a session it does not enter

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from rich.console import Console
 
+from eventlog.address import Address
 from eventlog.search_index import SearchError
 from projections.searching import START, STOP, Cursor, Hit, split_snippet
 from workers.cli.search import highlighted
@@ -24,9 +25,9 @@ def test_markers_become_ranges_over_the_plain_text() -> None:
 
 def _hit(snippet: str, ranges: list[tuple[int, int]]) -> Hit:
     return Hit(position=1, type="message.received", occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
-               agent="main", platform="discord", account="default", space=None, chat="1",
-               chat_type="channel", sender="111", sender_name="alice", message_id="m1",
-               rank=0.1, snippet=snippet, highlights=ranges, session_id=None, session_key=None)
+               address=Address("main", "discord", "default", None, "1", "channel", None, "111"),
+               sender_name="alice", message_id="m1", rank=0.1, snippet=snippet,
+               highlights=ranges, session_id=None, session_key=None)
 
 
 def test_a_snippet_prints_as_inert_text_with_its_match_in_bold() -> None:

@@ -33,6 +33,7 @@ class SearchHit(BaseModel):
     space: str | None
     chat: str | None
     chat_type: str | None
+    topic: str | None = Field(description="the thread or forum topic it was said in")
     sender: str | None
     sender_name: str | None
     message_id: str | None

@@ -108,10 +108,11 @@ def _print_page(page: SearchPage) -> None:
     if not page.hits:
         err_console.print(plain(f"no message matches {page.query!r}"))
     for hit in page.hits:
-        who = hit.sender_name or hit.sender or hit.type.removeprefix("message.")
-        where = f"{hit.platform}:{hit.chat}" if hit.chat else hit.platform
+        place = hit.address
+        who = hit.sender_name or place.sender or hit.type.removeprefix("message.")
+        where = f"{place.platform}:{place.chat}" if place.chat else place.platform
         console.print(plain(f"#{hit.position}  {hit.occurred_at:%Y-%m-%d %H:%M}  {where}  "
-                            f"{who}  ({hit.agent}, rank {hit.rank:.3f})"))
+                            f"{who}  ({place.agent}, rank {hit.rank:.3f})"))
         console.print(Text("    ").append_text(highlighted(hit)))
         session = (f"session {hit.session_id}  {hit.session_key}" if hit.session_id
                    else f"not in a session of {page.projection} yet")
