@@ -137,7 +137,9 @@ def create_app(settings: ApiSettings | None = None, *,
             yield
         finally:
             if worker is not None:
-                worker.stop()
+                # A build still running is not waited for: it resumes from its
+                # checkpoint on the next catch-up (its thread ends with the process).
+                worker.stop(timeout=2_000)
             unbind(context)
             if built is None:
                 services.close()
