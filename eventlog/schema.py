@@ -95,6 +95,10 @@ erasures = Table(
 # Taken (transaction-scoped) by every append, and by a statement trigger on any
 # other INSERT: see eventlog.store for why appends are serialized.
 APPEND_LOCK_KEY = 0x636F6E766C6F67  # "convlog"
+# One `init` at a time: two at once (every `docker compose up` starts the API and a
+# worker, each running `init`) would both create the schema's types and both re-grant
+# privileges. The second waits for the first and then finds the schema current.
+INIT_LOCK_KEY = 0x636F6E76696E6974  # "convinit"
 EVENTS_CHANNEL = "convlog_events"
 _HORIZON = text("SELECT coalesce(max(position), 0) FROM events")
 
@@ -135,3 +139,8 @@ def refuse_data_loss(conn: Connection, tables: Sequence[str], *, allowed: bool,
             f"{', '.join(holding)}; nothing was changed. Back the database up "
             "(pg_dump) and, if you mean it, repeat with "
             "`alembic -x allow-data-loss=yes downgrade ...`")
+
+
+def hold_migrations(conn: Connection) -> None:
+    """Take the init lock until `conn`'s transaction ends (see INIT_LOCK_KEY)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INIT_LOCK_KEY})

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import ProgrammingError
 
 
@@ -69,3 +69,16 @@ def imported_aliases(conn: Connection, legacy_key: str) -> list[ImportedAlias]:
     except ProgrammingError:
         return []
     return [ImportedAlias(r.gateway, r.legacy_key, dict(r.address), r.source) for r in rows]
+
+
+def record_aliases(engine: Engine, rows: list[dict[str, Any]]) -> int:
+    """Record an import's aliases ({g: gateway, k: legacy key, a: address JSON, s: scope
+    JSON or None, src: source}); returns how many were new (a re-import adds none)."""
+    with engine.begin() as conn:
+        before = conn.execute(text("SELECT count(*) FROM legacy_aliases")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO legacy_aliases (gateway, legacy_key, address, scope, source) "
+            "VALUES (:g, :k, CAST(:a AS jsonb), CAST(:s AS jsonb), :src) "
+            "ON CONFLICT DO NOTHING"), rows)
+        after = conn.execute(text("SELECT count(*) FROM legacy_aliases")).scalar_one()
+    return int(after - before)

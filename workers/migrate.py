@@ -16,10 +16,11 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from alembic import command
 from eventlog.errors import ConfigurationError, SchemaMissingError
+from eventlog.schema import hold_migrations
 
 
 def script_location() -> Path:
@@ -41,12 +42,6 @@ def alembic_config() -> Config:
     return config
 
 
-# One `init` at a time: two at once (every `docker compose up` starts the API and a
-# worker, each running `init`) would both create the schema's types and both re-grant
-# privileges. The second waits for the first and then finds the schema current.
-INIT_LOCK_KEY = 0x636F6E76696E6974  # "convinit"
-
-
 def upgrade(engine: Engine,
             then: Callable[[Connection], None] | None = None) -> tuple[str | None, str]:
     """Upgrade to head, and run `then` in the same transaction (a default projection,
@@ -54,7 +49,7 @@ def upgrade(engine: Engine,
     revision after). Safe to repeat, and to run from several processes at once."""
     config = alembic_config()
     with engine.begin() as connection:
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INIT_LOCK_KEY})
+        hold_migrations(connection)
         before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

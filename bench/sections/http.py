@@ -23,12 +23,12 @@ import httpx
 import psutil
 
 from bench.harness import Bench, generate, log, percentile, rate
+from eventlog.access import create_token
 from eventlog.ingest import ingest_lines
 from projections.context import ContextAssembler
 from projections.projector import Projector
 from projections.registry import ensure_default, get
 from workers.api.client import AsyncConvlogClient, ConvlogApiError
-from workers.tokens import create_token
 
 HTTP_BATCH = 1_000
 MAX_BATCH_EVENTS = 50_000  # per side: the comparison needs many batches, not the whole N

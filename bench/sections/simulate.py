@@ -18,7 +18,8 @@ from bench.sections.memory import memory_sizes
 from projections.policy import load_policy
 from projections.projector import Projector
 from projections.simulate import Params, Window, compare
-from workers.tools.exports.copying import copy_statement, write_parquet
+from projections.transcript import copy_statement
+from workers.tools.exports.copying import write_parquet
 
 CANDIDATES = ("guild-wide.json", "per-user-in-groups.json")
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from eventlog.access import create_token
 from eventlog.database import scratch_database
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import free_port
 from workers.api.client import ConvlogClient
-from workers.tokens import create_token
 
 STARTUP_SECONDS = 60
 

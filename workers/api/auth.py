@@ -1,4 +1,4 @@
-"""The request check: a bearer token (see `workers.tokens`) read, verified and scoped."""
+"""The request check: a bearer token (see `eventlog.access`) read, verified and scoped."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
+from eventlog.access import Principal, Verb, principal_for
 from workers.api.problems import ApiError
-from workers.tokens import Principal, Verb, principal_for
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `convlog token create`")
 

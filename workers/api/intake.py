@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from eventlog.access import Principal
 from eventlog.appending import Admit, AppendResult, PreparedEvent, prepare
 from eventlog.events import Event, Rejection, parse_event, parse_line
 from projections.leases import fencing_problem
 from workers.api.problems import ApiError
 from workers.api.schemas import AppendResponse, EventResult
 from workers.api.services import Services
-from workers.tokens import Principal
 
 # For fenced appends: which session an event lands in, read inside the append's transaction.
 SessionOf = Callable[[Connection, Event], uuid.UUID]

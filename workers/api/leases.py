@@ -10,10 +10,10 @@ import uuid
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from eventlog.access import Principal
 from projections import leases
 from projections.leases import Lease
 from workers.api.problems import ApiError
-from workers.tokens import Principal
 
 _POLL_SECONDS = 0.05
 

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
+from eventlog.access import Principal
 from projections.leases import Lease
 from projections.registry import get
 from projections.sessions import Session
@@ -15,7 +16,6 @@ from workers.api.problems import ERROR_RESPONSES
 from workers.api.schemas import LeaseRequest, LeaseResponse, RenewRequest
 from workers.api.scoped import scoped_session
 from workers.api.services import Api, Services
-from workers.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["leases"], responses=ERROR_RESPONSES)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from eventlog.access import Principal
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Rejection, parse_event
 from eventlog.tokens import check_encoding
@@ -30,7 +31,6 @@ from workers.api.schemas import (
 )
 from workers.api.scoped import context_response, scoped_session
 from workers.api.services import Api, Services
-from workers.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["sessions"], responses=ERROR_RESPONSES)
 ProjectionName = Annotated[str | None, Query(max_length=63,

@@ -6,12 +6,12 @@ import uuid
 
 from sqlalchemy import Connection
 
+from eventlog.access import Principal
 from projections.context import Context
 from projections.errors import ContextError
 from projections.registry import ProjectionInfo
 from projections.sessions import Session, find_session, get_session
 from workers.api.schemas import ContextResponse
-from workers.tokens import Principal
 
 
 def not_found(ref: str) -> ContextError:

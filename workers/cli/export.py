@@ -12,11 +12,11 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from eventlog.errors import ConfigurationError
+from projections.transcript import resolve_projection, stream
 from workers.bootstrap import bootstrap
 from workers.cli.output import console, err_console, is_terminal, plain
 from workers.tools.exports.conversations import write_markdown, write_openai
 from workers.tools.exports.copying import write_csv, write_parquet
-from workers.tools.exports.rows import resolve_projection, stream
 from workers.tools.exports.tabular import write_jsonl
 
 FORMATS = ("parquet", "csv", "jsonl", "openai", "markdown")

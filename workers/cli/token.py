@@ -7,9 +7,7 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from workers.bootstrap import bootstrap
-from workers.cli.output import console, err_console, print_json
-from workers.tokens import (
+from eventlog.access import (
     VERBS,
     create_token,
     list_tokens,
@@ -17,6 +15,8 @@ from workers.tokens import (
     parse_list,
     revoke_token,
 )
+from workers.bootstrap import bootstrap
+from workers.cli.output import console, err_console, print_json
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

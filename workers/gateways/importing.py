@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.errors import ProjectionError
+from projections.legacy_aliases import record_aliases
 from projections.policy import Policy
 from projections.queries import resolve_in_projection
 from projections.registry import get
@@ -107,14 +108,7 @@ def _record_aliases(engine: Engine, sessions: Iterable[GatewaySession]) -> int:
                          "src": session.source})
     if not rows:
         return 0
-    with engine.begin() as conn:
-        before = conn.execute(text("SELECT count(*) FROM legacy_aliases")).scalar_one()
-        conn.execute(text(
-            "INSERT INTO legacy_aliases (gateway, legacy_key, address, scope, source) "
-            "VALUES (:g, :k, CAST(:a AS jsonb), CAST(:s AS jsonb), :src) "
-            "ON CONFLICT DO NOTHING"), rows)
-        after = conn.execute(text("SELECT count(*) FROM legacy_aliases")).scalar_one()
-    return int(after - before)
+    return record_aliases(engine, rows)
 
 
 def _record_summaries(store: EventStore, built_all: list[Built], report: ImportReport) -> None:
@@ -133,8 +127,8 @@ def _record_summaries(store: EventStore, built_all: list[Built], report: ImportR
             if covered is None or not built.events:
                 report.summaries_skipped["nothing before it"] += 1
                 continue
-            position = conn.execute(text("SELECT position FROM events WHERE event_id = :i"),
-                                    {"i": covered}).scalar()
+            found = store.find(conn, covered)
+            position = found[0] if found is not None else None
             anchor = next((e for e in built.events if e.type == "message.received"),
                           built.events[0])
             placed = resolve_in_projection(conn, info, anchor)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from workers.tools.exports.rows import COLUMNS, Row
+from projections.transcript import COLUMNS, Row
 
 Progress = Callable[[int], None]
 _INDEX = {name: i for i, name in enumerate(COLUMNS)}

@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
-from workers.tools.exports.rows import COLUMNS, SELECT
+from projections.transcript import COLUMNS, copy_statement
 
 Progress = Callable[[int], None]
 ROW_GROUP = 64_000  # rows; a group is also closed at ROW_GROUP_BYTES
@@ -35,13 +35,6 @@ TYPES: dict[str, pa.DataType] = {
     for name in COLUMNS
 }
 SCHEMA = pa.schema(list(TYPES.items()))
-
-
-def copy_statement(projection: str, *, header: bool) -> str:
-    literal = "'" + projection.replace("'", "''") + "'"
-    return (f"COPY (SELECT {SELECT} FROM session_transcript WHERE projection = {literal} "
-            f"ORDER BY session_id, position) TO STDOUT (FORMAT csv"
-            + (", HEADER" if header else "") + ")")
 
 
 @contextmanager

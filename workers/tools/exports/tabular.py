@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import IO, Any
 
-from workers.tools.exports.rows import COLUMNS, Row
+from projections.transcript import COLUMNS, Row
 
 Progress = Callable[[int], None]
 
