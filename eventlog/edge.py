@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-# The edge's limits; the README's "What the log accepts" lists them with their codes.
+# The edge's limits; docs/events.md lists them with their codes.
 # Chat platforms postdate 1970, and a window that ends in 2200 keeps every reset a
 # policy can compute (a daily reset in any time zone) far inside datetime's range.
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
@@ -22,7 +22,7 @@ MAX_META_DEPTH = 32  # meta itself is level 1; only objects and arrays count
 MAX_META_BYTES = 64 * 1024  # meta as compact UTF-8 JSON
 _LARGEST_FLOAT = int(sys.float_info.max)
 
-# Every code a Rejection can carry, with what it means (the README's table says what to do).
+# Every code a Rejection can carry, with what it means (docs/events.md says what to do).
 REJECTION_CODES: dict[str, str] = {
     "INVALID_EVENT": "the event breaks the contract: a field missing, unknown or mistyped",
     "MALFORMED_JSON": "the line is not JSON",

@@ -5,7 +5,7 @@ counts), so projections stay consistent without a rebuild; the content (text,
 sender_name, meta) lives apart in `event_content` and is removed there by one
 privileged database function, `convlog_erase`, which also records the erasure in
 the append-only `erasures` audit. Summaries derived from an erased message are
-erased with it. See the README's "Erasure" section.
+erased with it. See docs/erasure.md.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _call(conn: Connection, selector: Selector, reason: str, *, dry_run: bool) -
         if getattr(error.orig, "sqlstate", None) == "42501":  # insufficient_privilege
             raise ErasureError(
                 "this database role may not erase; connect as a member of convlog_operator "
-                "(see the README's Roles section)", code="ERASE_NOT_PERMITTED") from None
+                "(see docs/roles.md)", code="ERASE_NOT_PERMITTED") from None
         raise DatabaseError(f"erase failed: {error.orig}; nothing was erased, so it can be "
                             "retried as it is") from error
     return ErasureResult(row.erasure, selector, row.matched, row.contents, row.summaries)

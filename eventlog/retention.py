@@ -256,7 +256,7 @@ def _run(engine: Engine, rules: RuleSet, *, as_of: datetime, encoding: str,
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) == "42501":
             raise RetentionError("this database role may not erase; connect as a member of "
-                                 "convlog_operator (see the README's Roles section)",
+                                 "convlog_operator (see docs/roles.md)",
                                  code="ERASE_NOT_PERMITTED") from None
         raise DatabaseError(f"retention run failed: {error.orig}; nothing was erased, so it "
                             "can be retried as it is") from error

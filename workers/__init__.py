@@ -6,7 +6,7 @@
     gateways/   one folder per gateway (openclaw/, hermes/, picoclaw/) with its store's
                 importer, and what importers share (reading, building events, the report)
     tools/      for people: the synthetic workload, the HTML cost report, exports
-    jobs, bootstrap, settings, migrate, tokens, counting_pool, process: what the edges
-                share (the jobs they hand to workers, settings, the engine, migrations,
-                API tokens, token counting off the append path, process tuning)
+    jobs, bootstrap, settings, migrate, counting_pool, process: what the edges share
+                (the jobs they hand to workers, settings, the engine, migrations, token
+                counting off the append path, process tuning)
 """

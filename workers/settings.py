@@ -36,7 +36,7 @@ class WorkerSettings(Settings):
 
 
 class ApiSettings(WorkerSettings):
-    """CONVLOG_API_* variables; the README's HTTP section lists them."""
+    """CONVLOG_API_* variables; docs/http-api.md lists them."""
 
     api_max_body_bytes: int = Field(
         default=16 * 2**20, gt=0, description="Largest request body; over it: 413 BODY_TOO_LARGE.")

@@ -1,4 +1,4 @@
-"""The README's analyst queries, each run as `convlog_reader` and checked against the tables."""
+"""The analyst queries of docs/analysts.md, each run as `convlog_reader` and checked against the tables."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from workers.tools.workload import generate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-# Verbatim in the README's "For analysts" section.
+# Verbatim in docs/analysts.md.
 LARGEST_SESSIONS = """
 SELECT key, message_count, token_total, participant_count
   FROM session_overview

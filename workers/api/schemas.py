@@ -38,7 +38,7 @@ class EventResult(BaseModel):
     status: Literal["appended", "duplicate", "rejected"]
     event_id: str | None = None
     position: int | None = Field(default=None, description="where the event is in the log")
-    code: str | None = Field(default=None, description="why it was rejected (README table)")
+    code: str | None = Field(default=None, description="why it was rejected (docs/events.md)")
     reason: str | None = None
 
 

@@ -22,8 +22,8 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                             f"projections use and CONVLOG_ENCODING); one of "
                             f"{', '.join(KNOWN_ENCODINGS)}")
     count.add_argument("--processes", type=positive_int, default=1, metavar="N",
-                       help="count in N processes (default 1; see the README for when more "
-                            "help)")
+                       help="count in N processes (default 1; docs/token-counts.md says when "
+                            "more help)")
     count.add_argument("--batch", type=positive_int, default=20_000, metavar="POSITIONS",
                        help="positions per transaction (and per process's range)")
     count.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -49,7 +49,7 @@ VERBS: dict[str, tuple[str, str]] = {
                          "never)"),
 }
 
-# Exit codes (the README's "Exit codes"): 0 done, duplicates included; 1 some input
+# Exit codes (docs/exit-codes.md): 0 done, duplicates included; 1 some input
 # rejected, every good line kept; 2 usage, configuration or a database error, one
 # line; 130 interrupted; EXIT_BUG for anything else, which is a bug.
 EXIT_BUG = 70  # EX_SOFTWARE in sysexits.h
