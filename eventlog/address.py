@@ -28,5 +28,3 @@ class Address(NamedTuple):
     def as_dict(self) -> dict[str, str | None]:
         return self._asdict()
 
-
-ADDRESS_FIELDS = Address._fields

@@ -143,15 +143,17 @@ def count_first(conn: Connection, encoding: str) -> None:
 
 # The events the guard counts, on both sides: those that carry what people and agents wrote.
 MESSAGE = f"e.type IN ({', '.join(repr(name) for name in sorted(MESSAGE_TYPES))})"
+# Content a run could still erase: not erased, and something of it left.
+HAS_CONTENT = ("c.erased_by IS NULL AND (c.text IS NOT NULL OR c.sender_name IS NOT NULL "
+               "OR c.meta IS NOT NULL)")
 
 
 def _with_content(conn: Connection) -> tuple[int, int]:
     """Events, and message events, whose content is not erased."""
     row = conn.execute(text(
         f"SELECT count(*) AS events, count(*) FILTER (WHERE {MESSAGE}) AS messages "
-        "FROM event_content c JOIN events e ON e.position = c.position "
-        "WHERE c.erased_by IS NULL AND (c.text IS NOT NULL OR c.sender_name IS NOT NULL "
-        "OR c.meta IS NOT NULL)")).one()
+        f"FROM event_content c JOIN events e ON e.position = c.position WHERE {HAS_CONTENT}"
+    )).one()
     return int(row.events), int(row.messages)
 
 
@@ -269,8 +271,7 @@ def _erases_too_much(conn: Connection, erasure: int, max_share: float) -> bool:
     event's content or more than `max_share` of those that had content before it."""
     row = conn.execute(text(
         f"SELECT count(*) FILTER (WHERE c.erased_by = :erasure) AS erased, "
-        "count(*) FILTER (WHERE c.erased_by IS NULL AND (c.text IS NOT NULL "
-        "OR c.sender_name IS NOT NULL OR c.meta IS NOT NULL)) AS kept "
+        f"count(*) FILTER (WHERE {HAS_CONTENT}) AS kept "
         f"FROM event_content c JOIN events e ON e.position = c.position WHERE {MESSAGE}"),
         {"erasure": erasure}).one()
     erased, before = int(row.erased), int(row.erased) + int(row.kept)

@@ -1,4 +1,4 @@
-"""The analyst queries of docs/analysts.md, each run as `convlog_reader` and checked against the tables."""
+"""The analyst queries of docs/analysts.md, each run as `convlog_reader` and checked."""
 
 from __future__ import annotations
 

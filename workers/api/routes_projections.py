@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 
 from projections.policy import load_policy
@@ -22,7 +20,6 @@ from workers.api.services import Api
 from workers.jobs import QueuedJobs
 
 router = APIRouter(prefix="/v1/projections", tags=["projections"], responses=ERROR_RESPONSES)
-log = logging.getLogger("convlog.http")
 
 
 def _status(value: Status) -> ProjectionStatus:

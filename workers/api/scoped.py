@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import Connection
 
 from eventlog.access import Principal
@@ -36,9 +34,3 @@ def scoped_session(conn: Connection, info: ProjectionInfo, ref: str,
 def context_response(context: Context, info: ProjectionInfo, checkpoint: int) -> ContextResponse:
     return ContextResponse.model_validate(
         {**context.as_dict(), "projection": info.name, "checkpoint": checkpoint})
-
-
-def empty_context(session_id: uuid.UUID, key: str, budget: int, info: ProjectionInfo,
-                  checkpoint: int) -> ContextResponse:
-    """A session that a reset has opened but nothing has entered yet."""
-    return context_response(Context(session_id, key, budget, None), info, checkpoint)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
 from projections.gateways.hermes import keys
 from workers.gateways.lines import json_file, json_lines
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
-from workers.gateways.timeparse import parse_time
+from workers.gateways.timeparse import MILLIS_FROM, parse_time
 
 _SUMMARY_PREFIXES = ("[CONTEXT COMPACTION", "[CONTEXT SUMMARY]")
 _NAME_PREFIX = re.compile(r"^\[([^\]\n]{1,100})\] ")
@@ -135,32 +135,14 @@ def _schema_version(conn: sqlite3.Connection) -> str:
     return "unknown"
 
 
-# Epoch seconds a message can have been written at; larger ones are read as milliseconds
-# (a gateway that wrote Date.now()), when that lands in the range.
-_EARLIEST_EPOCH, _LATEST_EPOCH = 0.0, 7_258_118_400.0  # 1970 to 2200
-
-
-def epoch_time(stamp: object, read: StoreRead, where: str) -> datetime | None:
-    """A row's epoch timestamp as a time, or None (reported) when it is none."""
-    if not isinstance(stamp, int | float) or isinstance(stamp, bool):
-        return None
-    seconds = float(stamp)
-    if not _EARLIEST_EPOCH <= seconds < _LATEST_EPOCH and \
-            _EARLIEST_EPOCH <= seconds / 1000 < _LATEST_EPOCH:
-        if "milliseconds" not in " ".join(read.notes):
-            read.notes.append("some timestamps were in milliseconds; read as such")
-        seconds /= 1000
-    if not _EARLIEST_EPOCH <= seconds < _LATEST_EPOCH:  # NaN fails this too
-        read.problem(where, f"timestamp {stamp!r} is no time between 1970 and 2200; the "
-                     "message took the time of the one before it")
-        return None
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 def _db_entries(row: dict[str, Any], read: StoreRead) -> list[Entry]:
     where = f"state.db#messages/{row.get('id')}"
     try:
-        when = epoch_time(row.get("timestamp"), read, where)
+        stamp = row.get("timestamp")
+        when = parse_time(stamp, UTC, read, where)
+        if when is not None and isinstance(stamp, int | float) and stamp > MILLIS_FROM \
+                and "milliseconds" not in " ".join(read.notes):  # Hermes writes seconds
+            read.notes.append("some timestamps were in milliseconds; read as such")
         meta = {"hermes_message_id": row.get("id")}
         if "active" in row and not row.get("active"):
             meta["archived_by_compaction"] = True
