@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.harness import ROOT, Bench, bench_server, log
-from bench.report import build_report, log_targets, write_outputs
+from bench.scorecard import build_report, log_targets, write_outputs
 from bench.sections import MEASUREMENTS, SECTIONS
 from eventlog.database import scratch_database
 from workers.migrate import upgrade

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from eventlog.address import Address
 from eventlog.appending import (
     Admit,
     AppendResult,
@@ -33,6 +34,7 @@ READ_COLUMNS = (
 _ENVELOPE = ", ".join("t.tokens" if name == "tokens" else f"e.{name}"
                       for name in READ_COLUMNS if name != "payload")
 _TOKENS_AT = READ_COLUMNS.index("tokens")
+_ADDRESS_END = READ_COLUMNS.index("message_id")
 # The event as it was appended, minus whatever was erased since.
 _FULL_PAYLOAD = (
     "CASE WHEN c.text IS NULL AND c.sender_name IS NULL AND c.meta IS NULL THEN e.payload "
@@ -58,14 +60,7 @@ class StoredEvent:
     position: int
     event_id: str
     type: str
-    agent: str
-    platform: str
-    account: str
-    space: str | None
-    chat: str | None
-    chat_type: str | None
-    topic: str | None
-    sender: str | None
+    address: Address
     message_id: str | None
     reply_to: str | None
     occurred_at: datetime
@@ -73,6 +68,11 @@ class StoredEvent:
     tokens: int  # in the encoding the reader asked for
     payload: dict[str, Any]
     erased: bool = False
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> StoredEvent:
+        """A row of READ_COLUMNS (and the erased flag), its address columns as one value."""
+        return cls(row[0], row[1], row[2], Address(*row[3:_ADDRESS_END]), *row[_ADDRESS_END:])
 
     @property
     def text(self) -> str | None:
@@ -184,7 +184,7 @@ class EventStore:
         if any(row[_TOKENS_AT] is None for row in rows):
             ensure_counted(conn, encoding, rows[-1][0], counter)
             rows = conn.execute(query, values).all()
-        return [StoredEvent(*row) for row in rows]
+        return [StoredEvent.from_row(row) for row in rows]
 
     def iter_events(self, after: int = 0, batch_size: int = 5_000,
                     upto: int | None = None, encoding: str | None = None
@@ -215,7 +215,7 @@ class EventStore:
                 payload_text = row[_TOKENS_AT + 1].get("text")
                 row[_TOKENS_AT] = counter.count(payload_text) if isinstance(
                     payload_text, str) else 0
-        return [StoredEvent(*row) for row in reversed(rows)]
+        return [StoredEvent.from_row(row) for row in reversed(rows)]
 
     def stats(self, encoding: str | None = None) -> dict[str, Any]:
         """Counts by type and platform, the head, and the log's tokens in `encoding`."""

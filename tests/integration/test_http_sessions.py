@@ -71,6 +71,19 @@ def test_a_summary_and_a_reset_through_the_api(api: ApiServer) -> None:
     assert client.session(session)["session_id"] == session
 
 
+def test_a_summary_outside_its_session_is_refused_with_its_code(api: ApiServer) -> None:
+    # Given two sessions of one message each
+    client = api.client(api.token("gw"))
+    first = client.turn(event_dict(chat="c1", text="one"))
+    other = client.turn(event_dict(chat="c2", text="two"))
+    # When a summary of the first session names the other session's position
+    with pytest.raises(ConvlogApiError) as refused:
+        client.summarize(first["session_id"], "not ours", other["position"])
+    # Then it is refused as invalid, and nothing was appended
+    assert (refused.value.status, refused.value.code) == (422, "INVALID_SUMMARY_POSITION")
+    assert client.context(first["session_id"])["messages"][-1]["content"] == "one"
+
+
 def test_projections_are_admin_only_and_build_in_the_background(api: ApiServer) -> None:
     # Given some traffic, an admin token and a gateway token
     gateway = api.client(api.token("gw"))

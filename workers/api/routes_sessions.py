@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,7 +12,8 @@ from eventlog.events import Rejection, parse_event
 from eventlog.tokens import check_encoding
 from projections.consistency import checkpoint_of, ensure_appended, wait_until_projected
 from projections.queries import resolve_in_projection
-from projections.sessions import Session, SessionFilter, last_user_address
+from projections.session_events import reset_event, summary_event
+from projections.sessions import Session, SessionFilter
 from projections.sessions import list_sessions as page_of_sessions
 from workers.api.auth import IngestReader, Reader
 from workers.api.intake import Parsed, append_parsed
@@ -154,17 +154,7 @@ def post_summary(
     info = api.projection(projection)
     with api.engine.connect() as conn:
         row = scoped_session(conn, info, session, principal)
-        if not row.first_position <= body.covers_position <= row.last_position:
-            raise ApiError(422, "INVALID_SUMMARY_POSITION",
-                           f"covers_position {body.covers_position} is outside the session "
-                           f"({row.first_position} to {row.last_position})")
-        # The covered event's time: a retry builds the same event, so it is a duplicate.
-        at = api.store.occurred_at(conn, body.covers_position) or row.last_at
-    data = {"type": "summary.recorded", "agent": row.agent, "platform": row.platform,
-            "occurred_at": at.isoformat(), "session_id": str(row.session_id),
-            "position": body.covers_position, "text": body.text}
-    if body.id is not None:
-        data["id"] = body.id
+        data = summary_event(conn, api.store, row, body.covers_position, body.text, body.id)
     return _append_one(api, principal, data)
 
 
@@ -180,19 +170,7 @@ def post_reset(
     info = api.projection(projection)
     with api.engine.connect() as conn:
         row = scoped_session(conn, info, session, principal)
-        address = last_user_address(conn, info.id, row.session_id)
-        if body.id is not None:
-            earlier = api.store.find(conn, body.id)
-            if earlier is not None and earlier[1] == "session.reset":
-                return AppendedOne(status="duplicate", event_id=body.id, position=earlier[0])
-    if address is None:
-        raise ApiError(409, "NOTHING_TO_RESET", f"session {row.session_id} has no message with "
-                       "an address to reset at")
-    data: dict[str, Any] = {
-        "type": "session.reset", "agent": address.agent, "platform": address.platform,
-        "account": address.account, "space": address.space, "chat": address.chat,
-        "chat_type": address.chat_type, "topic": address.topic,
-        "sender": address.sender,
-        "occurred_at": datetime.now(UTC).isoformat(), "id": body.id}
-    return _append_one(api, principal, {k: v for k, v in data.items() if v is not None})
-
+        made = reset_event(conn, api.store, info.id, row, body.id)
+    if isinstance(made, tuple):  # a retried reset the log already holds
+        return AppendedOne(status="duplicate", event_id=made[0], position=made[1])
+    return _append_one(api, principal, made)

@@ -13,7 +13,7 @@ from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
 from projections.context import ContextAssembler
 from projections.registry import ProjectionInfo, get
-from workers.api.leases import LeaseManager
+from workers.api.lease_waits import LeaseManager
 from workers.api.metrics import Metrics
 from workers.settings import ApiSettings
 

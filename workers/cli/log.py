@@ -211,8 +211,8 @@ def run_tail(args: argparse.Namespace) -> int:
         # Everything but the position, time and count came from a gateway: inert text.
         text = "[erased]" if event.erased else (event.text or "").replace("\n", " ")
         table.add_row(str(event.position), event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      plain(event.type), plain(event.platform), plain(event.chat),
-                      plain(event.sender), str(event.tokens),
+                      plain(event.type), plain(event.address.platform), plain(event.address.chat),
+                      plain(event.address.sender), str(event.tokens),
                       plain(text[:60] + ("…" if len(text) > 60 else "")))
     console.print(table)
     return 0
