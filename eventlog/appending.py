@@ -205,19 +205,8 @@ def append_locked(conn: Connection, batch: list[PreparedEvent], result: AppendRe
         fresh = [item for i, item in enumerate(fresh) if i not in twins]
     if not fresh:
         return
-    before = log_horizon(conn)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN "
-                     "(FORMAT BINARY)") as copy:
-        copy.set_types(COPY_TYPES)
-        for item in fresh:
-            copy.write_row(item.binary_envelope_row())
-    positions = _positions(conn, before, fresh)
-    with cursor.copy(f"COPY event_content ({', '.join(CONTENT_COLUMNS)}) FROM STDIN "
-                     "(FORMAT BINARY)") as copy:
-        copy.set_types(CONTENT_TYPES)
-        for item in fresh:
-            copy.write_row(item.binary_content_row(positions[item.event_id]))
+    positions = (_insert_few(conn, fresh) if len(fresh) <= FEW
+                 else _copy_many(conn, fresh))
     redactions = [positions[item.event_id] for item in fresh
                   if item.event.type == "content.redacted"]
     if redactions:
@@ -231,8 +220,62 @@ def append_locked(conn: Connection, batch: list[PreparedEvent], result: AppendRe
     result.positions.update(positions)
     result.fresh.update(positions)
     result.last_position = max(positions.values())
-    conn.execute(text("SELECT pg_notify(:channel, :position)"),
-                 {"channel": EVENTS_CHANNEL, "position": str(result.last_position)})
+    if len(fresh) > FEW:  # a few events notified in their insert
+        conn.execute(text("SELECT pg_notify(:channel, :position)"),
+                     {"channel": EVENTS_CHANNEL, "position": str(result.last_position)})
+
+
+# Up to this many new events are inserted by one statement that also writes their
+# content and notifies (a turn's append is three statements: lock, probe, insert);
+# more are COPYed, which costs two round trips more and wins on a large batch.
+FEW = 8
+_ROW = "(" + ", ".join(
+    f"CAST(%(e{{i}}_{name})s AS jsonb)" if name == "payload" else f"%(e{{i}}_{name})s"
+    for name in COPY_COLUMNS) + ")"
+_CONTENT_ROW = ("(%(e{i}_event_id)s, %(e{i}_text)s, %(e{i}_sender_name)s, "
+                "CAST(%(e{i}_meta)s AS jsonb))")
+
+
+def _insert_few(conn: Connection, fresh: list[PreparedEvent]) -> dict[str, int]:
+    """Insert `fresh` (at most FEW), their content and the notice in one statement."""
+    params: dict[str, Any] = {"channel": EVENTS_CHANNEL}
+    for i, item in enumerate(fresh):
+        e = item.event
+        row = item._row(item.envelope_json or item.payload_json)
+        params.update({f"e{i}_{name}": value for name, value in zip(COPY_COLUMNS, row,
+                                                                    strict=True)})
+        params.update({f"e{i}_text": e.text, f"e{i}_sender_name": e.sender_name,
+                       f"e{i}_meta": item.meta_json})
+    rows = ", ".join(_ROW.format(i=i) for i in range(len(fresh)))
+    contents = ", ".join(_CONTENT_ROW.format(i=i) for i in range(len(fresh)))
+    sql = (f"WITH e AS (INSERT INTO events ({', '.join(COPY_COLUMNS)}) VALUES {rows} "
+           "RETURNING position, event_id), "
+           "c AS (INSERT INTO event_content (position, text, sender_name, meta) "
+           f"SELECT e.position, v.text, v.sender_name, v.meta FROM e JOIN (VALUES {contents}) "
+           "AS v(event_id, text, sender_name, meta) ON v.event_id = e.event_id) "
+           "SELECT event_id, position, pg_notify(%(channel)s, "
+           "(SELECT max(position) FROM e)::text) FROM e")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(sql, params)
+    return {event_id: position for event_id, position, _ in cursor.fetchall()}
+
+
+def _copy_many(conn: Connection, fresh: list[PreparedEvent]) -> dict[str, int]:
+    """COPY `fresh` and then their content (binary), and read their positions back."""
+    before = log_horizon(conn)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN "
+                     "(FORMAT BINARY)") as copy:
+        copy.set_types(COPY_TYPES)
+        for item in fresh:
+            copy.write_row(item.binary_envelope_row())
+    positions = _positions(conn, before, fresh)
+    with cursor.copy(f"COPY event_content ({', '.join(CONTENT_COLUMNS)}) FROM STDIN "
+                     "(FORMAT BINARY)") as copy:
+        copy.set_types(CONTENT_TYPES)
+        for item in fresh:
+            copy.write_row(item.binary_content_row(positions[item.event_id]))
+    return positions
 
 
 _EXISTING = text(

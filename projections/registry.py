@@ -22,6 +22,12 @@ PARTITIONED_TABLES = (
 DEFAULT_PROJECTION = "default"
 
 
+# Notified at commit: a projection became active (payload empty); a projection's
+# checkpoint moved (payload "id:checkpoint").
+ACTIVATION_CHANNEL = "convlog_activation"
+CHECKPOINT_CHANNEL = "convlog_checkpoints"
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectionInfo:
     id: int
@@ -133,6 +139,7 @@ def activate(conn: Connection, info: ProjectionInfo) -> ProjectionInfo | None:
         "  WHEN active_projection.projection_id = EXCLUDED.projection_id "
         "  THEN active_projection.previous_id ELSE active_projection.projection_id END, "
         "projection_id = EXCLUDED.projection_id, activated_at = now()"), {"id": info.id})
+    _notify_activation(conn)
     return find(conn, previous) if previous is not None and previous != info.name else None
 
 
@@ -147,7 +154,13 @@ def rollback(conn: Connection) -> tuple[str, str]:
                               code="NOTHING_TO_ROLL_BACK")
     conn.execute(text("UPDATE active_projection SET projection_id = previous_id, "
                       "previous_id = projection_id, activated_at = now()"))
+    _notify_activation(conn)
     return row.current, row.previous
+
+
+def _notify_activation(conn: Connection) -> None:
+    """Followers (`projections.following`) switch at the commit, not at their next tick."""
+    conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": ACTIVATION_CHANNEL})
 
 
 def previous_projection(conn: Connection) -> ProjectionInfo | None:

@@ -23,6 +23,7 @@ from eventlog.tokens import check_encoding
 from projections.consistency import wait_until_projected
 from projections.context import Context, ContextAssembler
 from projections.errors import ContextError, ProjectionError
+from projections.following import Follower
 from projections.queries import resolve_in_projection
 from projections.registry import ProjectionInfo, get
 from projections.sessions import session_of_event
@@ -67,15 +68,19 @@ def check_turn(event: Event, encoding: str | None) -> None:
 def take_turn(engine: Engine, store: EventStore, assembler: ContextAssembler, event: Event, *,
               budget: int, bounds: Bounds, tag_senders: bool = False,
               encoding: str | None = None,
-              admit_for: Callable[[ProjectionInfo], Admit] | None = None) -> Turn:
+              admit_for: Callable[[ProjectionInfo], Admit] | None = None,
+              follower: Follower | None = None) -> Turn:
     """Append `event` and answer its session's context in the active projection.
 
     `admit_for`, given the projection, makes the append's check of the event (a
-    fenced reply's lease); a refusal raises TurnRefused with the append's code.
+    fenced reply's lease); a refusal raises TurnRefused with the append's code. With
+    `follower` (a server's), the turn waits for its fold instead of folding itself.
     """
     check_turn(event, encoding)
-    with engine.connect() as conn:
-        info = get(conn, None)
+    info = follower.active if follower is not None else None
+    if info is None:
+        with engine.connect() as conn:
+            info = get(conn, None)
     prepared = prepare([event])
     result = store.append_prepared(
         prepared, admit=admit_for(info) if admit_for is not None else None)
@@ -84,8 +89,10 @@ def take_turn(engine: Engine, store: EventStore, assembler: ContextAssembler, ev
         raise TurnRefused(rejection.reason, code=rejection.code)
     event_id = prepared[0].event_id
     position = result.positions[event_id]
-    checkpoint = wait_until_projected(engine, store, info, position, timeout=bounds.timeout,
-                                      max_lag=bounds.max_lag)
+    checkpoint = follower.wait(info, position, bounds.timeout) if follower is not None else None
+    if checkpoint is None:
+        checkpoint = wait_until_projected(engine, store, info, position,
+                                          timeout=bounds.timeout, max_lag=bounds.max_lag)
     with engine.connect() as conn:
         session_id = session_of_event(conn, info.id, position, (
             event.agent, event.platform, event.account, event.chat, event.message_id))

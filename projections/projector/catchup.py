@@ -25,6 +25,7 @@ from projections.projector.state import (
     Quarantined,
 )
 from projections.registry import (
+    CHECKPOINT_CHANNEL,
     ProjectionInfo,
     get,
     lock_holders,
@@ -186,9 +187,12 @@ class Projector:
         # the value this batch started at: a stale or duplicate projector fails
         # here and its whole batch rolls back.
         if self.partition is None:
-            sql = ("UPDATE projections SET checkpoint = :new, updated_at = now() "
-                   "WHERE id = :p AND checkpoint = :old")
-            params = {"p": projection_id, "old": old, "new": new}
+            # Followers in other processes wake on the notice (at commit).
+            sql = ("WITH moved AS (UPDATE projections SET checkpoint = :new, updated_at = now() "
+                   "WHERE id = :p AND checkpoint = :old RETURNING id) "
+                   "SELECT pg_notify(:channel, id || ':' || :new) FROM moved")
+            params = {"p": projection_id, "old": old, "new": new,
+                      "channel": CHECKPOINT_CHANNEL}
         else:
             sql = ("UPDATE projection_slices SET checkpoint = :new WHERE projection_id = :p "
                    "AND slice = :s AND checkpoint = :old")

@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventlog.events import Event
+from projections.following import Follower
 from projections.policy import Policy
 from workers.api import (
     problems,
@@ -127,6 +128,9 @@ def create_app(settings: ApiSettings | None = None, *,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = app.state.services = built or build_services(settings or ApiSettings())
+        # One folder for every turn of this process (projections.following).
+        follower = services.follower = Follower(services.engine, services.store)
+        follower.start()
         # Builds are jobs: a broker's workers take them, or (no broker) this process's own
         # worker, started here once, never by a route.
         broker, jobs = setup(services.settings)
@@ -141,6 +145,8 @@ def create_app(settings: ApiSettings | None = None, *,
                 # checkpoint on the next catch-up (its thread ends with the process).
                 worker.stop(timeout=2_000)
             unbind(context)
+            follower.stop()
+            services.follower = None
             if built is None:
                 services.close()
 

@@ -98,7 +98,7 @@ def post_turn(body: TurnRequest, principal: IngestReader,
             bounds=Bounds(settings.api_consistency_timeout, settings.api_catch_up_max_lag),
             tag_senders=body.tag_senders, encoding=body.encoding,
             admit_for=None if token is None else (
-                lambda info: fence(token, fenced_sessions(api, info))))
+                lambda info: fence(token, fenced_sessions(api, info))), follower=api.follower)
     except TurnRefused as refused:
         api.metrics.rejected.labels(code=refused.code).inc()
         raise

@@ -12,6 +12,7 @@ from eventlog.database import resolve_url
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
 from projections.context import ContextAssembler
+from projections.following import Follower
 from projections.registry import ProjectionInfo, get
 from workers.api.lease_waits import LeaseManager
 from workers.api.metrics import Metrics
@@ -26,13 +27,18 @@ class Services:
     assembler: ContextAssembler
     leases: LeaseManager
     metrics: Metrics
+    follower: Follower | None = None  # while the app runs: folds for every turn
 
     def projection(self, name: str | None) -> ProjectionInfo:
         """The projection a request names, else the active one (UNKNOWN_PROJECTION)."""
+        if name is None and self.follower is not None and self.follower.active is not None:
+            return self.follower.active
         with self.engine.connect() as conn:
             return get(conn, name)
 
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
         self.engine.dispose()
 
 

@@ -1,0 +1,132 @@
+"""One folder per process: the active projection followed as the log grows, so many turns
+wait for one batch instead of each folding the projection itself.
+
+A server starts a `Follower`. Its thread LISTENs for appends (every append notifies
+at commit) and for checkpoints other processes move, folds the active projection
+after each wake-up (coalesced: a burst of turns is one batch), and wakes the turns
+waiting for a position. A turn then costs its append and its answer; the fold's
+statements are shared by every turn of the batch.
+
+Nothing is lost if the thread or the process dies: the projection resumes from its
+own checkpoint, and a turn that cannot be answered in time is refused
+(PROJECTION_LAGGING) after its event is safely in the log. When another process
+holds the projector (a `convlog worker`), this one folds nothing and wakes its turns
+on that process's checkpoint notifications instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import psycopg
+from sqlalchemy import Engine
+
+from eventlog.database import libpq_url
+from eventlog.schema import EVENTS_CHANNEL
+from eventlog.store import EventStore
+from projections.consistency import ProjectionLagging, checkpoint_of
+from projections.projector import Projector
+from projections.registry import ACTIVATION_CHANNEL, CHECKPOINT_CHANNEL, ProjectionInfo, get
+
+log = logging.getLogger("convlog.following")
+
+IDLE_SECONDS = 1.0  # a wake-up without a notification: activation changes, lost notices
+
+
+class Follower:
+    """Folds the active projection after each append; `wait` is read-your-writes."""
+
+    def __init__(self, engine: Engine, store: EventStore) -> None:
+        self.engine = engine
+        self.store = store
+        self._url = libpq_url(engine.url.render_as_string(hide_password=False))
+        self._changed = threading.Condition()
+        self._active: ProjectionInfo | None = None
+        self._checkpoint = 0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listening = threading.Event()
+
+    @property
+    def active(self) -> ProjectionInfo | None:
+        """The active projection as last read (None until the first fold): a turn's cache,
+        refreshed on every wake-up and at once when an activation notifies."""
+        return self._active
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="convlog-follower", daemon=True)
+        self._thread.start()
+        self._listening.wait(timeout=10)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def wait(self, info: ProjectionInfo, position: int, timeout: float) -> int | None:
+        """The checkpoint of `info` once it holds `position`; ProjectionLagging past
+        `timeout`; None when this follower does not follow `info` (no longer active):
+        the caller waits as a process without a follower does."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                if self._active is None or self._active.id != info.id:
+                    return None
+                if self._checkpoint >= position:
+                    return self._checkpoint
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ProjectionLagging(
+                        f"projection {info.name!r} is at position {self._checkpoint}, behind "
+                        f"{position}, after {timeout:g}s; the answer would be stale, so none "
+                        "is given")
+                self._changed.wait(remaining)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._follow()
+            except Exception as error:  # a lost connection, a fold error: retry, never die
+                log.warning("the follower stopped (%s); it resumes from the checkpoint", error)
+                self._stopping.wait(1.0)
+
+    def _follow(self) -> None:
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            for channel in (EVENTS_CHANNEL, CHECKPOINT_CHANNEL, ACTIVATION_CHANNEL):
+                conn.execute(f"LISTEN {channel}")
+            self._listening.set()
+            while not self._stopping.is_set():
+                self._fold()
+                while not self._stopping.is_set() and not self._worth_a_fold(conn):
+                    pass
+
+    def _worth_a_fold(self, conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+        """Wait for notices; True when one calls for a fold (or IDLE_SECONDS passed).
+        Every notice waiting by then is taken at once: a burst of appends is one batch,
+        and a checkpoint this process moved itself is not a reason to fold again."""
+        notices = list(conn.notifies(timeout=IDLE_SECONDS, stop_after=1))
+        if not notices:
+            return True
+        notices += conn.notifies(timeout=0.0)
+        for notice in notices:
+            if notice.channel != CHECKPOINT_CHANNEL:
+                return True
+            projection, _, checkpoint = notice.payload.partition(":")
+            with self._changed:
+                mine = self._active is not None and str(self._active.id) == projection
+                if mine and int(checkpoint) > self._checkpoint:
+                    return True
+        return False
+
+    def _fold(self) -> None:
+        with self.engine.connect() as conn:
+            info = get(conn, None)
+        result = Projector(self.engine, self.store, info.name).catch_up()
+        checkpoint = result.checkpoint if not result.skipped else checkpoint_of(
+            self.engine, info.id)
+        with self._changed:
+            self._active = info
+            self._checkpoint = checkpoint
+            self._changed.notify_all()
