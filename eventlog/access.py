@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, text
@@ -35,6 +36,7 @@ class Principal:
     name: str
     agents: frozenset[str] | None
     verbs: frozenset[str]
+    expires_at: datetime | None = None
 
     def allows(self, agent: str) -> bool:
         return self.agents is None or agent in self.agents
@@ -130,10 +132,44 @@ def revoke_token(engine: Engine, name: str) -> None:
 
 
 def principal_for(conn: Connection, secret: str) -> Principal | None:
-    row = conn.execute(text("SELECT name, agents, verbs FROM api_tokens WHERE token_hash = :h "
-                            "AND revoked_at IS NULL AND (expires_at IS NULL "
-                            "OR expires_at > now())"), {"h": token_hash(secret)}).first()
+    row = conn.execute(text("SELECT name, agents, verbs, expires_at FROM api_tokens "
+                            "WHERE token_hash = :h AND revoked_at IS NULL AND (expires_at IS "
+                            "NULL OR expires_at > now())"), {"h": token_hash(secret)}).first()
     if row is None:
         return None
     agents = None if ALL_AGENTS in row.agents else frozenset(row.agents)
-    return Principal(row.name, agents, frozenset(row.verbs))
+    return Principal(row.name, agents, frozenset(row.verbs), row.expires_at)
+
+
+# Notified at commit whenever api_tokens changes (a trigger): caches forget.
+TOKENS_CHANNEL = "convlog_tokens"
+
+
+class PrincipalCache:
+    """Tokens a server verified, so a request costs no query for a token it saw lately.
+
+    A revocation reaches it as a notice on TOKENS_CHANNEL (`forget`, called by whoever
+    listens: the server's follower), an expiry is checked on every use, and an entry is
+    verified again after `ttl` seconds whatever happened. Unknown tokens are not kept.
+    """
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._seen: dict[bytes, tuple[Principal, float]] = {}
+
+    def principal(self, engine: Engine, secret: str) -> Principal | None:
+        key = token_hash(secret)
+        seen = self._seen.get(key)
+        if seen is not None and seen[1] > time.monotonic() and (
+                seen[0].expires_at is None or seen[0].expires_at > datetime.now(UTC)):
+            return seen[0]
+        with engine.connect() as conn:
+            found = principal_for(conn, secret)
+        if found is None:
+            self._seen.pop(key, None)
+        else:
+            self._seen[key] = (found, time.monotonic() + self.ttl)
+        return found
+
+    def forget(self) -> None:
+        self._seen = {}

@@ -147,16 +147,35 @@ class ContextAssembler:
 
     def _assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
                   budget: int, as_of: int | None, tag_senders: bool) -> Context:
+        upper = as_of if as_of is not None else 2**62
+        # The session and its newest summary in one statement (a turn's hot path); an
+        # erased summary (derived from erased messages) counts as never recorded.
+        tokens = "x.tokens" if self.encoding is None else (
+            "(SELECT t.tokens FROM token_counts t WHERE t.encoding = :encoding "
+            "AND t.position = x.position)")
         session = conn.execute(text(
-            "SELECT key, parent_session_id, parent_position, first_position FROM sessions "
-            "WHERE projection_id = :p AND session_id = :s"),
-            {"p": projection_id, "s": session_id}).first()
+            "SELECT s.key, s.parent_session_id, s.parent_position, s.first_position, "
+            "summary.covers_position, summary.tokens, summary.text FROM sessions s "
+            f"LEFT JOIN LATERAL (SELECT x.covers_position, {tokens} AS tokens, c.text "
+            "FROM session_summaries x JOIN event_content c ON c.position = x.position "
+            "WHERE x.projection_id = s.projection_id AND x.session_id = s.session_id "
+            "AND x.position <= :upper AND c.erased_by IS NULL "
+            "ORDER BY x.covers_position DESC, x.position DESC LIMIT 1) summary ON true "
+            "WHERE s.projection_id = :p AND s.session_id = :s"),
+            {"p": projection_id, "s": session_id, "upper": upper,
+             "encoding": self.encoding}).first()
         if session is None:
             raise ContextError(f"no session {session_id} in this projection; see "
                                "`convlog sessions`", code="UNKNOWN_SESSION")
-        upper = as_of if as_of is not None else 2**62
         context = Context(session_id, session.key, budget, as_of)
-        floor = self._summary(conn, projection_id, session_id, upper, context)
+        floor = 0
+        if session.covers_position is not None:
+            floor = int(session.covers_position)
+            if session.tokens <= budget:
+                context.summary = {"text": session.text, "tokens": session.tokens,
+                                   "covers_position": session.covers_position}
+            else:
+                context.summary_left_out = True
         remaining = budget - context.summary_tokens
         full = self._walk(conn, projection_id, session_id, upper, floor, remaining, context,
                           tag_senders)
@@ -171,29 +190,6 @@ class ContextAssembler:
                        budget - used, context, tag_senders)
         context.items.sort(key=lambda item: item.position)
         return context
-
-    def _summary(self, conn: Connection, projection_id: int, session_id: uuid.UUID,
-                 upper: int, context: Context) -> int:
-        # An erased summary (derived from erased messages) counts as never recorded.
-        tokens = "s.tokens" if self.encoding is None else (
-            "(SELECT t.tokens FROM token_counts t WHERE t.encoding = :encoding "
-            "AND t.position = s.position)")
-        row = conn.execute(text(
-            f"SELECT s.covers_position, {tokens} AS tokens, c.text "
-            "FROM session_summaries s JOIN event_content c ON c.position = s.position "
-            "WHERE s.projection_id = :p AND s.session_id = :s AND s.position <= :upper "
-            "AND c.erased_by IS NULL "
-            "ORDER BY s.covers_position DESC, s.position DESC LIMIT 1"),
-            {"p": projection_id, "s": session_id, "upper": upper,
-             "encoding": self.encoding}).first()
-        if row is None:
-            return 0
-        if row.tokens <= context.budget:
-            context.summary = {"text": row.text, "tokens": row.tokens,
-                               "covers_position": row.covers_position}
-        else:
-            context.summary_left_out = True
-        return int(row.covers_position)
 
     def _walk(self, conn: Connection, projection_id: int, session_id: uuid.UUID, upper: int,
               floor: int, remaining: int, context: Context, tag_senders: bool) -> bool:

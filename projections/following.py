@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 from sqlalchemy import Engine
@@ -38,9 +39,13 @@ IDLE_SECONDS = 1.0  # a wake-up without a notification: activation changes, lost
 class Follower:
     """Folds the active projection after each append; `wait` is read-your-writes."""
 
-    def __init__(self, engine: Engine, store: EventStore) -> None:
+    def __init__(self, engine: Engine, store: EventStore,
+                 notices: dict[str, Callable[[], None]] | None = None) -> None:
+        """`notices`: more channels to listen on, each with what to call on a notice (and
+        on every connection, since a notice sent while not listening is lost)."""
         self.engine = engine
         self.store = store
+        self._notices = dict(notices or {})
         self._url = libpq_url(engine.url.render_as_string(hide_password=False))
         self._changed = threading.Condition()
         self._active: ProjectionInfo | None = None
@@ -94,8 +99,11 @@ class Follower:
 
     def _follow(self) -> None:
         with psycopg.connect(self._url, autocommit=True) as conn:
-            for channel in (EVENTS_CHANNEL, CHECKPOINT_CHANNEL, ACTIVATION_CHANNEL):
+            for channel in (EVENTS_CHANNEL, CHECKPOINT_CHANNEL, ACTIVATION_CHANNEL,
+                            *self._notices):
                 conn.execute(f"LISTEN {channel}")
+            for call in self._notices.values():
+                call()
             self._listening.set()
             while not self._stopping.is_set():
                 self._fold()
@@ -110,15 +118,17 @@ class Follower:
         if not notices:
             return True
         notices += conn.notifies(timeout=0.0)
+        fold = False
         for notice in notices:
-            if notice.channel != CHECKPOINT_CHANNEL:
-                return True
+            if notice.channel in self._notices:
+                self._notices[notice.channel]()
+            elif notice.channel != CHECKPOINT_CHANNEL:
+                fold = True
             projection, _, checkpoint = notice.payload.partition(":")
             with self._changed:
                 mine = self._active is not None and str(self._active.id) == projection
-                if mine and int(checkpoint) > self._checkpoint:
-                    return True
-        return False
+                fold = fold or (mine and int(checkpoint) > self._checkpoint)
+        return fold
 
     def _fold(self) -> None:
         with self.engine.connect() as conn:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventlog.access import TOKENS_CHANNEL
 from eventlog.events import Event
 from projections.following import Follower
 from projections.policy import Policy
@@ -129,7 +130,8 @@ def create_app(settings: ApiSettings | None = None, *,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = app.state.services = built or build_services(settings or ApiSettings())
         # One folder for every turn of this process (projections.following).
-        follower = services.follower = Follower(services.engine, services.store)
+        follower = services.follower = Follower(
+            services.engine, services.store, {TOKENS_CHANNEL: services.principals.forget})
         follower.start()
         # Builds are jobs: a broker's workers take them, or (no broker) this process's own
         # worker, started here once, never by a route.

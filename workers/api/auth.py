@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
 
-from eventlog.access import Principal, Verb, principal_for
+from eventlog.access import Principal, Verb
 from workers.api.problems import ApiError
+from workers.api.services import Services
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `convlog token create`")
 
@@ -25,9 +25,8 @@ def authenticate(request: Request,
     if credentials is None:
         raise _unauthorized("this request needs a bearer token: send the header "
                             "`Authorization: Bearer TOKEN`")
-    engine: Engine = request.app.state.services.engine
-    with engine.connect() as conn:
-        principal = principal_for(conn, credentials.credentials)
+    services: Services = request.app.state.services
+    principal = services.principals.principal(services.engine, credentials.credentials)
     if principal is None:
         raise _unauthorized("the bearer token is unknown, revoked or expired; check it was "
                             "copied whole, or create a new one with `convlog token create`")

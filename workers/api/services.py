@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine
 
+from eventlog.access import PrincipalCache
 from eventlog.database import resolve_url
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
@@ -27,6 +28,7 @@ class Services:
     assembler: ContextAssembler
     leases: LeaseManager
     metrics: Metrics
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
     follower: Follower | None = None  # while the app runs: folds for every turn
 
     def projection(self, name: str | None) -> ProjectionInfo:
