@@ -53,6 +53,7 @@ class Follower:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._listening = threading.Event()
+        self._folded_elsewhere = False  # the last fold found another process folding
 
     @property
     def active(self) -> ProjectionInfo | None:
@@ -112,8 +113,11 @@ class Follower:
 
     def _worth_a_fold(self, conn: psycopg.Connection[tuple[object, ...]]) -> bool:
         """Wait for notices; True when one calls for a fold (or IDLE_SECONDS passed).
-        Every notice waiting by then is taken at once: a burst of appends is one batch,
-        and a checkpoint this process moved itself is not a reason to fold again."""
+
+        Every notice waiting by then is taken at once: a burst of appends is one batch.
+        A checkpoint another process moved is taken from its notice, no query and no
+        fold; while another process holds the projector, appends are left to it.
+        """
         notices = list(conn.notifies(timeout=IDLE_SECONDS, stop_after=1))
         if not notices:
             return True
@@ -122,21 +126,30 @@ class Follower:
         for notice in notices:
             if notice.channel in self._notices:
                 self._notices[notice.channel]()
-            elif notice.channel != CHECKPOINT_CHANNEL:
+            elif notice.channel == CHECKPOINT_CHANNEL:
+                projection, _, checkpoint = notice.payload.partition(":")
+                self._publish_moved(projection, int(checkpoint))
+            elif notice.channel == ACTIVATION_CHANNEL or not self._folded_elsewhere:
                 fold = True
-            projection, _, checkpoint = notice.payload.partition(":")
-            with self._changed:
-                mine = self._active is not None and str(self._active.id) == projection
-                fold = fold or (mine and int(checkpoint) > self._checkpoint)
         return fold
+
+    def _publish_moved(self, projection: str, checkpoint: int) -> None:
+        with self._changed:
+            if (self._active is not None and str(self._active.id) == projection
+                    and checkpoint > self._checkpoint):
+                self._checkpoint = checkpoint
+                self._changed.notify_all()
 
     def _fold(self) -> None:
         with self.engine.connect() as conn:
             info = get(conn, None)
         result = Projector(self.engine, self.store, info.name).catch_up()
+        self._folded_elsewhere = result.skipped
         checkpoint = result.checkpoint if not result.skipped else checkpoint_of(
             self.engine, info.id)
         with self._changed:
+            if self._active is None or self._active.id != info.id:
+                self._checkpoint = 0
             self._active = info
-            self._checkpoint = checkpoint
+            self._checkpoint = max(self._checkpoint, checkpoint)
             self._changed.notify_all()

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench import turn_reference
 from bench.harness import Bench, generate, log, percentile, rate
 from eventlog.access import create_token
 from eventlog.ingest import ingest_lines
@@ -34,7 +35,7 @@ HTTP_BATCH = 1_000
 MAX_BATCH_EVENTS = 50_000  # per side: the comparison needs many batches, not the whole N
 CLIENTS = 32
 TURN_SECONDS = 10.0
-TURN_LIMIT = 4_000
+TURN_LIMIT = 50_000  # the load runs for TURN_SECONDS; this only bounds a runaway
 SOLO_TURNS = 200  # one client, one turn at a time: the latency a turn adds, unqueued
 SESSION_EVENTS = 200  # each client's session before the turns start
 CONTEXT_CALLS = 20  # per session, for the in-process reference
@@ -47,8 +48,9 @@ class Server:
     process: psutil.Process
 
     def cpu(self) -> float:
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
+        """CPU seconds of the server and its worker processes (which live as long as it)."""
+        processes = [self.process, *self.process.children(recursive=True)]
+        return float(sum(sum(p.cpu_times()[:2]) for p in processes))
 
 
 def postgres_cpu(database: str) -> float:
@@ -70,7 +72,8 @@ def postgres_cpu(database: str) -> float:
 def api_server(bench: Bench) -> Iterator[Server]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli.main", "serve", "--port", str(port), "--log-level",
+        [sys.executable, "-m", "workers.cli.main", "serve", "--port", str(port), "--workers",
+         os.environ.get("BENCH_SERVE_WORKERS", str(os.cpu_count() or 1)), "--log-level",
          "warning"], env={**os.environ, "CONVLOG_DATABASE_URL": bench.url})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -106,9 +109,12 @@ def measure(bench: Bench) -> dict[str, Any]:
         log(f"  batched: HTTP {batched['http_events_per_s']:,.0f} events/s, in process "
             f"{batched['inprocess_events_per_s']:,.0f} (ratio {batched['ratio']:.2f})")
         turns = measure_turns(bench, server, token)
-        log(f"  turns: {turns['turns_per_s']:,.0f}/s, p50 {turns['p50_ms']:.1f} ms, p99 "
-            f"{turns['p99_ms']:.1f} ms; one client p99 {turns['solo_p99_ms']:.1f} ms; in-process "
-            f"context p99 {turns['context_p99_ms']:.1f} ms")
+        reference = turns["reference"]
+        log(f"  turns, 32 clients: {turns['turns_per_s']:,.0f}/s, p99 {turns['p99_ms']:.1f} ms "
+            f"(least work: {reference['concurrent']['turns_per_s']:,.0f}/s, ratio "
+            f"{turns['ratio_turns_per_s_vs_reference']:.2f}); one client p50 "
+            f"{turns['solo_p50_ms']:.1f} ms (least work {reference['solo']['p50_ms']:.1f} ms, "
+            f"ratio {turns['ratio_solo_p50_vs_reference']:.1f})")
     return {"batched": batched, "turns": turns, "ratio_batched": batched["ratio"],
             "ratio_turn_p99_vs_context_p99": turns["ratio_p99"]}
 
@@ -219,6 +225,7 @@ def measure_turns(bench: Bench, server: Server, token: str) -> dict[str, Any]:
     solo, _, _ = asyncio.run(_load(server.url, token, base, budget, clients=1,
                                    limit=SOLO_TURNS, first=SESSION_EVENTS + TURN_LIMIT))
     context = _context_reference(bench, budget)
+    reference = _least_work(bench, base)
     turns = len(latencies)
     p99 = percentile(latencies, 99) * 1e3
     context_p99 = percentile(context, 99) * 1e3
@@ -231,10 +238,27 @@ def measure_turns(bench: Bench, server: Server, token: str) -> dict[str, Any]:
             "solo_turns": len(solo), "solo_p50_ms": percentile(solo, 50) * 1e3,
             "solo_p99_ms": percentile(solo, 99) * 1e3,
             "ratio_solo_p99": percentile(solo, 99) * 1e3 / context_p99 if context_p99 else None,
+            "reference": reference,
+            "ratio_solo_p50_vs_reference": (percentile(solo, 50) * 1e3
+                                            / reference["solo"]["p50_ms"]),
+            "ratio_turns_per_s_vs_reference": (rate(turns, seconds)
+                                               / reference["concurrent"]["turns_per_s"]),
             "server_cpu_ms_per_turn": server_cpu / max(turns, 1) * 1e3,
             "db_cpu_ms_per_turn": db_cpu / max(turns, 1) * 1e3,
             "client_cpu_ms_per_turn": client_cpu / max(turns, 1) * 1e3,
             "cpu_cores": psutil.cpu_count()}
+
+
+def _least_work(bench: Bench, base: datetime) -> dict[str, Any]:
+    """The same two loads against the least work PostgreSQL needs (bench.turn_reference)."""
+    turn_reference.prepare(bench.conninfo, CLIENTS, SESSION_EVENTS, base)
+    db_cpu = lambda: postgres_cpu(bench.database)  # noqa: E731
+    solo = turn_reference.run(bench.conninfo, base, clients=1, seconds=TURN_SECONDS,
+                              limit=SOLO_TURNS, first=SESSION_EVENTS, db_cpu=db_cpu)
+    concurrent = turn_reference.run(bench.conninfo, base, clients=CLIENTS,
+                                    seconds=TURN_SECONDS, limit=TURN_LIMIT,
+                                    first=SESSION_EVENTS + SOLO_TURNS, db_cpu=db_cpu)
+    return {"solo": solo, "concurrent": concurrent}
 
 
 def _context_reference(bench: Bench, budget: int) -> list[float]:

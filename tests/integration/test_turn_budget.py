@@ -12,6 +12,7 @@ import psycopg
 
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
+from workers.api.schemas import TurnResponse
 
 STATEMENT_BUDGET = 6  # a message in an existing session (issue: at most 6)
 BACKGROUND = ("convlog-follower",)  # the fold a batch of turns shares, not one turn's
@@ -52,6 +53,8 @@ def test_a_turn_in_an_existing_session_stays_within_its_statement_budget(
         turn = client.turn(event_dict(text="the newest", message_id="m20"))
     # Then its context holds it, and the turn sent no more statements than its budget
     assert turn["context"]["messages"][-1]["content"] == "the newest"
+    # and its body, written without the response model, is exactly the documented shape
+    assert TurnResponse.model_validate(turn).model_dump(mode="json") == turn
     assert len(sent) <= STATEMENT_BUDGET, "\n".join(sent)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+import orjson
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +21,7 @@ from workers.api.auth import Ingester, IngestReader
 from workers.api.intake import SessionOf, append_parsed, fence, parse_body
 from workers.api.problems import ERROR_RESPONSES, ApiError
 from workers.api.schemas import AppendResponse, TurnRequest, TurnResponse
-from workers.api.scoped import context_response
+from workers.api.scoped import context_body
 from workers.api.services import Api, Services
 
 router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
@@ -79,7 +80,7 @@ def fenced_sessions(api: Services, info: ProjectionInfo) -> SessionOf:
 @router.post("/turns", response_model=TurnResponse,
              summary="The gateway's hot path: append one message, get its session's context")
 def post_turn(body: TurnRequest, principal: IngestReader,
-              api: Api) -> TurnResponse:
+              api: Api) -> Response:
     settings = api.settings
     if body.encoding is not None:
         check_encoding(body.encoding)  # before anything is appended
@@ -103,8 +104,10 @@ def post_turn(body: TurnRequest, principal: IngestReader,
         api.metrics.rejected.labels(code=refused.code).inc()
         raise
     (api.metrics.appended if turn.appended else api.metrics.duplicates).inc()
-    return TurnResponse(status="appended" if turn.appended else "duplicate",
-                        event_id=turn.event_id, position=turn.position,
-                        session_id=str(turn.session_id), projection=turn.projection.name,
-                        context=context_response(turn.context, turn.projection,
-                                                 turn.checkpoint))
+    # Serialized once, as data: the documented shape is TurnResponse (response_model).
+    return Response(orjson.dumps({
+        "status": "appended" if turn.appended else "duplicate", "event_id": turn.event_id,
+        "position": turn.position, "session_id": str(turn.session_id),
+        "projection": turn.projection.name,
+        "context": context_body(turn.context, turn.projection, turn.checkpoint)}),
+        media_type="application/json")

@@ -11,6 +11,8 @@ import tempfile
 
 from workers.cli.output import err_console
 
+KEEP_ALIVE_SECONDS = 30  # a gateway's next turn reuses its connection
+
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = verbs.add_parser("serve",
@@ -19,7 +21,8 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, default=8080, help="the port to listen on")
-    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="server processes (default: this machine's CPU count, %(default)s)")
     serve.add_argument("--log-level", default="info",
                        choices=("critical", "error", "warning", "info", "debug"),
                        help="the server's log level")
@@ -53,6 +56,11 @@ def run_serve(args: argparse.Namespace) -> int:
     # hand the resolved URL to the server processes, so an embedded server starts once.
     ensure_current(get_engine(settings))
     os.environ["CONVLOG_DATABASE_URL"] = resolve_url(settings)
+    if "CONVLOG_API_POOL_SIZE" not in os.environ:
+        # The database's connections shared among the processes (each also keeps one for
+        # its follower), not multiplied by them.
+        os.environ["CONVLOG_API_POOL_SIZE"] = str(max(4, settings.api_pool_size
+                                                      // args.workers))
     metrics_dir = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="convlog-metrics-")
@@ -62,7 +70,8 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         uvicorn.run("workers.api.app:create_app", factory=True, host=args.host,
                     port=args.port, workers=args.workers, log_level=args.log_level,
-                    proxy_headers=False, server_header=False, log_config=log_config())
+                    proxy_headers=False, server_header=False, log_config=log_config(),
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
