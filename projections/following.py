@@ -54,6 +54,7 @@ class Follower:
         self._thread: threading.Thread | None = None
         self._listening = threading.Event()
         self._folded_elsewhere = False  # the last fold found another process folding
+        self._stale = True  # the active projection is read again before the next fold
 
     @property
     def active(self) -> ProjectionInfo | None:
@@ -120,6 +121,7 @@ class Follower:
         """
         notices = list(conn.notifies(timeout=IDLE_SECONDS, stop_after=1))
         if not notices:
+            self._stale = True  # a lost activation notice costs at most this long
             return True
         notices += conn.notifies(timeout=0.0)
         fold = False
@@ -129,7 +131,9 @@ class Follower:
             elif notice.channel == CHECKPOINT_CHANNEL:
                 projection, _, checkpoint = notice.payload.partition(":")
                 self._publish_moved(projection, int(checkpoint))
-            elif notice.channel == ACTIVATION_CHANNEL or not self._folded_elsewhere:
+            elif notice.channel == ACTIVATION_CHANNEL:
+                self._stale = fold = True
+            elif not self._folded_elsewhere:
                 fold = True
         return fold
 
@@ -141,9 +145,12 @@ class Follower:
                 self._changed.notify_all()
 
     def _fold(self) -> None:
-        with self.engine.connect() as conn:
-            info = get(conn, None)
-        result = Projector(self.engine, self.store, info.name).catch_up()
+        info = self._active
+        if info is None or self._stale or info.caught_up_at is None:
+            with self.engine.connect() as conn:
+                info = get(conn, None)
+            self._stale = False
+        result = Projector(self.engine, self.store, info.name).catch_up(info=info)
         self._folded_elsewhere = result.skipped
         checkpoint = result.checkpoint if not result.skipped else checkpoint_of(
             self.engine, info.id)

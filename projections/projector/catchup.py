@@ -70,20 +70,24 @@ class Projector:
         self.strict = strict  # stop at a poison event instead of quarantining it
         self._label = repr(name) if name else "the active projection"
         self._ahead: ReadAhead | None = None  # while `_run` runs
+        self._marked_caught_up = False  # caught_up_at is set (read by catch_up)
 
     def info(self) -> ProjectionInfo:
         with self.engine.connect() as conn:
             return get(conn, self.name)
 
-    def catch_up(self, *, max_batches: int | None = None,
-                 on_batch: OnBatch | None = None) -> CatchUpResult:
+    def catch_up(self, *, max_batches: int | None = None, on_batch: OnBatch | None = None,
+                 info: ProjectionInfo | None = None) -> CatchUpResult:
         """Project everything up to the horizon; a no-op if another projector holds the lock.
 
         An interrupted parallel build of the projection (its slices unmerged and
         no slice process alive, or the lock could not be had) is finished here,
-        slice by slice, before the ordinary catch-up goes on.
+        slice by slice, before the ordinary catch-up goes on. `info`: the projection as
+        the caller last read it (its policy never changes; its checkpoint is read again
+        under the lock), saving the read.
         """
-        info = self.info()
+        info = info if info is not None else self.info()
+        self._marked_caught_up = info.caught_up_at is not None
         self._label = repr(info.name)
         compiled = compile_policy(info.policy)
         result = CatchUpResult(checkpoint=info.checkpoint)
@@ -123,6 +127,8 @@ class Projector:
                     result.checkpoint = batch.checkpoint
                 if on_batch is not None:
                     on_batch(batch)
+                if batch.caught_up:  # no empty batch to learn that nothing is left
+                    return True
             return False
         finally:
             self._ahead.close()
@@ -231,9 +237,7 @@ class Projector:
                 self._ahead.schedule(window, self.batch_size, following)
             if not events and unreadable is None:
                 if self.partition is None and final:
-                    conn.execute(text("UPDATE projections SET caught_up_at = coalesce("
-                                      "caught_up_at, now()) WHERE id = :id"),
-                                 {"id": projection_id})
+                    self._mark_caught_up(conn, projection_id)
                     return None
                 self._move_checkpoint(conn, projection_id, checkpoint, window)
                 return BatchResult(0, window)
@@ -256,6 +260,10 @@ class Projector:
                 new_checkpoint = unreadable.position  # the batch ended at it
             elif len(events) < self.batch_size:
                 new_checkpoint = window  # nothing more up to the window's end
+            caught_up = (self.partition is None and final and stopped is None
+                         and unreadable is None and len(events) < self.batch_size)
+            if caught_up:
+                self._mark_caught_up(conn, projection_id)
             self._move_checkpoint(conn, projection_id, checkpoint, new_checkpoint)
             self._hook("checkpointed", len(events))
         if stopped is not None:
@@ -266,7 +274,14 @@ class Projector:
                 "be quarantined and the projection would go on",
                 position=stopped.position, cause_code=stopped.code)
         return BatchResult(len(events) + len(quarantined), new_checkpoint, outcome.members,
-                           outcome.sessions_touched, quarantined)
+                           outcome.sessions_touched, quarantined, caught_up)
+
+    def _mark_caught_up(self, conn: Connection, projection_id: int) -> None:
+        """The first time the projection reaches the head (a build's end), say when."""
+        if not self._marked_caught_up:
+            conn.execute(text("UPDATE projections SET caught_up_at = coalesce(caught_up_at, "
+                              "now()) WHERE id = :id"), {"id": projection_id})
+            self._marked_caught_up = True
 
     def _read(self, conn: Connection, checkpoint: int, window: int, *,
               isolate: bool) -> tuple[list[Envelope], Quarantined | None]:

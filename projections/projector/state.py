@@ -42,6 +42,7 @@ class BatchResult:
     members: int = 0
     sessions_touched: int = 0
     quarantined: tuple[Quarantined, ...] = ()
+    caught_up: bool = False  # the batch read everything up to the log's head
 
 
 @dataclass
