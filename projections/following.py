@@ -92,6 +92,8 @@ class Follower:
                 self._changed.wait(remaining)
 
     def _run(self) -> None:
+        # The encoding is loaded here, at start-up, not in the first turn's fold.
+        self.store.counter.count("")
         while not self._stopping.is_set():
             try:
                 self._follow()
