@@ -40,6 +40,12 @@ class ApiSettings(WorkerSettings):
 
     api_max_body_bytes: int = Field(
         default=16 * 2**20, gt=0, description="Largest request body; over it: 413 BODY_TOO_LARGE.")
+    api_header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a request's head (from "
+        "connecting, or from its previous response); a slower one is disconnected.")
+    api_body_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a request's body may pause between chunks; "
+        "a slower one is answered 408 REQUEST_TIMEOUT.")
     api_max_batch: int = Field(
         default=5_000, gt=0, description="Most events in one POST /v1/events; 413 BATCH_TOO_LARGE.")
     api_consistency_timeout: float = Field(

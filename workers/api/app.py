@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,7 +73,12 @@ class EdgeMiddleware:
         seen = [0]
 
         async def limited_receive() -> Message:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), api.settings.api_body_timeout)
+            except TimeoutError:
+                raise ApiError(408, "REQUEST_TIMEOUT", "the request's body stopped arriving "
+                               f"for {api.settings.api_body_timeout:g}s; nothing was "
+                               "appended") from None
             if message["type"] == "http.request":
                 seen[0] += len(message.get("body", b""))
                 if seen[0] > limit:

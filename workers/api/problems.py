@@ -66,6 +66,7 @@ HINTS = {
     "BODY_TOO_LARGE": "split the request; CONVLOG_API_MAX_BODY_BYTES sets the limit",
     "BATCH_TOO_LARGE": "send fewer events per request; CONVLOG_API_MAX_BATCH sets the limit",
     "LEASE_HELD": "retry later or ask with a longer wait_seconds",
+    "REQUEST_TIMEOUT": "send the body without pauses; CONVLOG_API_BODY_TIMEOUT sets the limit",
 }
 
 

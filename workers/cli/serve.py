@@ -71,7 +71,8 @@ def run_serve(args: argparse.Namespace) -> int:
         uvicorn.run("workers.api.app:create_app", factory=True, host=args.host,
                     port=args.port, workers=args.workers, log_level=args.log_level,
                     proxy_headers=False, server_header=False, log_config=log_config(),
-                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                    http="workers.api.protocol:TimedH11Protocol")
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
