@@ -157,12 +157,20 @@ class PrincipalCache:
         self.ttl = ttl
         self._seen: dict[bytes, tuple[Principal, float]] = {}
 
-    def principal(self, engine: Engine, secret: str) -> Principal | None:
-        key = token_hash(secret)
-        seen = self._seen.get(key)
+    def seen(self, secret: str) -> Principal | None:
+        """The principal of `secret` if it was verified lately and has not expired; None
+        means "look it up" (`principal`), not "unknown"."""
+        seen = self._seen.get(token_hash(secret))
         if seen is not None and seen[1] > time.monotonic() and (
                 seen[0].expires_at is None or seen[0].expires_at > datetime.now(UTC)):
             return seen[0]
+        return None
+
+    def principal(self, engine: Engine, secret: str) -> Principal | None:
+        known = self.seen(secret)
+        if known is not None:
+            return known
+        key = token_hash(secret)
         with engine.connect() as conn:
             found = principal_for(conn, secret)
         if found is None:

@@ -283,6 +283,7 @@ def _place(row: Any) -> str:
     return f"#{row.chat}"
 
 
+@lru_cache(maxsize=8192)  # a context names the same few people hundreds of times
 def _safe_name(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name)
     return cleaned[:64] or "user"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from eventlog.access import Principal, Verb
 from workers.api.problems import ApiError
@@ -19,14 +20,18 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(request: Request,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-                 ) -> Principal:
+async def authenticate(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    # Async: a token seen lately costs no thread hop; only a lookup goes to a thread.
     if credentials is None:
         raise _unauthorized("this request needs a bearer token: send the header "
                             "`Authorization: Bearer TOKEN`")
     services: Services = request.app.state.services
-    principal = services.principals.principal(services.engine, credentials.credentials)
+    secret = credentials.credentials
+    principal = services.principals.seen(secret) or await run_in_threadpool(
+        services.principals.principal, services.engine, secret)
     if principal is None:
         raise _unauthorized("the bearer token is unknown, revoked or expired; check it was "
                             "copied whole, or create a new one with `convlog token create`")
@@ -34,10 +39,10 @@ def authenticate(request: Request,
     return principal
 
 
-def requires(*verbs: Verb) -> Callable[..., Principal]:
+def requires(*verbs: Verb) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the request's principal, which must hold every verb named."""
 
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         missing = [verb for verb in verbs if verb not in principal.verbs]
         if missing:
             raise ApiError(403, "VERB_NOT_ALLOWED",

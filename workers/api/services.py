@@ -57,7 +57,7 @@ def build_services(settings: ApiSettings) -> Services:
                     LeaseManager(engine), Metrics(engine))
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:  # async: no thread hop for a lookup
     found: Services = request.app.state.services
     return found
 
