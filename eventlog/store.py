@@ -15,7 +15,9 @@ from eventlog.appending import (
     Admit,
     AppendResult,
     PreparedEvent,
+    append_alone,
     append_locked,
+    can_append_alone,
     dedupe_within_batch,
     prepare,
 )
@@ -120,6 +122,11 @@ class EventStore:
             if conn is not None:
                 append_locked(conn, unique, result, admit)
                 return result
+            if admit is None and can_append_alone(unique):
+                with self.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT") as alone:
+                    if append_alone(alone, unique, result):
+                        return result
             with self.engine.begin() as own:
                 append_locked(own, unique, result, admit)
         except DBAPIError as error:
