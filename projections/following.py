@@ -34,18 +34,28 @@ from projections.registry import ACTIVATION_CHANNEL, CHECKPOINT_CHANNEL, Project
 log = logging.getLogger("convlog.following")
 
 IDLE_SECONDS = 1.0  # a wake-up without a notification: activation changes, lost notices
+STALL_SECONDS = 2.0  # appends arrive and the checkpoint stands still: fold here
 
 
 class Follower:
     """Folds the active projection after each append; `wait` is read-your-writes."""
 
     def __init__(self, engine: Engine, store: EventStore,
-                 notices: dict[str, Callable[[], None]] | None = None) -> None:
+                 notices: dict[str, Callable[[], None]] | None = None, *,
+                 folds: bool = True) -> None:
         """`notices`: more channels to listen on, each with what to call on a notice (and
-        on every connection, since a notice sent while not listening is lost)."""
+        on every connection, since a notice sent while not listening is lost).
+
+        `folds=False`: another process is this one's folder (`convlog serve` starts one,
+        so the fold does not compete with requests for this process's interpreter);
+        this follower takes checkpoints from its notices and folds only when the
+        projection has not moved for STALL_SECONDS while appends arrive.
+        """
         self.engine = engine
         self.store = store
         self._notices = dict(notices or {})
+        self._folds = folds
+        self._moved_at = time.monotonic()  # when the checkpoint last moved (or was read)
         self._url = libpq_url(engine.url.render_as_string(hide_password=False))
         self._changed = threading.Condition()
         self._active: ProjectionInfo | None = None
@@ -53,7 +63,7 @@ class Follower:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._listening = threading.Event()
-        self._folded_elsewhere = False  # the last fold found another process folding
+        self._folded_elsewhere = not folds  # the last fold found another process folding
         self._stale = True  # the active projection is read again before the next fold
 
     @property
@@ -66,6 +76,10 @@ class Follower:
         self._thread = threading.Thread(target=self._run, name="convlog-follower", daemon=True)
         self._thread.start()
         self._listening.wait(timeout=10)
+
+    def run(self) -> None:
+        """Follow (and fold) in this thread until `stop`: a folder process's main loop."""
+        self._run()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -135,15 +149,21 @@ class Follower:
                 self._publish_moved(projection, int(checkpoint))
             elif notice.channel == ACTIVATION_CHANNEL:
                 self._stale = fold = True
-            elif not self._folded_elsewhere:
+            elif not self._folded_elsewhere or self._stalled():
                 fold = True
         return fold
+
+    def _stalled(self) -> bool:
+        """Appends arrive, and whoever folds has not moved the checkpoint for a while:
+        it may be gone (its lock goes with it), so this process tries."""
+        return time.monotonic() - self._moved_at > STALL_SECONDS
 
     def _publish_moved(self, projection: str, checkpoint: int) -> None:
         with self._changed:
             if (self._active is not None and str(self._active.id) == projection
                     and checkpoint > self._checkpoint):
                 self._checkpoint = checkpoint
+                self._moved_at = time.monotonic()
                 self._changed.notify_all()
 
     def _fold(self) -> None:
@@ -153,7 +173,8 @@ class Follower:
                 info = get(conn, None)
             self._stale = False
         result = Projector(self.engine, self.store, info.name).catch_up(info=info)
-        self._folded_elsewhere = result.skipped
+        self._folded_elsewhere = result.skipped or not self._folds
+        self._moved_at = time.monotonic()
         checkpoint = result.checkpoint if not result.skipped else checkpoint_of(
             self.engine, info.id)
         with self._changed:

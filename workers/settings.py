@@ -40,6 +40,9 @@ class ApiSettings(WorkerSettings):
 
     api_max_body_bytes: int = Field(
         default=16 * 2**20, gt=0, description="Largest request body; over it: 413 BODY_TOO_LARGE.")
+    api_separate_folder: bool = Field(
+        default=False, description="Set by `convlog serve`, which starts a folder process: "
+        "the server's processes follow its checkpoints instead of folding themselves.")
     api_header_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a client has to send a request's head (from "
         "connecting, or from its previous response); a slower one is disconnected.")

@@ -137,7 +137,8 @@ def create_app(settings: ApiSettings | None = None, *,
         services = app.state.services = built or build_services(settings or ApiSettings())
         # One folder for every turn of this process (projections.following).
         follower = services.follower = Follower(
-            services.engine, services.store, {TOKENS_CHANNEL: services.principals.forget})
+            services.engine, services.store, {TOKENS_CHANNEL: services.principals.forget},
+            folds=not services.settings.api_separate_folder)
         follower.start()
         # Builds are jobs: a broker's workers take them, or (no broker) this process's own
         # worker, started here once, never by a route.

@@ -47,6 +47,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from eventlog.database import get_engine, resolve_url
+    from workers.api.folder import FolderProcess
     from workers.api.logs import log_config
     from workers.migrate import ensure_current
     from workers.settings import ApiSettings
@@ -66,7 +67,12 @@ def run_serve(args: argparse.Namespace) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="convlog-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     err_console.print(f"convlog serve: http://{args.host}:{args.port} ({args.workers} "
-                      "process(es)); Ctrl-C to stop", highlight=False)
+                      "process(es) and a folder); Ctrl-C to stop", highlight=False)
+    # One folder process for all of them (workers.api.folder): the fold does not compete
+    # with the requests waiting for it for one interpreter.
+    os.environ["CONVLOG_API_SEPARATE_FOLDER"] = "true"
+    folder = FolderProcess()
+    folder.start()
     try:
         uvicorn.run("workers.api.app:create_app", factory=True, host=args.host,
                     port=args.port, workers=args.workers, log_level=args.log_level,
@@ -74,6 +80,7 @@ def run_serve(args: argparse.Namespace) -> int:
                     timeout_keep_alive=KEEP_ALIVE_SECONDS,
                     http="workers.api.protocol:TimedH11Protocol")
     finally:
+        folder.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
