@@ -241,26 +241,34 @@ class ContextAssembler:
         return (int(row.seq), int(row.running_tokens)) if row else (0, 0)
 
     def _render(self, row: Any, tag_senders: bool) -> Item | None:
-        if (row.change in ("deleted", "redacted") or row.erased
-                or (row.change == "edited" and row.edit_erased)):
+        # Unpacked once: a context renders hundreds of rows on a gateway's every turn, and
+        # a row's fields by name cost more than the rest of the rendering.
+        (position, _seq, kind, sender, original_tokens, _running, platform, chat, topic,
+         text_, sender_name, meta, erased, change, changed_tokens, edited_text,
+         edit_erased) = row
+        if change is not None and (change in ("deleted", "redacted") or (
+                change == "edited" and edit_erased)):
             return None
-        body = (row.edited_text if row.change == "edited" else row.text) or ""
-        tokens = row.changed_tokens if row.change == "edited" else row.original_tokens
-        source = {"platform": row.platform, "chat": row.chat, "topic": row.topic,
-                  "position": row.position, "tokens": tokens}
-        name = row.sender_name or row.sender
-        if row.kind == "tool":
-            return self._render_tool(row.meta, body, tokens, source, row.position)
-        role = "user" if row.kind == "user" else "assistant"
+        if erased:
+            return None
+        edited = change == "edited"
+        body = (edited_text if edited else text_) or ""
+        tokens = changed_tokens if edited else original_tokens
+        source = {"platform": platform, "chat": chat, "topic": topic, "position": position,
+                  "tokens": tokens}
+        name = sender_name or sender
+        if kind == "tool":
+            return self._render_tool(meta, body, tokens, source, position)
+        role = "user" if kind == "user" else "assistant"
         if tag_senders and role == "user":
-            prefix = f"[{name or 'someone'} in {_place(row)}] "
+            prefix = f"[{name or 'someone'} in {_place(chat, topic)}] "
             body = prefix + body
             tokens += _prefix_tokens(self.counter, prefix)
             source["tokens"] = tokens
         message: dict[str, Any] = {"role": role, "content": body, "source": source}
         if role == "user" and name:
             message["name"] = _safe_name(name)
-        return Item((message,), tokens, row.position)
+        return Item((message,), tokens, position)
 
     @staticmethod
     def _render_tool(meta: dict[str, Any] | None, body: str, tokens: int,
@@ -277,10 +285,10 @@ class ContextAssembler:
         return Item((call, result), tokens, position)
 
 
-def _place(row: Any) -> str:
-    if row.topic:
-        return f"#{row.chat}/{row.topic}"
-    return f"#{row.chat}"
+def _place(chat: str | None, topic: str | None) -> str:
+    if topic:
+        return f"#{chat}/{topic}"
+    return f"#{chat}"
 
 
 @lru_cache(maxsize=8192)  # a context names the same few people hundreds of times
