@@ -93,7 +93,7 @@ class _Workload:
         self._rng = random.Random(seed)
         self._rnd = self._rng.random
         self._text = Text(self._rnd)
-        self._ids = MessageIds()
+        self._ids = MessageIds(seed)
         states = [_state(chat) for chat in CHATS]
         self._chats = _Weighted(states, [_zipf(rank) for rank in range(1, len(states) + 1)])
         self._clock = START_MS
