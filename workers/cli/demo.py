@@ -12,7 +12,8 @@ from typing import Any
 from rich.table import Table
 from sqlalchemy import Connection, Engine, create_engine
 
-from eventlog.database import resolve_url, scratch_database
+from eventlog.database import resolve_url, scratch_database, stop_embedded_server
+from eventlog.embedded_status import embedded_status
 from eventlog.events import Event
 from eventlog.ingest import ingest_lines
 from eventlog.settings import Settings
@@ -63,16 +64,26 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run(*, events: int, seed: int, report: Path = Path("convlog-demo-report.html")) -> int:
     console.rule("convlog demo")
+    settings = Settings()
+    # An embedded server the demo starts is stopped at the end; one already running (the
+    # user's own) is left as it was.
+    start_embedded = settings.database_url is None and not embedded_status(
+        settings.home).running
     # A database of its own beside the user's, dropped at the end: the demo never
     # touches their log, nor any database it did not create.
-    with scratch_database(resolve_url(Settings()), "convlog_demo") as url:
-        engine = create_engine(url)
-        try:
-            show(engine, events=events, seed=seed, report=report)
-        finally:
-            engine.dispose()
+    try:
+        with scratch_database(resolve_url(settings), "convlog_demo") as url:
+            engine = create_engine(url)
+            try:
+                show(engine, events=events, seed=seed, report=report)
+            finally:
+                engine.dispose()
+    finally:
+        if start_embedded:
+            stop_embedded_server(settings.home)
     console.print("(The demo ran in a database of its own, now dropped; your log was not "
-                  "touched.)", highlight=False)
+                  "touched" + ("; the embedded server it started is stopped.)"
+                               if start_embedded else ".)"), highlight=False)
     return 0
 
 

@@ -47,6 +47,7 @@ VERBS: dict[str, tuple[str, str]] = {
                          "file"),
     "export": ("export", "a projection's messages for analysts and tools (erased content "
                          "never)"),
+    "server": ("server", "the embedded PostgreSQL: where its data lives, start, stop"),
 }
 
 # Exit codes (docs/exit-codes.md): 0 done, duplicates included; 1 some input
@@ -133,13 +134,26 @@ def _verb_of(argv: Sequence[str]) -> str | None:
     return first if first in VERBS else None
 
 
+def _announce(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = _verb_of(argv)
     parser = build_parser(verb) if verb is not None else _listing_parser()
     args = parser.parse_args(argv)
     # Only a verb's own module is imported, and everything of it is by now.
+    import os
+
+    from eventlog.embedded_status import announcers
+    from workers.cli.environment import unknown_variables
     from workers.process import tune_process
+
+    for line in unknown_variables(os.environ):
+        print(line, file=sys.stderr)
+    if _announce not in announcers:
+        announcers.append(_announce)
 
     tune_process()
     try:
