@@ -66,12 +66,12 @@ class PreparedEvent:
     def binary_copy_row(self) -> tuple[Any, ...]:
         """The whole event as one `events` row for a binary COPY (COPY_TYPES): the shape
         of a log that kept content in the payload (the bench's raw-COPY reference)."""
-        return self._row(_jsonb(self.payload_json))
+        return self.events_row(_jsonb(self.payload_json))
 
     def binary_envelope_row(self) -> tuple[Any, ...]:
         """The `events` row, the payload without the erasable content, for a binary COPY
         (COPY_TYPES): jsonb as its wire bytes."""
-        return self._row(_jsonb(self.envelope_json or self.payload_json))
+        return self.events_row(_jsonb(self.envelope_json or self.payload_json))
 
     def binary_content_row(self, position: int) -> tuple[Any, ...]:
         """The `event_content` row for a binary COPY (CONTENT_TYPES)."""
@@ -79,7 +79,7 @@ class PreparedEvent:
         return (position, self.event.text, self.event.sender_name,
                 None if meta is None else _jsonb(meta))
 
-    def _row(self, payload: str | bytes) -> tuple[Any, ...]:
+    def events_row(self, payload: str | bytes) -> tuple[Any, ...]:
         e = self.event
         return (
             self.event_id, self.fingerprint, e.type, e.agent, e.platform, e.account, e.space,
@@ -154,7 +154,7 @@ def dedupe_within_batch(batch: Sequence[PreparedEvent],
         elif seen.fingerprint == item.fingerprint:
             result.duplicates += 1
         else:
-            result.rejected.append(_id_conflict(item))
+            result.rejected.append(id_conflict(item))
     return list(first_by_id.values())
 
 
@@ -197,7 +197,7 @@ def append_locked(conn: Connection, batch: list[PreparedEvent], result: AppendRe
             result.duplicates += 1
             result.positions[item.event_id] = stored[1]
         else:
-            result.rejected.append(_id_conflict(item))
+            result.rejected.append(id_conflict(item))
     twins = _erased_twins(conn, fresh) if anything_erased else {}
     if twins:
         result.duplicates += len(twins)
@@ -241,7 +241,7 @@ def _insert_few(conn: Connection, fresh: list[PreparedEvent]) -> dict[str, int]:
     params: dict[str, Any] = {"channel": EVENTS_CHANNEL}
     for i, item in enumerate(fresh):
         e = item.event
-        row = item._row(item.envelope_json or item.payload_json)
+        row = item.events_row(item.envelope_json or item.payload_json)
         params.update({f"e{i}_{name}": value for name, value in zip(COPY_COLUMNS, row,
                                                                     strict=True)})
         params.update({f"e{i}_text": e.text, f"e{i}_sender_name": e.sender_name,
@@ -258,58 +258,6 @@ def _insert_few(conn: Connection, fresh: list[PreparedEvent]) -> dict[str, int]:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(sql, params)
     return {event_id: position for event_id, position, _ in cursor.fetchall()}
-
-
-_APPEND_NEW = text(
-    "SELECT event_id, position FROM convlog_append_new(:ids, :fingerprints, :types, "
-    ":agents, :platforms, :accounts, :spaces, :chats, :chat_types, :topics, :senders, "
-    ":message_ids, :reply_tos, :occurred, CAST(:payloads AS jsonb[]), :texts, "
-    ":sender_names, CAST(:metas AS jsonb[]))")
-
-
-def can_append_alone(batch: Sequence[PreparedEvent]) -> bool:
-    """Whether `batch` may go through `append_alone`: a few events, no redaction (which
-    erases at once, on the full path)."""
-    return len(batch) <= FEW and all(item.event.type != "content.redacted" for item in batch)
-
-
-def append_alone(conn: Connection, batch: list[PreparedEvent], result: AppendResult) -> bool:
-    """Append `batch` (ids unique within it; `can_append_alone`) in one call that is its
-    own transaction: `conn` must be in autocommit, so the append lock is held only while
-    the server runs the call (migration 0018). False, with nothing written, when the log
-    needs the full path (`append_locked`): some content was ever erased, or an erasure
-    watches senders."""
-    columns = [item._row(item.envelope_json or item.payload_json) for item in batch]
-    values: dict[str, list[Any]] = {
-        name: [row[i] for row in columns] for i, name in enumerate(
-            ("ids", "fingerprints", "types", "agents", "platforms", "accounts", "spaces",
-             "chats", "chat_types", "topics", "senders", "message_ids", "reply_tos",
-             "occurred", "payloads"))}
-    values["texts"] = [item.event.text for item in batch]
-    values["sender_names"] = [item.event.sender_name for item in batch]
-    values["metas"] = [item.meta_json for item in batch]
-    inserted = {event_id: position for event_id, position in conn.execute(_APPEND_NEW, values)}
-    if None in inserted:
-        return False
-    others = [item for item in batch if item.event_id not in inserted]
-    if others:  # ids the log held already: the same event again, or another under its id
-        stored = {event_id: (bytes(fingerprint), position) for event_id, fingerprint, position
-                  in conn.execute(text("SELECT event_id, fingerprint, position FROM events "
-                                       "WHERE event_id = ANY(:ids)"),
-                                  {"ids": [item.event_id for item in others]})}
-        for item in others:
-            fingerprint, position = stored[item.event_id]
-            if fingerprint == item.fingerprint:
-                result.duplicates += 1
-                result.positions[item.event_id] = position
-            else:
-                result.rejected.append(_id_conflict(item))
-    if inserted:
-        result.appended += len(inserted)
-        result.positions.update(inserted)
-        result.fresh.update(inserted)
-        result.last_position = max(inserted.values())
-    return True
 
 
 def _copy_many(conn: Connection, fresh: list[PreparedEvent]) -> dict[str, int]:
@@ -425,7 +373,7 @@ def _erased_twins(conn: Connection, fresh: list[PreparedEvent]) -> dict[int, int
         _ERASED_TWINS, {"keys": orjson.dumps(keys).decode("utf-8")})}
 
 
-def _id_conflict(item: PreparedEvent) -> Rejection:
+def id_conflict(item: PreparedEvent) -> Rejection:
     return Rejection(
         item.line,
         f"id: {item.event_id!r} is already used by a different event; a retried delivery "

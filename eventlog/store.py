@@ -11,13 +11,12 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from eventlog.address import Address
+from eventlog.append_alone import append_alone, can_append_alone
 from eventlog.appending import (
     Admit,
     AppendResult,
     PreparedEvent,
-    append_alone,
     append_locked,
-    can_append_alone,
     dedupe_within_batch,
     prepare,
 )

@@ -6,8 +6,8 @@ Create Date: 2026-12-07
 
 `convlog_append_new(...)`, one array per column, in the order the events are to be
 appended: takes the append lock, and then, in statements that see everything
-committed before the lock was had, inserts the events whose ids are new (ON CONFLICT
-DO NOTHING: the caller reads back the others to tell a duplicate from a conflict),
+committed before the lock was had, inserts the events whose ids are new (the others
+spend no position; the caller reads them back to tell a duplicate from a conflict),
 their content, and the append notice; returns (event_id, position) of each inserted
 event. When some content was ever erased or an erasure watches senders, it inserts
 nothing and returns one row (NULL, -1): the caller appends through the full path,
@@ -59,7 +59,9 @@ BEGIN
         INSERT INTO events AS t (event_id, fingerprint, type, agent, platform, account,
                                  space, chat, chat_type, topic, sender, message_id,
                                  reply_to, occurred_at, payload)
-        SELECT id, fp, ty, ag, pl, ac, sp, ch, ct, tp, se, mi, rt, oc, pa FROM v ORDER BY n
+        SELECT id, fp, ty, ag, pl, ac, sp, ch, ct, tp, se, mi, rt, oc, pa FROM v
+         WHERE NOT EXISTS (SELECT FROM events x WHERE x.event_id = v.id)  -- no position spent
+         ORDER BY n
         ON CONFLICT (event_id) DO NOTHING
         RETURNING t.position, t.event_id
     ), c AS (
