@@ -1,10 +1,12 @@
-"""The one thing pyproject.toml cannot say: the top-level `alembic/` folder ships inside the
-package as `workers/migrations`, so a wheel can initialise a database (no symlink)."""
+"""What pyproject.toml cannot say: top-level folders that ship inside the packages, so a
+wheel has them too (no symlink): `alembic/` as `workers.migrations` (a wheel can initialise a
+database) and `examples/` as `projections.policy.examples` (`--policy example:NAME`)."""
 
 from setuptools import find_packages, setup
 
 setup(
     packages=[*find_packages(include=["eventlog*", "projections*", "workers*"]),
-              "workers.migrations", "workers.migrations.versions"],
-    package_dir={"workers.migrations": "alembic"},
+              "workers.migrations", "workers.migrations.versions",
+              "projections.policy.examples"],
+    package_dir={"workers.migrations": "alembic", "projections.policy.examples": "examples"},
 )

@@ -11,6 +11,7 @@ from eventlog.config_text import ConfigBoundsError, check_depth, read_bounded, t
 from projections.errors import Diagnostic, PolicyError
 from projections.policy.checks import semantic_diagnostics
 from projections.policy.diagnostics import section_diagnostics
+from projections.policy.examples import example_path
 from projections.policy.models import Policy
 
 
@@ -19,7 +20,8 @@ def check_policy(data: Any) -> list[Diagnostic]:
     if not isinstance(data, dict):
         return [Diagnostic("INVALID_POLICY", "error", "policy",
                            f"a policy is a JSON object, got {_json_kind(data)}; "
-                           "start from {} (the default policy) or a file in examples/")]
+                           "start from {} (the default policy) or an example "
+                           "(`convlog policy examples`)")]
     diagnostics: list[Diagnostic] = []
     valid_sections: dict[str, Any] = {}
     for key, value in data.items():
@@ -48,8 +50,13 @@ def load_policy(source: str | Path | Mapping[str, Any]) -> Policy:
 
 
 def read_policy_file(path: str | Path) -> Any:
-    """The decoded JSON of a policy file; PolicyError with a code when unreadable."""
-    file = Path(path)
+    """The decoded JSON of a policy file, or of a shipped example (`example:NAME`);
+    PolicyError with a code when unreadable."""
+    try:
+        example = example_path(str(path)) if isinstance(path, str) else None
+    except FileNotFoundError as missing:
+        raise _file_error("POLICY_NOT_FOUND", str(path), str(missing)) from None
+    file = example or Path(path)
     try:
         text = read_bounded(file)
         check_depth(text)
@@ -57,8 +64,8 @@ def read_policy_file(path: str | Path) -> Any:
         raise _file_error(error.code, str(file), f"{file}: {error}") from None
     except FileNotFoundError:
         raise _file_error("POLICY_NOT_FOUND", str(file),
-                          f"no policy file at {file}; check the path "
-                          "(examples/ has ready-made policies)") from None
+                          f"no policy file at {file}; check the path, or use a shipped "
+                          "example as example:NAME (`convlog policy examples`)") from None
     except (OSError, UnicodeDecodeError) as error:
         raise _file_error("POLICY_UNREADABLE", str(file),
                           f"cannot read {file} ({error}); make it a readable UTF-8 file") from None

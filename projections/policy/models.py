@@ -205,6 +205,9 @@ class Policy(_Strict):
     """A scope policy; the empty policy is the default (one session per chat, safe DMs)."""
 
     name: Name | None = None
+    # What the policy does, in a sentence, for people (`policy examples`, the report's
+    # columns). Like `name`, it decides no grouping.
+    description: str | None = Field(default=None, min_length=1, max_length=300)
     dimensions: tuple[Dimension, ...] = ("chat",)
     dm_scope: DmScope = "per-channel-peer"
     # 'platform:account' (or 'platform:*', any account but 'default') -> that account's DM scope.

@@ -59,3 +59,13 @@ def test_a_wheel_in_a_fresh_virtualenv_runs_init_and_the_demo(
         engine.dispose()
         assert active == "default"
         assert "guild-wide" in demo.stdout and "seed 002" in demo.stdout
+        assert "rejected 0 " in demo.stdout  # the sample and the workload share no id
+        # And the example policies ship in it: listed, and used by name
+        listed = run([str(bin_dir / "convlog"), "policy", "examples", "--json"],
+                     cwd=elsewhere, env=env)
+        assert "example:guild-wide" in listed.stdout
+        resolved = run([str(bin_dir / "convlog"), "resolve", '{"agent": "main", "platform": '
+                        '"discord", "space": "1234567890", "chat": "1000000002", "chat_type": '
+                        '"channel", "sender": "u1"}', "--policy", "example:guild-wide",
+                        "--json"], cwd=elsewhere, env=env)
+        assert "space=1234567890" in resolved.stdout

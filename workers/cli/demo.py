@@ -100,7 +100,9 @@ def show(engine: Engine, *, events: int, seed: int,
     result = ingest_lines(store, chain(sample_path().read_bytes().splitlines(), generated))
     elapsed = time.perf_counter() - started
     console.print(f"1. ingested the sample and {events:,} generated events (Discord, Telegram, "
-                  f"Slack, WhatsApp): {result.summary()} in {elapsed:.1f}s", highlight=False)
+                  f"Slack, WhatsApp): appended {result.appended:,}, duplicates "
+                  f"{result.duplicates:,}, rejected {result.rejected:,} in {elapsed:.1f}s",
+                  highlight=False)
 
     started = time.perf_counter()
     counted = count_pending(engine, store.counter.encoding_name)

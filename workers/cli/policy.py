@@ -32,9 +32,15 @@ def register(verbs: Any) -> None:
     policy = verbs.add_parser("policy")
     actions = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     check = actions.add_parser("check", help="validate a policy file: errors and warnings")
-    check.add_argument("file", metavar="FILE", help="the policy JSON file")
+    check.add_argument("file", metavar="FILE",
+                       help="the policy JSON file, or example:NAME for a shipped example")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(handler=check_command)
+    examples = actions.add_parser(
+        "examples", help="the example policies that ship with convlog; use one anywhere a "
+                         "policy file goes as example:NAME")
+    examples.add_argument("--json", action="store_true", help="machine-readable output")
+    examples.set_defaults(handler=examples_command)
     add_convert(actions)
 
     resolve_verb = verbs.add_parser(
@@ -45,11 +51,35 @@ def register(verbs: Any) -> None:
                               help="the event: a JSON object, a .json file, or - for stdin")
     add_key_option(resolve_verb)
     source = resolve_verb.add_mutually_exclusive_group()
-    source.add_argument("--policy", metavar="FILE", help="resolve under this policy file")
+    source.add_argument("--policy", metavar="FILE",
+                        help="resolve under this policy file (or example:NAME)")
     source.add_argument("--projection", metavar="NAME",
                         help="resolve in this projection's state (default: the active one)")
     resolve_verb.add_argument("--json", action="store_true", help="machine-readable output")
     resolve_verb.set_defaults(handler=resolve_command)
+
+
+# ------------------------------------------------------------------ policy examples
+
+
+def examples_command(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from projections.policy.examples import PREFIX, example_summaries, examples_dir
+    from workers.cli.output import console, print_json
+
+    summaries = example_summaries()
+    if args.json:
+        print_json([{"name": name, "use": f"{PREFIX}{name}", "description": description}
+                    for name, description in summaries])
+        return 0
+    table = Table("use as", "what it does", box=None)
+    for name, description in summaries:
+        table.add_row(f"{PREFIX}{name}", description)
+    console.print(table)
+    console.print(f"(the files: {examples_dir()}; e.g. `convlog resolve EVENT --policy "
+                  f"{PREFIX}guild-wide`)", highlight=False)
+    return 0
 
 
 # ------------------------------------------------------------------ policy check
