@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -24,8 +23,6 @@ from pydantic import (
 
 from eventlog.address import Address
 from eventlog.edge import (
-    EARLIEST_TIME,
-    LATEST_TIME,
     MAX_META_DEPTH,
     MAX_POSITION,
     REJECTION_CODES,
@@ -40,6 +37,7 @@ from eventlog.jsontext import (
     read_json,
     spaced_json_list,
 )
+from eventlog.times import parse_rfc3339
 
 EventType = Literal[
     "message.received",
@@ -75,48 +73,7 @@ JSON_WHITESPACE = " \t\r\n"  # all JSON allows between tokens (RFC 8259)
 MESSAGE_TYPES = frozenset({"message.received", "message.sent", "tool.used", "message.edited"})
 
 
-# RFC 3339's leap second (time-second 60), which datetime cannot hold.
-_LEAP_SECOND = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):60(?:\.\d+)?([Zz]|[+-]\d\d:\d\d)")
-
-
-def _parse_rfc3339(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = _from_iso(value)
-        except ValueError:
-            raise ValueError(
-                f"{value[:80]!r} is not an RFC 3339 time; write it like 2026-03-01T12:00:00Z"
-            ) from None
-    else:
-        raise ValueError("must be an RFC 3339 time string such as 2026-03-01T12:00:00Z")
-    if parsed.tzinfo is None:
-        raise ValueError("needs a UTC offset (RFC 3339), e.g. 2026-03-01T12:00:00Z or +02:00")
-    try:
-        utc: datetime | None = parsed.astimezone(UTC)
-    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
-        utc = None
-    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
-        hint = ("0001-01-01T00:00:00Z is Go's zero time: the gateway sent a time it never set"
-                if parsed.year == 1 else "check the gateway's clock and the time's offset")
-        raise coded("TIME_OUT_OF_RANGE",
-                    f"{parsed.isoformat()} is outside 1970-01-01T00:00:00Z to "
-                    f"2200-01-01T00:00:00Z (exclusive) in UTC; {hint}")
-    return utc
-
-
-def _from_iso(value: str) -> datetime:
-    """datetime.fromisoformat, and a leap second (23:59:60Z) as the last instant of the
-    second before it (23:59:59.999999Z): in order, and the same for every retry."""
-    leap = _LEAP_SECOND.fullmatch(value)
-    if leap is None:
-        return datetime.fromisoformat(value)
-    zone = "+00:00" if leap.group(2) in "Zz" else leap.group(2)
-    return datetime.fromisoformat(f"{leap.group(1)}:59.999999{zone}")
-
-
-Rfc3339 = Annotated[datetime, BeforeValidator(_parse_rfc3339)]
+Rfc3339 = Annotated[datetime, BeforeValidator(parse_rfc3339)]
 _TIMES = TypeAdapter(datetime)  # a time as the model's JSON dump writes it
 Id = Annotated[str, Field(min_length=1, max_length=512)]
 
@@ -144,30 +101,84 @@ def _ids_as_text(data: dict[Any, Any]) -> dict[Any, Any]:
     return converted
 
 
+def _needed_by(field: str) -> str:
+    """"Required by ..." for a field's description, from REQUIRED_FIELDS (never stale)."""
+    if field in ("chat", "chat_type"):
+        return " Required by every type but summary.recorded."
+    types = [name for name, needed in REQUIRED_FIELDS.items() if field in needed]
+    return f" Required by {', '.join(types)}." if types else ""
+
+
+def _about(field: str, text: str, *examples: str) -> str:
+    """A field's description: what it is, which types need it, and an example."""
+    shown = f" Example: {examples[0]!r}." if examples else ""
+    return text + _needed_by(field) + shown
+
+
 class Event(BaseModel):
-    """One gateway event, as the design's contract defines it."""
+    """One gateway event, as the design's contract defines it: an inbound or outbound
+    message, a tool call, an edit, a deletion, a thread, a reset, a summary or a
+    redaction, with where it was said. Unknown fields are refused (free data goes in
+    `meta`); each type's required fields are named in their descriptions."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False,
+                              json_schema_extra={"examples": [{
+                                  "type": "message.received", "agent": "main",
+                                  "platform": "discord", "space": "1234567890",
+                                  "chat": "1000000001", "chat_type": "channel",
+                                  "sender": "111", "sender_name": "Alice",
+                                  "message_id": "1290000000000000001",
+                                  "occurred_at": "2026-02-01T09:30:00Z",
+                                  "text": "did the nightly export finish?"}]})
 
-    type: EventType
-    agent: Id
-    platform: Id
-    account: Id = "default"
-    space: Id | None = None
-    chat: Id | None = None
-    chat_type: ChatType | None = None
-    topic: Id | None = None
-    sender: Id | None = None
-    sender_name: str | None = Field(default=None, max_length=512)
-    message_id: Id | None = None
-    reply_to: Id | None = None
-    parent_message_id: Id | None = None
-    text: str | None = None
-    occurred_at: Rfc3339
-    id: Id | None = None
-    meta: dict[str, Any] | None = None
-    session_id: Id | None = None
-    position: int | None = None
+    type: EventType = Field(description=_about(
+        "type", "What happened: message.received (a person wrote), message.sent (the agent "
+        "answered), tool.used (a tool call and its result), message.edited, "
+        "message.deleted, thread.created, session.reset, summary.recorded, "
+        "content.redacted.", "message.received"))
+    agent: Id = Field(description=_about(
+        "agent", "The gateway's agent this event belongs to.", "main"))
+    platform: Id = Field(description=_about(
+        "platform", "The chat platform.", "discord", "telegram"))
+    account: Id = Field("default", description=_about(
+        "account", "The bot account on the platform (one gateway may run several).",
+        "default"))
+    space: Id | None = Field(None, description=_about(
+        "space", "The server, guild or workspace the chat belongs to, if any.", "1234567890"))
+    chat: Id | None = Field(None, description=_about(
+        "chat", "The conversation: a channel, group or DM id, as the platform names it.",
+        "1000000001"))
+    chat_type: ChatType | None = Field(None, description=_about(
+        "chat_type", "dm, group or channel.", "channel"))
+    topic: Id | None = Field(None, description=_about(
+        "topic", "The thread or forum topic inside the chat, if any.", "652"))
+    sender: Id | None = Field(None, description=_about(
+        "sender", "Who wrote it: the platform's user id (for message.sent, the bot).",
+        "111"))
+    sender_name: str | None = Field(None, max_length=512, description=_about(
+        "sender_name", "The sender's display name; erasable.", "Alice"))
+    message_id: Id | None = Field(None, description=_about(
+        "message_id", "The platform's id of the message; with the address it makes the "
+        "event's idempotency key when `id` is absent.", "1290000000000000001"))
+    reply_to: Id | None = Field(None, description=_about(
+        "reply_to", "The message_id this one answers.", "1290000000000000001"))
+    parent_message_id: Id | None = Field(None, description=_about(
+        "parent_message_id", "The message a thread was started from."))
+    text: str | None = Field(None, description=_about(
+        "text", "What was said (at most CONVLOG_MAX_TEXT_CHARS characters); erasable.",
+        "did the nightly export finish?"))
+    occurred_at: Rfc3339 = Field(description=_about(
+        "occurred_at", "When it happened on the platform: RFC 3339 with an offset, "
+        "1970-01-01 to 2200-01-01 in UTC.", "2026-02-01T09:30:00Z"))
+    id: Id | None = Field(None, description=_about(
+        "id", "The gateway's own idempotency key; a retry must repeat the event exactly."))
+    meta: dict[str, Any] | None = Field(None, description=_about(
+        "meta", "Free data (attachments, tool arguments: {\"tool\", \"arguments\"}), at "
+        "most 64 KiB and 32 levels deep; erasable."))
+    session_id: Id | None = Field(None, description=_about(
+        "session_id", "The session a summary covers, a UUID as `convlog sessions` shows."))
+    position: int | None = Field(None, description=_about(
+        "position", "The log position of the last event a summary covers."))
 
     @model_validator(mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from projections.turns import Bounds, TurnRefused, check_turn, take_turn
 from workers.api.auth import Ingester, IngestReader
 from workers.api.intake import SessionOf, append_parsed, fence, parse_body
 from workers.api.problems import ERROR_RESPONSES, ApiError
-from workers.api.schemas import AppendResponse, TurnRequest, TurnResponse
+from workers.api.schemas import MODEL_MARKER, AppendResponse, TurnRequest, TurnResponse
 from workers.api.scoped import context_body
 from workers.api.services import Api, Services
 
@@ -30,7 +30,7 @@ _EVENTS_BODY = {
     "required": True,
     "content": {
         "application/json": {"schema": {
-            "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "object"}],
+            "oneOf": [{"type": "array", "items": {MODEL_MARKER: "Event"}}, {MODEL_MARKER: "Event"}],
             "description": "an array of events (see Event), or one event"}},
         "application/x-ndjson": {"schema": {
             "type": "string", "description": "one event (JSON object) per line"}},
