@@ -79,3 +79,17 @@ def test_help_and_a_pure_resolve_import_no_server_chart_or_database_package() ->
     event = json.dumps({"type": "message.received", "agent": "main", "platform": "discord",
                         "chat": "1", "chat_type": "channel", "sender": "1"})
     assert imported_by("resolve", event, "--policy", "examples/guild-wide.json") == set()
+
+
+def test_every_verb_and_subverb_prints_its_help() -> None:
+    # argparse formats help lines with %: a stray one breaks that verb's --help only
+    def helps(parser: argparse.ArgumentParser) -> Iterator[str]:
+        yield parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from helps(sub)
+
+    texts = list(helps(build_parser()))
+    assert len(texts) > len(VERBS)
+    assert all("usage:" in text for text in texts)

@@ -40,7 +40,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     apply.add_argument("--max-share", type=percent, default=None, metavar="PERCENT",
                        help="the share of the messages still holding content that a run may "
                             "erase without --yes (default: CONVLOG_RETENTION_MAX_SHARE, else "
-                            f"{DEFAULT_MAX_SHARE:.0%})")
+                            f"{DEFAULT_MAX_SHARE * 100:.0f}%%)")  # %% for argparse
     apply.add_argument("--json", action="store_true", help="print JSON instead of text")
     apply.set_defaults(handler=run_run)
 
