@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from eventlog.database import libpq_url
 from eventlog.schema import EVENTS_CHANNEL
+from eventlog.search_index import keep_current
 from eventlog.store import EventStore
 from projections.consistency import ProjectionLagging, checkpoint_of
 from projections.projector import Projector
@@ -138,6 +139,10 @@ class Follower:
         notices = list(conn.notifies(timeout=IDLE_SECONDS, stop_after=1))
         if not notices:
             self._stale = True  # a lost activation notice costs at most this long
+            if self._folds:
+                # A quiet second: the search index catches up too (a search indexes
+                # what it still lacks itself, so this only spares it the wait).
+                keep_current(self.engine)
             return True
         notices += conn.notifies(timeout=0.0)
         fold = False

@@ -78,8 +78,9 @@ def test_search_needs_the_read_verb(api: ApiServer) -> None:
 
 def test_an_index_far_behind_answers_503_until_caught_up_never_a_partial_result(
         api_factory: Any) -> None:
-    # Given a server that indexes at most 2 events per request, and 5 unindexed events
-    api = api_factory(api_catch_up_max_lag=2)
+    # Given a server that indexes 2 events a batch and may not wait for a second batch,
+    # and 5 unindexed events
+    api = api_factory(api_catch_up_max_lag=2, api_consistency_timeout=0.001)
     client = api.client(api.token("gw"))
     client.append([event_dict(text=f"papaya {n}") for n in range(5)])
     answers: list[int | str] = []
@@ -92,3 +93,16 @@ def test_an_index_far_behind_answers_503_until_caught_up_never_a_partial_result(
     # Then it refuses while more than 2 events are missing (indexing 2 each time), and
     # then finds all five: never fewer
     assert answers == ["503 SEARCH_INDEX_LAGGING", "503 SEARCH_INDEX_LAGGING", 5, 5]
+
+
+def test_a_search_right_after_a_large_ingest_indexes_it_and_answers(api_factory: Any) -> None:
+    # Given a server that indexes 50 events a batch, and 600 unindexed events
+    api = api_factory(api_catch_up_max_lag=50)
+    client = api.client(api.token("gw"))
+    client.append([event_dict(text=f"guava {n}", message_id=f"g{n}") for n in range(600)])
+    # When the first search comes at once
+    found = client.request("GET", "/v1/search", params={"q": "guava", "limit": 100},
+                           retry=False)
+    # Then it indexed batch after batch within the request and answered in full
+    assert len(found["hits"]) == 100 and found["next_cursor"] is not None
+
