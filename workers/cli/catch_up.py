@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from typing import Any
 
 from projections.projector import Projector
 from projections.registry import describe_holders, list_projections
 from workers.bootstrap import bootstrap
 from workers.cli.output import console, err_console, plain, positive_int, print_json
+from workers.cli.progress import build_progress
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,6 +21,8 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                           help="stop at an event that cannot be folded instead of "
                                "quarantining it (also CONVLOG_STRICT_PROJECTION=1)")
     catch_up.add_argument("--json", action="store_true", help="print JSON instead of text")
+    catch_up.add_argument("--quiet", action="store_true",
+                          help="no progress bar on stderr (the final lines are printed)")
     catch_up.set_defaults(handler=run_catch_up)
 
     worker = verbs.add_parser("worker")
@@ -37,7 +41,11 @@ def run_catch_up(args: argparse.Namespace) -> int:
             p.name for p in list_projections(conn)]
     report: dict[str, dict[str, Any]] = {}
     for name in names:
-        result = Projector(app.engine, app.store, name, strict=strict).catch_up()
+        progress, on_batch = build_progress(app, name, quiet=args.quiet or args.json,
+                                            label="catch-up")
+        with progress or nullcontext():
+            result = Projector(app.engine, app.store, name, strict=strict).catch_up(
+                on_batch=on_batch)
         report[name] = {"events": result.events, "checkpoint": result.checkpoint,
                         "seconds": round(result.seconds, 3), "events_per_s": round(result.rate),
                         "skipped": result.skipped, "busy_with": list(result.holders),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import nullcontext
 
 from rich.table import Table
 
 from eventlog.tokens import KNOWN_ENCODINGS, CountProgress, counting_status
 from workers.bootstrap import bootstrap
-from workers.cli.output import console, err_console, is_terminal, positive_int, print_json
+from workers.cli.output import console, positive_int, print_json
+from workers.cli.progress import count_progress
 from workers.counting_pool import count_tokens, encodings_in_use
 
 
@@ -27,6 +29,8 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     count.add_argument("--batch", type=positive_int, default=20_000, metavar="POSITIONS",
                        help="positions per transaction (and per process's range)")
     count.add_argument("--json", action="store_true", help="print JSON instead of text")
+    count.add_argument("--quiet", action="store_true",
+                       help="no progress bar on stderr (the final lines are printed)")
     count.set_defaults(handler=run_count)
     status = sub.add_parser("status", help="per encoding: counted up to, the log's head, rows")
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -37,16 +41,16 @@ def run_count(args: argparse.Namespace) -> int:
     app = bootstrap()
     encodings = args.encoding or encodings_in_use(app.engine, app.settings.encoding)
     report = {}
+    bar, advance = count_progress(quiet=args.json or args.quiet)
+
+    def progress(done: CountProgress) -> None:
+        advance(done.encoding, done.counted_upto, done.target)
+
     for encoding in dict.fromkeys(encodings):
         started = time.perf_counter()
-
-        def progress(done: CountProgress) -> None:
-            if is_terminal() and not args.json:
-                err_console.print(f"  {done.encoding}: at {done.counted_upto:,} of "
-                                  f"{done.target:,}", highlight=False)
-
-        result = count_tokens(app.engine, encoding, processes=args.processes,
-                              batch=args.batch, on_batch=progress)
+        with bar or nullcontext():
+            result = count_tokens(app.engine, encoding, processes=args.processes,
+                                  batch=args.batch, on_batch=progress)
         seconds = time.perf_counter() - started
         report[encoding] = {"counted": result.rows, "counted_upto": result.counted_upto,
                             "seconds": round(seconds, 3),

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from projections.parallel import rebuild_parallel
 from projections.policy import load_policy
-from projections.projector import BatchResult
 from projections.queries import quarantined_events
 from projections.registry import create, describe_holders, drop, get, list_projections
 from projections.rescoping import activate_when_caught_up, build, rollback_when_caught_up
@@ -23,12 +18,12 @@ from workers.bootstrap import App, bootstrap
 from workers.cli.output import (
     console,
     err_console,
-    is_terminal,
     non_negative_int,
     plain,
     positive_int,
     print_json,
 )
+from workers.cli.progress import build_progress
 
 SHOWN_QUARANTINED = 20  # `show` lists this many; --json up to JSON_QUARANTINED
 JSON_QUARANTINED = 1_000
@@ -43,6 +38,8 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     create.add_argument("--policy", metavar="FILE", help="the scope policy (JSON); omit to "
                         "resume a build that was interrupted")
     create.add_argument("--activate", action="store_true", help="activate once caught up")
+    create.add_argument("--quiet", action="store_true",
+                        help="no progress on stderr (the final status is printed)")
     create.add_argument("--workers", type=positive_int, default=1,
                         help="processes for the rebuild (slices by agent/platform/account)")
     create.add_argument("--strict", action="store_true", help="stop at an event that cannot "
@@ -73,41 +70,6 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     remove.set_defaults(handler=run_drop)
 
 
-def _progress_reporter(app: App, name: str
-                       ) -> tuple[Progress | None, Callable[[BatchResult], None]]:
-    with app.engine.connect() as conn:
-        start, horizon = get(conn, name).checkpoint, app.store.horizon(conn)
-    started = time.perf_counter()
-    done = [0]
-    if is_terminal():
-        progress = Progress(TextColumn(f"build {name}"), BarColumn(),
-                            TextColumn("{task.completed:,}/{task.total:,} events"),
-                            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                            console=err_console)
-        task = progress.add_task("", total=max(horizon - start, 1), rate="")
-
-        def on_batch(batch: BatchResult) -> None:
-            done[0] += batch.events
-            rate = done[0] / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, completed=done[0], rate=f"{rate:,.0f} events/s")
-        return progress, on_batch
-    last = [0.0]
-
-    def on_batch_lines(batch: BatchResult) -> None:
-        done[0] += batch.events
-        now = time.perf_counter()
-        if now - last[0] >= 2.0 or batch.checkpoint >= horizon:
-            last[0] = now
-            elapsed = max(now - started, 1e-9)
-            rate = done[0] / elapsed
-            remaining = max(horizon - batch.checkpoint, 0)
-            sys.stderr.write(json.dumps({
-                "projection": name, "events": done[0], "checkpoint": batch.checkpoint,
-                "horizon": horizon, "events_per_s": round(rate),
-                "eta_s": round(remaining / rate, 1) if rate else None}) + "\n")
-    return None, on_batch_lines
-
-
 def _exists(app: App, name: str) -> bool:
     with app.engine.connect() as conn:
         return any(p.name == name for p in list_projections(conn))
@@ -134,7 +96,7 @@ def run_create(args: argparse.Namespace) -> int:
                           f"({result.events / max(elapsed, 1e-9):,.0f} events/s)",
                           highlight=False)
     # Without --workers this also resumes a killed parallel build, slice by slice.
-    progress, on_batch = _progress_reporter(app, args.name)
+    progress, on_batch = build_progress(app, args.name, quiet=args.quiet, lines=True)
     with progress or nullcontext():
         build(app.engine, app.store, args.name, on_batch=on_batch, strict=strict)
     if args.activate:
