@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
+from convlog_client import AsyncConvlogClient, ConvlogApiError
 
 from bench import turn_reference
 from bench.harness import Bench, generate, log, percentile, rate
@@ -30,7 +31,6 @@ from eventlog.ingest import ingest_lines
 from projections.context import ContextAssembler
 from projections.projector import Projector
 from projections.registry import ensure_default, get
-from workers.api.client import AsyncConvlogClient, ConvlogApiError
 
 HTTP_BATCH = 1_000
 MAX_BATCH_EVENTS = 50_000  # per side: the comparison needs many batches, not the whole N

@@ -8,11 +8,11 @@ import time
 
 import httpx
 import pytest
+from convlog_client import ConvlogApiError
 from sqlalchemy import text
 
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.api.client import ConvlogApiError
 from workers.cli.main import main
 
 

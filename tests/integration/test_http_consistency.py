@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from convlog_client import ConvlogApiError
 from sqlalchemy import text
 
 from eventlog.store import EventStore
@@ -14,7 +15,6 @@ from projections.projector import Projector
 from projections.registry import get, projector_lock_key
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.api.client import ConvlogApiError
 
 CLIENTS = 4
 ROUNDS = 8

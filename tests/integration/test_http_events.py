@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from convlog_client import ConvlogApiError
 from sqlalchemy import text
 
 from eventlog.erasure import erase, sender_selector
 from eventlog.events import Rejection, parse_line
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.api.client import ConvlogApiError
 
 
 def _count(api: ApiServer) -> int:

@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from convlog_client import AsyncConvlogClient, ConvlogApiError
 
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.api.client import AsyncConvlogClient, ConvlogApiError
 
 HOLDERS = 5
 ROUNDS = 3
@@ -89,7 +89,7 @@ def test_a_held_session_refuses_a_second_holder_and_others_are_free(api: ApiServ
 
 _HOLDER = """
 import json, sys, time
-from workers.api.client import ConvlogClient
+from convlog_client import ConvlogClient
 client = ConvlogClient(sys.argv[1], sys.argv[2])
 print(json.dumps(client.lease(sys.argv[3], ttl_seconds=1.0)), flush=True)
 time.sleep(600)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from convlog_client import ConvlogApiError, ConvlogClient
 
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import ApiServer
-from workers.api.client import ConvlogApiError, ConvlogClient
 
 
 def search(client: ConvlogClient, **params: Any) -> dict[str, Any]:

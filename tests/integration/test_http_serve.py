@@ -10,13 +10,13 @@ import time
 
 import httpx
 import pytest
+from convlog_client import ConvlogClient
 from sqlalchemy import Engine
 
 from eventlog.access import create_token
 from eventlog.database import scratch_database
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import free_port
-from workers.api.client import ConvlogClient
 
 STARTUP_SECONDS = 60
 

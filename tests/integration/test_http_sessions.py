@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from convlog_client import ConvlogApiError
 from sqlalchemy import create_engine, text
 
 from eventlog.tokens import TokenCounter
@@ -17,7 +18,6 @@ from projections.registry import get
 from tests.fixtures.builders import event_dict
 from tests.fixtures.database import fresh_database
 from tests.fixtures.http import ApiServer, start_server
-from workers.api.client import ConvlogApiError
 
 
 def test_sessions_page_by_cursor_and_filter(api: ApiServer) -> None:

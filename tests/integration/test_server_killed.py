@@ -12,6 +12,7 @@ import time
 
 import httpx
 import psutil
+from convlog_client import ConvlogClient
 from sqlalchemy import Engine, text
 
 from eventlog.access import create_token
@@ -20,7 +21,6 @@ from projections.projector import Projector
 from tests.fixtures.builders import event_dict
 from tests.fixtures.http import free_port
 from tests.fixtures.projections import new_projection, snapshot
-from workers.api.client import ConvlogClient
 
 CHATS = 8
 TURNS = 400  # per chat: more than the server answers before it is killed

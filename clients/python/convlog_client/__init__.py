@@ -1,6 +1,8 @@
-"""A Python client for the HTTP API (httpx), sync and async, with the server's error codes.
+"""convlog's Python client for its HTTP API (httpx), sync and async, with the server's
+error codes. It needs only httpx: `pip install ./clients/python` installs it alone (a
+gateway need not install convlog), and installing convlog installs it too.
 
-    from workers.api.client import ConvlogClient
+    from convlog_client import ConvlogClient
     with ConvlogClient("http://127.0.0.1:8080", token) as api:
         turn = api.turn(event, budget=8000)          # append + context in one round trip
         lease = api.lease(turn["session_id"], ttl_seconds=60, wait_seconds=10)
@@ -21,20 +23,17 @@ from urllib.parse import quote
 
 import httpx
 
-from eventlog.errors import ConvlogError
-
 Json = dict[str, Any]
 _RETRY_PAUSE_CAP = 5.0
 
 
-class ConvlogApiError(ConvlogError):
+class ConvlogApiError(Exception):
     """An error answer: `code` as the server (and CLI) names it, `status`, `hint`."""
-
-    code = "API"
 
     def __init__(self, status: int, code: str, message: str, hint: str | None = None,
                  retry_after: float | None = None) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message)
+        self.code = code
         self.status = status
         self.hint = hint
         self.retry_after = retry_after
