@@ -101,6 +101,13 @@ def _ids_as_text(data: dict[Any, Any]) -> dict[Any, Any]:
     return converted
 
 
+def fields_required(event_type: str) -> tuple[str, ...]:
+    """Every field an event of this type must carry: the envelope (type, agent, platform,
+    occurred_at), the chat and its type (but for a summary), and the type's own."""
+    where = () if event_type == "summary.recorded" else ("chat", "chat_type")
+    return ("type", "agent", "platform", "occurred_at", *where, *REQUIRED_FIELDS[event_type])
+
+
 def _needed_by(field: str) -> str:
     """"Required by ..." for a field's description, from REQUIRED_FIELDS (never stale)."""
     if field in ("chat", "chat_type"):
@@ -238,10 +245,8 @@ class Event(BaseModel):
 
     @model_validator(mode="after")
     def _required_for_type(self) -> Event:
-        needed = REQUIRED_FIELDS[self.type]
-        if self.type != "summary.recorded":
-            needed = ("chat", "chat_type", *needed)
-        missing = [name for name in needed if getattr(self, name) is None]
+        missing = [name for name in fields_required(self.type)[4:]
+                   if getattr(self, name) is None]
         if missing:
             raise ValueError(f"{self.type} needs {', '.join(missing)}")
         return self

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventlog.access import TOKENS_CHANNEL
-from eventlog.events import Event
+from eventlog.events import EVENT_TYPES, Event, fields_required
 from projections.following import Follower
 from projections.policy import Policy
 from workers.api import (
@@ -109,13 +109,36 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         document = get_openapi(title=app.title, version=app.version,
                                description=app.description, routes=app.routes)
         components = document.setdefault("components", {}).setdefault("schemas", {})
-        for name, model in (("Event", Event), ("Policy", Policy)):
+        for name, model in (("EventFields", Event), ("Policy", Policy)):
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for inner, definition in schema.pop("$defs", {}).items():
                 components.setdefault(inner, definition)
             components[name] = schema
+        components.update(_event_union(components["EventFields"]))
         app.openapi_schema = _linked(document)
     return app.openapi_schema
+
+
+def _event_union(fields: dict[str, Any]) -> dict[str, Any]:
+    """`Event` as a union discriminated by `type`: one schema per type, each the fields
+    (EventFields) with its type fixed and its own required fields, so a client generated
+    from the document knows what each type needs."""
+    schemas: dict[str, Any] = {}
+    mapping = {}
+    for event_type in EVENT_TYPES:
+        name = "".join(part.title() for part in event_type.split(".")) + "Event"
+        schemas[name] = {
+            "title": name, "description": f"A {event_type} event.",
+            "allOf": [{"$ref": "#/components/schemas/EventFields"}],
+            "properties": {"type": {"const": event_type}},
+            "required": list(fields_required(event_type))}
+        mapping[event_type] = f"#/components/schemas/{name}"
+    schemas["Event"] = {
+        "title": "Event", "description": fields.get("description", ""),
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+        "examples": fields.get("examples", [])}
+    return schemas
 
 
 def _linked(node: Any) -> Any:

@@ -17,6 +17,8 @@ import type { components, paths } from "./schema.js";
 export type { components, paths };
 type Schemas = components["schemas"];
 export type Event = Schemas["Event"];
+/** One event type's shape, e.g. `EventOf<"message.received">`: its required fields. */
+export type EventOf<T extends Event["type"]> = Extract<Event, { type: T }>;
 export type AppendResponse = Schemas["AppendResponse"];
 export type TurnResponse = Schemas["TurnResponse"];
 export type ContextResponse = Schemas["ContextResponse"];

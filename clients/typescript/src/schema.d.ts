@@ -856,7 +856,7 @@ export interface components {
          *       "type": "message.received"
          *     }
          */
-        Event: {
+        EventFields: {
             /**
              * Type
              * @description What happened: message.received (a person wrote), message.sent (the agent answered), tool.used (a tool call and its result), message.edited, message.deleted, thread.created, session.reset, summary.recorded, content.redacted. Example: 'message.received'.
@@ -1242,6 +1242,153 @@ export interface components {
              */
             encoding?: string | null;
         };
+        /**
+         * MessageReceivedEvent
+         * @description A message.received event.
+         */
+        MessageReceivedEvent: {
+            /** @constant */
+            type: "message.received";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "chat" | "chat_type" | "sender" | "message_id" | "text"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message.received";
+        });
+        /**
+         * MessageSentEvent
+         * @description A message.sent event.
+         */
+        MessageSentEvent: {
+            /** @constant */
+            type: "message.sent";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "chat" | "chat_type" | "message_id" | "reply_to" | "text"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message.sent";
+        });
+        /**
+         * ToolUsedEvent
+         * @description A tool.used event.
+         */
+        ToolUsedEvent: {
+            /** @constant */
+            type: "tool.used";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "chat" | "chat_type" | "reply_to" | "text"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tool.used";
+        });
+        /**
+         * MessageEditedEvent
+         * @description A message.edited event.
+         */
+        MessageEditedEvent: {
+            /** @constant */
+            type: "message.edited";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "chat" | "chat_type" | "message_id" | "text"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message.edited";
+        });
+        /**
+         * MessageDeletedEvent
+         * @description A message.deleted event.
+         */
+        MessageDeletedEvent: {
+            /** @constant */
+            type: "message.deleted";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "chat" | "chat_type" | "message_id"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message.deleted";
+        });
+        /**
+         * ThreadCreatedEvent
+         * @description A thread.created event.
+         */
+        ThreadCreatedEvent: {
+            /** @constant */
+            type: "thread.created";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "chat" | "chat_type" | "topic" | "parent_message_id"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "thread.created";
+        });
+        /**
+         * SessionResetEvent
+         * @description A session.reset event.
+         */
+        SessionResetEvent: {
+            /** @constant */
+            type: "session.reset";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "chat" | "chat_type"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "session.reset";
+        });
+        /**
+         * SummaryRecordedEvent
+         * @description A summary.recorded event.
+         */
+        SummaryRecordedEvent: {
+            /** @constant */
+            type: "summary.recorded";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "session_id" | "position" | "text"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "summary.recorded";
+        });
+        /**
+         * ContentRedactedEvent
+         * @description A content.redacted event.
+         */
+        ContentRedactedEvent: {
+            /** @constant */
+            type: "content.redacted";
+        } & (WithRequired<components["schemas"]["EventFields"], "type" | "agent" | "platform" | "occurred_at" | "chat" | "chat_type" | "message_id"> & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "content.redacted";
+        });
+        /**
+         * Event
+         * @description One gateway event, as the design's contract defines it: an inbound or outbound
+         *     message, a tool call, an edit, a deletion, a thread, a reset, a summary or a
+         *     redaction, with where it was said. Unknown fields are refused (free data goes in
+         *     `meta`); each type's required fields are named in their descriptions.
+         * @example {
+         *       "agent": "main",
+         *       "chat": "1000000001",
+         *       "chat_type": "channel",
+         *       "message_id": "1290000000000000001",
+         *       "occurred_at": "2026-02-01T09:30:00Z",
+         *       "platform": "discord",
+         *       "sender": "111",
+         *       "sender_name": "Alice",
+         *       "space": "1234567890",
+         *       "text": "did the nightly export finish?",
+         *       "type": "message.received"
+         *     }
+         */
+        Event: components["schemas"]["MessageReceivedEvent"] | components["schemas"]["MessageSentEvent"] | components["schemas"]["ToolUsedEvent"] | components["schemas"]["MessageEditedEvent"] | components["schemas"]["MessageDeletedEvent"] | components["schemas"]["ThreadCreatedEvent"] | components["schemas"]["SessionResetEvent"] | components["schemas"]["SummaryRecordedEvent"] | components["schemas"]["ContentRedactedEvent"];
     };
     responses: never;
     parameters: never;
@@ -2835,3 +2982,6 @@ export interface operations {
         };
     };
 }
+type WithRequired<T, K extends keyof T> = T & {
+    [P in K]-?: T[P];
+};

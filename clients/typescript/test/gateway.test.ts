@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ConvlogApiError, ConvlogClient, type ContextResponse, type Event } from "../src/index.js";
+import { ConvlogApiError, ConvlogClient, type ContextResponse, type Event, type EventOf } from "../src/index.js";
 import { startConvlog, type Convlog } from "./harness.js";
 
 const databaseUrl = process.env.CONVLOG_TEST_DATABASE_URL;
@@ -26,7 +26,7 @@ function nextTime(): string {
 
 const where = { agent: "main", platform: "discord", space: "1234567890", chat: "1000000001", chat_type: "channel" } as const;
 
-function received(fields: Partial<Event> = {}): Event {
+function received(fields: Partial<EventOf<"message.received">> = {}): EventOf<"message.received"> {
   const time = nextTime();
   return {
     type: "message.received",
@@ -40,7 +40,7 @@ function received(fields: Partial<Event> = {}): Event {
   };
 }
 
-function sent(replyTo: string, text: string): Event {
+function sent(replyTo: string, text: string): EventOf<"message.sent"> {
   return { type: "message.sent", ...where, reply_to: replyTo, message_id: `out-${replyTo}`, text, occurred_at: nextTime() };
 }
 
