@@ -30,6 +30,7 @@ from eventlog.edge import (
     escapes_nothing_unsafe,
     find_unstorable,
 )
+from eventlog.event_fields import about, fields_required
 from eventlog.jsontext import (
     canonical_json,
     digest,
@@ -55,20 +56,6 @@ ChatType = Literal["dm", "group", "channel"]
 
 DEFAULT_MAX_TEXT_CHARS = 200_000
 
-# Fields each type needs beyond the envelope (type, agent, platform, occurred_at).
-# chat and chat_type are needed by every type except summary.recorded, which
-# names a projection's session instead of an address.
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "message.received": ("sender", "message_id", "text"),
-    "message.sent": ("message_id", "reply_to", "text"),
-    "tool.used": ("reply_to", "text"),
-    "message.edited": ("message_id", "text"),
-    "message.deleted": ("message_id",),
-    "thread.created": ("topic", "parent_message_id"),
-    "session.reset": (),
-    "summary.recorded": ("session_id", "position", "text"),
-    "content.redacted": ("message_id",),
-}
 JSON_WHITESPACE = " \t\r\n"  # all JSON allows between tokens (RFC 8259)
 MESSAGE_TYPES = frozenset({"message.received", "message.sent", "tool.used", "message.edited"})
 
@@ -101,27 +88,6 @@ def _ids_as_text(data: dict[Any, Any]) -> dict[Any, Any]:
     return converted
 
 
-def fields_required(event_type: str) -> tuple[str, ...]:
-    """Every field an event of this type must carry: the envelope (type, agent, platform,
-    occurred_at), the chat and its type (but for a summary), and the type's own."""
-    where = () if event_type == "summary.recorded" else ("chat", "chat_type")
-    return ("type", "agent", "platform", "occurred_at", *where, *REQUIRED_FIELDS[event_type])
-
-
-def _needed_by(field: str) -> str:
-    """"Required by ..." for a field's description, from REQUIRED_FIELDS (never stale)."""
-    if field in ("chat", "chat_type"):
-        return " Required by every type but summary.recorded."
-    types = [name for name, needed in REQUIRED_FIELDS.items() if field in needed]
-    return f" Required by {', '.join(types)}." if types else ""
-
-
-def _about(field: str, text: str, *examples: str) -> str:
-    """A field's description: what it is, which types need it, and an example."""
-    shown = f" Example: {examples[0]!r}." if examples else ""
-    return text + _needed_by(field) + shown
-
-
 class Event(BaseModel):
     """One gateway event, as the design's contract defines it: an inbound or outbound
     message, a tool call, an edit, a deletion, a thread, a reset, a summary or a
@@ -138,53 +104,53 @@ class Event(BaseModel):
                                   "occurred_at": "2026-02-01T09:30:00Z",
                                   "text": "did the nightly export finish?"}]})
 
-    type: EventType = Field(description=_about(
+    type: EventType = Field(description=about(
         "type", "What happened: message.received (a person wrote), message.sent (the agent "
         "answered), tool.used (a tool call and its result), message.edited, "
         "message.deleted, thread.created, session.reset, summary.recorded, "
         "content.redacted.", "message.received"))
-    agent: Id = Field(description=_about(
+    agent: Id = Field(description=about(
         "agent", "The gateway's agent this event belongs to.", "main"))
-    platform: Id = Field(description=_about(
+    platform: Id = Field(description=about(
         "platform", "The chat platform.", "discord", "telegram"))
-    account: Id = Field("default", description=_about(
+    account: Id = Field("default", description=about(
         "account", "The bot account on the platform (one gateway may run several).",
         "default"))
-    space: Id | None = Field(None, description=_about(
+    space: Id | None = Field(None, description=about(
         "space", "The server, guild or workspace the chat belongs to, if any.", "1234567890"))
-    chat: Id | None = Field(None, description=_about(
+    chat: Id | None = Field(None, description=about(
         "chat", "The conversation: a channel, group or DM id, as the platform names it.",
         "1000000001"))
-    chat_type: ChatType | None = Field(None, description=_about(
+    chat_type: ChatType | None = Field(None, description=about(
         "chat_type", "dm, group or channel.", "channel"))
-    topic: Id | None = Field(None, description=_about(
+    topic: Id | None = Field(None, description=about(
         "topic", "The thread or forum topic inside the chat, if any.", "652"))
-    sender: Id | None = Field(None, description=_about(
+    sender: Id | None = Field(None, description=about(
         "sender", "Who wrote it: the platform's user id (for message.sent, the bot).",
         "111"))
-    sender_name: str | None = Field(None, max_length=512, description=_about(
+    sender_name: str | None = Field(None, max_length=512, description=about(
         "sender_name", "The sender's display name; erasable.", "Alice"))
-    message_id: Id | None = Field(None, description=_about(
+    message_id: Id | None = Field(None, description=about(
         "message_id", "The platform's id of the message; with the address it makes the "
         "event's idempotency key when `id` is absent.", "1290000000000000001"))
-    reply_to: Id | None = Field(None, description=_about(
+    reply_to: Id | None = Field(None, description=about(
         "reply_to", "The message_id this one answers.", "1290000000000000001"))
-    parent_message_id: Id | None = Field(None, description=_about(
+    parent_message_id: Id | None = Field(None, description=about(
         "parent_message_id", "The message a thread was started from."))
-    text: str | None = Field(None, description=_about(
+    text: str | None = Field(None, description=about(
         "text", "What was said (at most CONVLOG_MAX_TEXT_CHARS characters); erasable.",
         "did the nightly export finish?"))
-    occurred_at: Rfc3339 = Field(description=_about(
+    occurred_at: Rfc3339 = Field(description=about(
         "occurred_at", "When it happened on the platform: RFC 3339 with an offset, "
         "1970-01-01 to 2200-01-01 in UTC.", "2026-02-01T09:30:00Z"))
-    id: Id | None = Field(None, description=_about(
+    id: Id | None = Field(None, description=about(
         "id", "The gateway's own idempotency key; a retry must repeat the event exactly."))
-    meta: dict[str, Any] | None = Field(None, description=_about(
+    meta: dict[str, Any] | None = Field(None, description=about(
         "meta", "Free data (attachments, tool arguments: {\"tool\", \"arguments\"}), at "
         "most 64 KiB and 32 levels deep; erasable."))
-    session_id: Id | None = Field(None, description=_about(
+    session_id: Id | None = Field(None, description=about(
         "session_id", "The session a summary covers, a UUID as `convlog sessions` shows."))
-    position: int | None = Field(None, description=_about(
+    position: int | None = Field(None, description=about(
         "position", "The log position of the last event a summary covers."))
 
     @model_validator(mode="before")

@@ -2,27 +2,29 @@
 policy file is taken, and `convlog policy examples` to list them.
 
 In a checkout they are the files of `examples/`; an installed wheel carries the same
-files as the package `projections.policy.examples` (setup.py maps the folder).
+files as the package `projections.policy.example_files` (setup.py maps the folder).
 """
 
 from __future__ import annotations
 
 import json
-from importlib import resources
+from importlib.util import find_spec
 from pathlib import Path
 
 PREFIX = "example:"
 
 
 def examples_dir() -> Path:
-    """Where the example policies are: the installed copy, else the checkout's folder."""
+    """Where the example policies are: the installed copy, else the checkout's folder.
+    (A folder of data, the package has no __init__: its spec names where it lies.)"""
     try:
-        folder = resources.files("projections.policy.examples")
-        path = Path(str(folder))
-        if path.is_dir() and any(path.glob("*.json")):
+        spec = find_spec("projections.policy.example_files")
+    except ModuleNotFoundError:
+        spec = None
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(location)
+        if any(path.glob("*.json")):
             return path
-    except (ModuleNotFoundError, TypeError):
-        pass
     return Path(__file__).resolve().parents[2] / "examples"
 
 

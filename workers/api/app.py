@@ -14,7 +14,8 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventlog.access import TOKENS_CHANNEL
-from eventlog.events import EVENT_TYPES, Event, fields_required
+from eventlog.event_fields import fields_required
+from eventlog.events import EVENT_TYPES, Event
 from projections.following import Follower
 from projections.policy import Policy
 from workers.api import (
