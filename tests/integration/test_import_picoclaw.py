@@ -65,3 +65,7 @@ def test_an_opaque_key_resolves_through_the_imported_scope(
     address = answer["imported"][0]["address"]
     assert (address["chat"], address["topic"]) == ("-1001234567890", "42")
     assert answer["imported"][0]["session"]["is_thread"] is True
+    # And beside the key is the scope it is the hash of, as the meta file recorded it
+    scope = answer["readings"][0]["scope"]
+    assert (scope["version"], scope["dimensions"], scope["values"]) == (
+        1, ["chat"], {"chat": "group:-1001234567890/42"})

@@ -9,12 +9,15 @@ the suite asserts they are opaque and distinct, these cases pin the exact value.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
 from projections.gateways.picoclaw import keys as picoclaw
+from projections.gateways.picoclaw.keys import opaque_key
 from tests.unit.legacy_cases import KeyCase, resolved_legacy, share
+from workers.cli.main import main
 
 SRC = "picoclaw pkg/session/allocator_test.go"
 SENDER = {"session": {"dimensions": ["sender"]}}
@@ -103,3 +106,41 @@ def test_direct_aliases_are_the_three_forms_per_peer() -> None:
     assert picoclaw.aliases_for_direct("main", "telegram", "", ["User123"]) == [
         "agent:main:main", "agent:main:direct:user123", "agent:main:telegram:direct:user123",
         "agent:main:telegram:default:direct:user123"]
+
+
+def test_resolve_json_shows_the_scope_a_picoclaw_key_is_the_hash_of(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given PicoClaw's default dimensions (chat) as a policy, and a forum topic message
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"dimensions": ["chat"]}), encoding="utf-8")
+    event = {"type": "message.received", "agent": "main", "platform": "telegram",
+             "chat_type": "group", "chat": "-1001234567890", "topic": "42", "sender": "7"}
+    # When it is resolved with --json
+    capsys.readouterr()
+    assert main(["resolve", json.dumps(event), "--policy", str(policy), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    # Then beside the opaque key is the scope it is the hash of, as PicoClaw writes it
+    scope = answer["picoclaw_scope"]
+    assert (scope["version"], scope["dimensions"], scope["values"]) == (
+        1, ["chat"], {"chat": "group:-1001234567890/42"})
+    assert opaque_key(scope["signature"]) == answer["legacy"]["picoclaw"]
+    # And a DM under dmScope main shows the alias its key hashes instead
+    policy.write_text(json.dumps({"dm_scope": "main"}), encoding="utf-8")
+    dm = {**event, "chat_type": "dm", "chat": "7", "topic": None}
+    assert main(["resolve", json.dumps({k: v for k, v in dm.items() if v is not None}),
+                 "--policy", str(policy), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["picoclaw_scope"] == {"alias": "agent:main:main"}
+
+
+def test_resolve_key_json_shows_the_scope_of_a_key_rendered_in_this_process(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a policy and an opaque key no import recorded and nothing rendered yet
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"dimensions": ["chat"]}), encoding="utf-8")
+    stranger = opaque_key("v=1|agent=main|channel=nowhere|account=default|chat=group:x")
+    capsys.readouterr()
+    assert main(["resolve", "--key", stranger, "--policy", str(policy), "--json"]) == 0
+    # Then it is read as opaque, its scope unknown (a hash cannot be reversed)
+    reading = json.loads(capsys.readouterr().out)["readings"][0]
+    assert reading["parsed"]["opaque"] and reading["scope"] is None

@@ -8,6 +8,7 @@ from typing import Any
 
 from eventlog.errors import ConvlogError
 from eventlog.events import Event
+from projections.gateways.picoclaw.keys import hashed_scope
 from projections.legacy_keys import Interpretation, interpret_key, probe
 from projections.policy import load_policy
 
@@ -32,7 +33,8 @@ def resolve_key_command(args: argparse.Namespace) -> int:
         readings = interpret_key(args.key, policy, args.gateway)
         _require(readings, args.key)
         answer: dict[str, Any] = {"key": args.key, "policy_file": args.policy,
-                                  "readings": [r.as_dict() for r in readings]}
+                                  "readings": [_with_scope(r.as_dict(), None)
+                                               for r in readings]}
     else:
         answer = _in_projection(args)
     if args.json:
@@ -48,6 +50,7 @@ def _in_projection(args: argparse.Namespace) -> dict[str, Any]:
     from projections.queries import resolve_in_projection
     from projections.registry import get
     from workers.bootstrap import bootstrap
+    from workers.gateways.scopes import imported_scopes
 
     app = bootstrap()
     with app.engine.connect() as conn:
@@ -64,9 +67,21 @@ def _in_projection(args: argparse.Namespace) -> dict[str, Any]:
                            "session": resolve_in_projection(conn, info, event).as_dict()})
         if not (readings or sessions or placed):
             _require(readings, args.key)
-        projected = [_projected(conn, info, reading) for reading in readings]
+        scopes = imported_scopes(conn, args.key)
+        projected = [_with_scope(_projected(conn, info, reading), scopes)
+                     for reading in readings]
     return {"key": args.key, "projection": info.name, "readings": projected,
             "sessions_with_key": [s.as_dict() for s in sessions], "imported": placed}
+
+
+def _with_scope(reading: dict[str, Any], imported: list[dict[str, Any]] | None
+                ) -> dict[str, Any]:
+    """Beside an opaque PicoClaw key: the scope it is the hash of ({dimensions, values,
+    version, ...}), as imported from the meta file, else as rendered here, else None."""
+    parsed = reading["parsed"]
+    if parsed["gateway"] == "picoclaw" and parsed["opaque"]:
+        reading["scope"] = imported[0] if imported else hashed_scope(parsed["key"])
+    return reading
 
 
 def _projected(conn: Any, info: Any, reading: Interpretation) -> dict[str, Any]:
@@ -97,6 +112,8 @@ def _describe(answer: dict[str, Any]) -> str:
                 lines.append(f"  {name:<10}{parsed[name]}")
         for note in parsed["notes"]:
             lines.append(f"  note      {note}")
+        if reading.get("scope"):
+            lines.append(f"  scope     {json.dumps(reading['scope'], sort_keys=True)}")
         session = reading.get("session")
         if session is not None:
             lines.append(f"  session   {session['session_id']} ({session['key']})")

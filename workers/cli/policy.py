@@ -11,6 +11,7 @@ from typing import Any
 from eventlog.errors import ConvlogError
 from eventlog.events import Event, Rejection, parse_event
 from projections.errors import Diagnostic, PolicyError
+from projections.gateways.picoclaw.keys import hashed_scope
 from projections.policy import (
     Policy,
     check_policy,
@@ -133,9 +134,13 @@ def resolve_command(args: argparse.Namespace) -> int:
     event = read_event(args.event)
     resolution = resolve(event, policy)
     if args.json:
-        print(json.dumps({"policy": policy.name, "policy_file": args.policy,
-                          "grouping_fingerprint": policy.grouping_fingerprint(),
-                          **resolution.as_dict()}, indent=2, ensure_ascii=False))
+        answer = {"policy": policy.name, "policy_file": args.policy,
+                  "grouping_fingerprint": policy.grouping_fingerprint(),
+                  **resolution.as_dict()}
+        opaque = resolution.legacy.get("picoclaw")
+        if opaque is not None:  # what PicoClaw hashed into its key, beside the key
+            answer["picoclaw_scope"] = hashed_scope(opaque)
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
     else:
         print(describe_resolution(resolution))
     return 0

@@ -12,6 +12,7 @@ The hash cannot be reversed: opaque keys are found through imported scopes.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,29 @@ class Scope:
 
     def key(self) -> str:
         return opaque_key(self.signature())
+
+    def as_dict(self) -> dict[str, object]:
+        """The scope as PicoClaw writes it into `<key>.meta.json`, with the signed text."""
+        return {"version": self.version, "agent_id": self.agent, "channel": self.channel,
+                "account": self.account, "dimensions": list(self.dimensions),
+                "values": dict(self.values), "signature": self.signature()}
+
+
+_HASHED: OrderedDict[str, dict[str, object]] = OrderedDict()
+_HASHED_MAX = 4096
+
+
+def _remember(key: str, scope: dict[str, object]) -> None:
+    _HASHED[key] = scope
+    _HASHED.move_to_end(key)
+    while len(_HASHED) > _HASHED_MAX:
+        _HASHED.popitem(last=False)
+
+
+def hashed_scope(key: str) -> dict[str, object] | None:
+    """What an `sk_v1_` key rendered in this process is the hash of: the scope (or, for a
+    DM under dmScope main, the alias); None for a key this process never rendered."""
+    return _HASHED.get(key.strip().lower())
 
 
 def opaque_key(alias: str) -> str:
@@ -105,11 +129,14 @@ def render(view: LegacyView) -> dict[str, str]:
     """`picoclaw` (the opaque key) and `picoclaw:alias` (its readable legacy alias)."""
     agent = normalize_agent_id(view.agent)
     if view.kind == "dm" and view.dm_scope == "main" and view.topic is None:
-        return {"picoclaw": opaque_key(main_alias(agent)), "picoclaw:alias": main_alias(agent)}
+        key = opaque_key(main_alias(agent))
+        _remember(key, {"alias": main_alias(agent)})
+        return {"picoclaw": key, "picoclaw:alias": main_alias(agent)}
     scope = scope_of(view)
     if scope is None:
         return {}
     found = {"picoclaw": scope.key()}
+    _remember(found["picoclaw"], scope.as_dict())
     found.update(_aliases(view, agent))
     return found
 

@@ -25,6 +25,10 @@ from workers.gateways.timeparse import parse_time
 _META_BLOCK = re.compile(
     r"(Conversation info|Sender) \(untrusted metadata\):\s*```(?:json)?\s*(\{.*?\})\s*```\s*",
     re.DOTALL)
+# The time prefix OpenClaw puts before inbound text: `[Sun 2026-03-01 11:00 UTC] `
+_ENVELOPE = re.compile(
+    r"\A\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{4}-\d{2}-\d{2} \d{2}:\d{2}"
+    r"(?::\d{2})?(?: [A-Za-z][\w+\-:/]*)?\]\s?")
 _ARCHIVED = re.compile(r"^(?P<sid>.+?)\.jsonl\.(?P<why>reset|deleted|bak)\.(?P<at>.+)$")
 _TOPIC_FILE = re.compile(r"^(?P<sid>.+)-topic-(?P<topic>[^.]+)\.jsonl$")
 _SKIPPED_TYPES = {"model_change", "thinking_level_change", "label", "session_info", "custom",
@@ -112,8 +116,10 @@ def _address(agent: str, key: str, entry: dict[str, Any]) -> Address:
     platform = (parsed.platform if parsed and parsed.platform else None) or _first(
         entry.get("channel"), entry.get("provider"), entry.get("lastChannel"),
         origin.get("provider"), delivery.get("channel"))
-    chat_type = (parsed.chat_type if parsed and parsed.chat_type else None) or _chat_type(
-        entry.get("chatType") or origin.get("chatType"))
+    stored_type = _chat_type(origin.get("chatType") or entry.get("chatType"))
+    chat_type = (parsed.chat_type if parsed and parsed.chat_type else None) or stored_type
+    if stored_type == "dm" and chat_type == "channel":
+        chat_type = "dm"  # a DM keyed by its room (Matrix dm.sessionScope per-room)
     target = _strip_target(_first(delivery.get("to"), entry.get("lastTo"), origin.get("to")))
     chat = (parsed.chat if parsed and parsed.chat else None) or _first(
         entry.get("groupId"), origin.get("nativeChannelId"), target)
@@ -233,6 +239,9 @@ def _user(message: dict[str, Any], entry_id: str, when: Any, session: GatewaySes
         if isinstance(block, dict):
             info.update({f"{match.group(1).split()[0].lower()}.{k}": v for k, v in block.items()})
     visible = _META_BLOCK.sub("", text).strip() if info else text
+    envelope = _ENVELOPE.match(visible.lstrip())
+    if envelope:  # only that prefix goes: the text after it is kept as written
+        visible = visible.lstrip()[envelope.end():]
     sender = _first(info.get("conversation.sender_id"), info.get("sender.id"))
     name = _first(info.get("conversation.sender"), info.get("sender.name"),
                   info.get("sender.label"))
