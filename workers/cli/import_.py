@@ -1,4 +1,4 @@
-"""`convlog import openclaw|hermes|picoclaw PATH`: a gateway's session store as events."""
+"""`convlog import openclaw|hermes|picoclaw|tinyclaw PATH`: a gateway's store as events."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from eventlog.errors import ConfigurationError
-from projections.gateways.converters import CONVERTERS, converter_for
+from eventlog.errors import ConfigurationError, ConvlogError
+from projections.gateways.converters import CONVERTERS
+from projections.gateways.tinyclaw import config as tinyclaw_config
 from projections.policy import load_policy
 from workers.bootstrap import bootstrap
 from workers.cli.convert import hermes_extras, read_config
@@ -24,12 +25,16 @@ from workers.gateways.importing import ImportJob, run
 from workers.gateways.openclaw import importer as openclaw
 from workers.gateways.picoclaw import importer as picoclaw
 from workers.gateways.records import StoreRead
+from workers.gateways.tinyclaw import importer as tinyclaw
 
 # (store path, agent, zone of naive times, follow_links=) -> what the store held
 READERS: dict[str, Callable[..., StoreRead]] = {
     "openclaw": openclaw.read_store, "hermes": hermes.read_store,
-    "picoclaw": picoclaw.read_store,
+    "picoclaw": picoclaw.read_store, "tinyclaw": tinyclaw.read_store,
 }
+# The round trip's grouping per gateway. TinyClaw's (one session per agent) has no
+# settings to convert, so it is not (yet) a `policy convert --from` source.
+POLICIES = {**CONVERTERS, "tinyclaw": tinyclaw_config.convert}
 
 
 def register(verbs: Any) -> None:
@@ -41,8 +46,8 @@ def register(verbs: Any) -> None:
                     "and whether the gateway's sessions come back under its own grouping.")
     verb.add_argument("gateway", choices=sorted(READERS), help="whose store PATH is")
     verb.add_argument("path", metavar="PATH", help="the state dir (~/.openclaw, ~/.hermes, "
-                      "~/.picoclaw/workspace) or a sessions folder inside it")
-    verb.add_argument("--agent", metavar="ID", help="OpenClaw: import only this agent; "
+                      "~/.picoclaw/workspace, ~/.tinyclaw) or a sessions folder inside it")
+    verb.add_argument("--agent", metavar="ID", help="OpenClaw, TinyClaw: import only this agent; "
                       "Hermes and PicoClaw: the convlog agent id to use (default: main)")
     verb.add_argument("--config", metavar="CONFIG", help="the gateway's config, for the round "
                       "trip check under its own grouping (default: the gateway's defaults)")
@@ -52,6 +57,9 @@ def register(verbs: Any) -> None:
     verb.add_argument("--follow-links", action="store_true",
                       help="also read files that links or absolute paths in the store lead "
                            "to outside it (refused and reported without this)")
+    verb.add_argument("--claude-projects", metavar="DIR", help="TinyClaw: also read its agents' "
+                      "Claude Code transcripts (tool use included) under DIR "
+                      "(~/.claude/projects)")
     verb.add_argument("--json", action="store_true", help="the report as JSON")
     verb.set_defaults(handler=import_command)
 
@@ -62,7 +70,14 @@ def import_command(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"no store at {path}; check PATH", code="STORE_NOT_FOUND")
     zone, zone_name = _zone(args.timezone)
     policy = _gateway_policy(args.gateway, args.config)
-    read = READERS[args.gateway](path, args.agent, zone, follow_links=args.follow_links)
+    extra: dict[str, Any] = {}
+    if args.claude_projects is not None:
+        if args.gateway != "tinyclaw":
+            raise ConvlogError("--claude-projects is for tinyclaw; the other gateways "
+                               "keep their transcripts in their store", code="USAGE")
+        extra["claude_projects"] = Path(args.claude_projects).expanduser()
+    read = READERS[args.gateway](path, args.agent, zone, follow_links=args.follow_links,
+                                 **extra)
     store = None if args.dry_run else bootstrap().store
     progress, on_session = _progress(args.gateway)
     with progress or nullcontext():
@@ -98,7 +113,7 @@ def _gateway_policy(gateway: str, config: str | None) -> Any:
     if config is not None:
         data = read_config(Path(config), gateway)
         extras = hermes_extras(Path(config)) if gateway == "hermes" else {}
-    conversion = converter_for(gateway)(data, **extras)
+    conversion = POLICIES[gateway](data, **extras)
     return load_policy(conversion.policy)
 
 
@@ -115,4 +130,4 @@ def _progress(gateway: str) -> tuple[Progress | None, Callable[[int, int], None]
     return progress, on_session
 
 
-assert set(READERS) == set(CONVERTERS)
+assert set(READERS) == set(POLICIES)

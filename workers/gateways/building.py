@@ -89,8 +89,8 @@ def build(session: GatewaySession, *, reset_before: bool = False,
             last_received = message_id
         else:
             kind = "message.sent" if entry.role == "assistant" else "tool.used"
-            data = {**common, "type": kind,
-                    "reply_to": last_received or f"imp-{session.session_id}-start"}
+            data = {**common, "type": kind, "reply_to": entry.reply_to or last_received
+                    or f"imp-{session.session_id}-start"}
             if kind == "message.sent":
                 own = f"imp-{session.session_id}-{entry.entry_id}"
                 data["message_id"] = entry.message_id or own

@@ -22,6 +22,7 @@ class Entry:
     sender_name: str | None = None
     message_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    reply_to: str | None = None  # the message answered, when the store names it
 
 
 @dataclass

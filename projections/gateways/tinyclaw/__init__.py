@@ -1,0 +1,1 @@
+"""TinyClaw (TinyAGI): how it groups sessions, as a convlog policy."""

@@ -1,0 +1,1 @@
+"""The TinyClaw (TinyAGI) importer: its SQLite queue database, read-only."""
