@@ -163,16 +163,24 @@ def _tables(conn: sqlite3.Connection, read: StoreRead,
         conn.close()
 
 
+def _wanted_agent(reader: _Reader, fields: dict[str, Any] | None) -> str | None:
+    """The row's agent (NULL is TinyClaw's `default`), or None when --agent leaves it out."""
+    if fields is None:
+        return None
+    agent = str(fields["agent"] or "default")
+    if reader.agent is not None and agent != reader.agent:
+        reader.skip("rows of other agents (--agent)")
+        return None
+    return agent
+
+
 def _message(reader: _Reader, row: dict[str, Any]) -> None:
     where = f"{DATABASE}#messages/{row.get('id')}"
     fields = _fields(reader.read, where, row, ("message_id", "channel", "message"),
                      ("sender", "sender_id", "agent", "from_agent", "conversation_id",
                       "status", "files"))
-    if fields is None:
-        return
-    agent = fields["agent"] or "default"
-    if reader.agent is not None and agent != reader.agent:
-        reader.skip("rows of other agents (--agent)")
+    agent = _wanted_agent(reader, fields)
+    if fields is None or agent is None:
         return
     if fields["channel"] == CHATROOM:
         reader.skip("chat-room copies (the room itself is read from chat_messages)")
@@ -198,11 +206,8 @@ def _response(reader: _Reader, row: dict[str, Any]) -> None:
     where = f"{DATABASE}#responses/{row.get('id')}"
     fields = _fields(reader.read, where, row, ("message_id", "channel", "message"),
                      ("sender", "sender_id", "agent", "status", "files", "metadata"))
-    if fields is None:
-        return
-    agent = fields["agent"] or "default"
-    if reader.agent is not None and agent != reader.agent:
-        reader.skip("rows of other agents (--agent)")
+    agent = _wanted_agent(reader, fields)
+    if fields is None or agent is None:
         return
     user = fields["sender_id"] or fields["sender"] or None
     address = Address(agent=agent, platform=fields["channel"], chat=user, chat_type="dm",
