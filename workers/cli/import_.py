@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from eventlog.errors import ConfigurationError, ConvlogError
 from projections.gateways.converters import CONVERTERS
-from projections.gateways.tinyclaw import config as tinyclaw_config
 from projections.policy import load_policy
 from workers.bootstrap import bootstrap
 from workers.cli.convert import hermes_extras, read_config
@@ -34,7 +33,7 @@ READERS: dict[str, Callable[..., StoreRead]] = {
 }
 # The round trip's grouping per gateway. TinyClaw's (one session per agent) has no
 # settings to convert, so it is not (yet) a `policy convert --from` source.
-POLICIES = {**CONVERTERS, "tinyclaw": tinyclaw_config.convert}
+POLICIES = CONVERTERS
 
 
 def register(verbs: Any) -> None:
