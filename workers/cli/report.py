@@ -25,7 +25,8 @@ def build_report(app: App, args: argparse.Namespace) -> tuple[Comparison, str]:
     """The comparison the options ask for, and the page that shows it."""
     collect = Collector(Prices(args.price_write, args.price_read, args.currency))
     comparison = run_comparison(app, args, on_measured=collect)
-    return comparison, render(comparison, collect.series)
+    return comparison, render(comparison, collect.series,
+                              described=collect.with_files(comparison, args.policy))
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -2,11 +2,13 @@
 
 Everything is inline: the style sheet, the table, the charts as <svg> elements.
 It reads the same with JavaScript off, and prints (each chart stays on one page).
+It opens on its answer (which policy wins on each criterion, and at what price),
+then the table behind it, each row with its direction and definition, then charts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -15,53 +17,60 @@ from projections.simulate import Comparison
 from projections.simulate.model import TOP_SESSIONS
 from projections.simulate.series import Series, SessionCost
 from workers.tools.html_report import charts
-from workers.tools.html_report.table import column_titles, comparison_rows, describe_window
+from workers.tools.html_report.columns import Described, report_columns
+from workers.tools.html_report.sections import comparison_table, summary
+from workers.tools.html_report.table import describe_window, money
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-       color: #1d1d1f; max-width: 760px; margin: 2em auto; padding: 0 1em; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; }
-h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
-p.lead { color: #555; }
+       color: #1d1d1f; max-width: 1120px; margin: 1.2em auto; padding: 0 1em; }
+h1 { font-size: 1.55em; margin: 0 0 0.1em; }
+h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+p.lead { color: #555; margin-top: 0; font-size: 0.92em; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: 0.3em 0.5em; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-thead th { border-bottom: 2px solid #999; }
-tr.sub td:first-child { padding-left: 1.5em; color: #555; }
-td.bad { color: #b00020; font-weight: bold; }
+thead th { border-bottom: 2px solid #999; vertical-align: bottom; }
+td { white-space: nowrap; }
+th small { display: block; font-weight: normal; color: #666; font-size: 0.8em;
+           line-height: 1.3; }
+.swatch { display: inline-block; width: 0.75em; height: 0.75em; border-radius: 2px;
+          margin-right: 0.3em; vertical-align: -0.05em; }
+.policy { white-space: nowrap; font-weight: 600; }
+#summary { background: #f5f8fb; border: 1px solid #d8e0e8; border-radius: 6px;
+           padding: 0.2em 1em 0.6em; margin: 0.8em 0 0; }
+#summary h2 { margin: 0.5em 0 0.2em; border: 0; }
+p.verdict { font-size: 1.05em; margin: 0.2em 0 0.6em; }
+table.summary th, table.summary td { text-align: left; vertical-align: top;
+                                      border-bottom: 1px solid #e3e9ef; }
+table.summary tbody th { width: 15em; }
+table.summary td.winner { width: 14em; }
+table.summary td.winner .policy { display: inline-block; margin-right: 0.4em; }
+table.summary td.why { white-space: normal; }
+.tie, .none { color: #666; font-weight: normal; }
+p.note { margin: 0.5em 0 0; color: #444; font-size: 0.92em; }
+table.compare tbody th { text-align: left; font-weight: normal; min-width: 15em; }
+table.compare tr.sub th { padding-left: 1.5em; color: #444; }
+table.compare th.policy-col { text-align: right; font-weight: normal; max-width: 13em;
+                              white-space: normal; font-size: 0.85em; line-height: 1.3; }
+table.compare th.policy-col .desc { display: block; color: #333; margin-bottom: 0.3em; }
+table.compare th.policy-col .policy { font-size: 1.05em; }
+table.compare td.better, table.compare th.better { text-align: left; color: #555;
+                                                   font-size: 0.85em; }
+table.compare td.better small { display: block; color: #999; }
+table.compare tr.wrap td { white-space: normal; }
+td.best, span.best { background: #e3f4e6; font-weight: 700; color: #135d24; }
+td.best::before { content: "\\2605\\00a0"; color: #1a7f37; }
+tr.bad td { color: #b00020; font-weight: bold; }
+p.key { color: #666; font-size: 0.85em; }
 table.crossings td:nth-child(-n+2), table.crossings th:nth-child(-n+2) { text-align: left; }
 figure.chart { margin: 1.5em 0; break-inside: avoid; page-break-inside: avoid; }
 figure.chart svg { width: 100%; height: auto; display: block; }
 figcaption { color: #555; font-size: 0.9em; }
-dl dt { font-weight: bold; margin-top: 0.6em; }
-dl dd { margin-left: 1em; color: #333; }
 footer { margin-top: 3em; color: #777; font-size: 0.85em; }
-@media print { body { max-width: none; margin: 0; font-size: 11pt; }
-               h2 { break-after: avoid; } }
+@media print { body { max-width: none; margin: 0; font-size: 10pt; }
+               h2 { break-after: avoid; } #summary { break-inside: avoid; } }
 """
-
-DEFINITIONS = (
-    ("turn", "an inbound message (message.received) in the window; the agent is sent the "
-             "session's context for it."),
-    ("context", "the newest summary recorded for the session before the turn (when it fits "
-                "the budget), then the newest messages after it that fit the rest of the "
-                "budget, up to the turn itself; tokens as first written."),
-    ("rehydration", "the sum of the turns' context tokens: what a scope costs. A turn reads "
-                    "the previous turn's context from the prompt cache when its context starts "
-                    "at the same message after the same summary and the cache has not expired; "
-                    "the rest is a cache write."),
-    ("cross-user share", "of the context tokens, those written in turns asked by someone "
-                         "other than the asker (their messages and the agent's replies and "
-                         "tool calls for them)."),
-    ("interrupt exposure", "turns that arrive while an earlier message from a different "
-                           "sender in the same session is still unanswered (no agent reply "
-                           "in between), in the order of the log's own times."),
-    ("privacy leakage", "context tokens from another chat when either chat is a privacy "
-                        "zone: 0 for every valid policy."),
-    ("orphaned sessions", "sessions of the projection in use whose events land in more "
-                          "than one session under the candidate: the history a key-based "
-                          "gateway would lose on the switch."),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,23 +82,30 @@ class Chart:
 
 
 def render(comparison: Comparison, series: Sequence[Series], *,
+           described: Mapping[str, Described] | None = None,
            generated_at: datetime | None = None) -> str:
-    """The whole page; `series` in the comparison's column order."""
+    """The whole page; `series` in the comparison's column order, `described` by column
+    name (what each policy does and the file it came from; the names alone without it)."""
+    columns = report_columns(comparison, described or {})
     by_name = {s.name: s for s in series}
     ordered = [by_name[c.name] for c in comparison.columns if c.name in by_name]
     currency = comparison.params.prices.currency
     chart_list = [Chart(f"growth-{n}", f"Growth: {s.name}",
                         "Each line is one session's running token count; the dashed line is "
-                        "the budget.", charts.growth(s, n, column.budget))
+                        "the budget. A line stops where its session was silent for more than "
+                        "three days (or three times its usual spacing).",
+                        charts.growth(s, n, column.budget))
                   for n, (s, column) in enumerate(zip(ordered, comparison.columns, strict=True))]
     chart_list += [
         Chart("sizes", "Session sizes", "How many sessions reach each size, per policy.",
               charts.size_distribution(ordered)),
         Chart("cost-per-day", "Rehydration cost per day",
-              f"Cache writes and reads priced in {currency}, per UTC day.",
+              f"Cache writes and reads priced in {currency}, per UTC day with turns; a line "
+              "stops across more than three days without any.",
               charts.cost_per_day(ordered, currency)),
         Chart("share-per-space", "Cross-user share per space",
-              "The share of each turn's context written for other people, per space.",
+              "The share of each turn's context written for other people, per space; lower "
+              "is better, and a policy at 0 % shows as a mark on the axis.",
               charts.share_per_space(ordered)),
     ]
     usage = next((s for s in ordered if s.session_costs), None)
@@ -99,7 +115,7 @@ def render(comparison: Comparison, series: Sequence[Series], *,
         top = sum(c.cost for c in costs[:TOP_SESSIONS])
         chart_list += [
             Chart("top-sessions", f"Costliest sessions of {usage.name}",
-                  f"{len(costs):,} sessions cost {total:,.2f} {currency} over the window.",
+                  f"{len(costs):,} sessions cost {money(total, currency)} over the window.",
                   charts.top_sessions(costs, currency)),
             Chart("concentration", "Concentration of the spend",
                   f"The {TOP_SESSIONS} costliest sessions are "
@@ -114,36 +130,21 @@ def render(comparison: Comparison, series: Sequence[Series], *,
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>convlog: what each scope policy costs</title>",
+        "<title>convlog: which scope policy to choose</title>",
         f"<style>{STYLE}</style></head><body>",
-        "<h1>What each scope policy costs</h1>",
-        f'<p class="lead">{escape(describe_window(comparison))}.</p>',
-        "<h2>Side by side</h2>", _table(comparison), _crossings(comparison),
+        "<h1>Which scope policy to choose</h1>",
+        f'<p class="lead">The same log under each policy: '
+        f"{escape(describe_window(comparison))}.</p>",
+        summary(comparison, columns),
+        "<h2>Side by side</h2>", comparison_table(comparison, columns), _crossings(comparison),
         "<h2>Charts</h2>",
         *(_figure(chart) for chart in chart_list),
         _usage_table(usage.name, usage.session_costs, currency) if usage is not None else "",
-        "<h2>What the numbers mean</h2><dl>",
-        *(f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in DEFINITIONS),
-        "</dl>",
         f"<footer>Generated by convlog on {moment}, from the log and its stored token "
-        "counts.</footer>",
+        "counts. The full definition of each row: docs/simulate.md.</footer>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
-
-
-def _table(comparison: Comparison) -> str:
-    head = "".join(f"<th>{escape(t)}</th>" for t in column_titles(comparison))
-    rows = []
-    for label, values in comparison_rows(comparison):
-        sub = ' class="sub"' if label.startswith("  ") else ""
-        bad = label.startswith("privacy")
-        cells = "".join(
-            ('<td class="bad">' if bad and v not in ("0", "-") else "<td>") + escape(v) + "</td>"
-            for v in values)
-        rows.append(f"<tr{sub}><td>{escape(label.strip())}</td>{cells}</tr>")
-    return (f"<table><thead><tr><th></th>{head}</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
 
 
 def _crossings(comparison: Comparison, limit: int = 10) -> str:
@@ -172,7 +173,7 @@ def _usage_table(name: str, costs: Sequence[SessionCost], currency: str,
     rows = "".join(
         f"<tr><td>{escape(charts.session_label(c.key, 80))}</td><td>{escape(c.kind)}</td>"
         f"<td>{escape(c.agent)}</td><td>{c.turns:,}</td><td>{c.context_tokens:,}</td>"
-        f"<td>{c.cost:,.2f} {escape(currency)}</td></tr>" for c in costs[:limit])
+        f"<td>{escape(money(c.cost, currency))}</td></tr>" for c in costs[:limit])
     return (f"<h3>The costliest sessions of {escape(name)}</h3>"
             '<table class="crossings"><thead><tr><th>session</th><th>kind</th><th>agent</th>'
             "<th>turns</th><th>context tokens</th><th>cost</th></tr></thead><tbody>"
