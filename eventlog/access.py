@@ -149,13 +149,15 @@ class PrincipalCache:
     """Tokens a server verified, so a request costs no query for a token it saw lately.
 
     A revocation reaches it as a notice on TOKENS_CHANNEL (`forget`, called by whoever
-    listens: the server's follower), an expiry is checked on every use, and an entry is
-    verified again after `ttl` seconds whatever happened. Unknown tokens are not kept.
+    listens: the server's follower, which also calls it whenever it stops listening), an
+    expiry is checked on every use, and an entry is verified again after `ttl` seconds
+    whatever happened. Unknown tokens are not kept, nor a lookup that a notice overtook.
     """
 
-    def __init__(self, ttl: float = 60.0) -> None:
+    def __init__(self, ttl: float = 10.0) -> None:
         self.ttl = ttl
         self._seen: dict[bytes, tuple[Principal, float]] = {}
+        self._generation = 0  # moved by `forget`: a lookup begun before it is not kept
 
     def seen(self, secret: str) -> Principal | None:
         """The principal of `secret` if it was verified lately and has not expired; None
@@ -171,13 +173,15 @@ class PrincipalCache:
         if known is not None:
             return known
         key = token_hash(secret)
+        generation = self._generation
         with engine.connect() as conn:
             found = principal_for(conn, secret)
         if found is None:
             self._seen.pop(key, None)
-        else:
+        elif generation == self._generation:  # no change to the tokens was heard meanwhile
             self._seen[key] = (found, time.monotonic() + self.ttl)
         return found
 
     def forget(self) -> None:
+        self._generation += 1
         self._seen = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -104,6 +106,19 @@ def stop_embedded_server(home: Path) -> bool:
         server = _embedded_server(home)  # a handle on the running server, to stop it
     server.cleanup_mode = "stop"
     server.cleanup()
+    # The package stops the server only when no other process has a handle on it (a
+    # running `serve`, or one a killed command left behind): stop it then as pg_ctl's
+    # fast mode does, and wait until it is gone.
+    status = embedded_status(home)
+    if status.running and status.pid is not None:
+        os.kill(status.pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while embedded_status(home).running:
+            if time.monotonic() > deadline:
+                raise ConfigurationError(
+                    f"the embedded PostgreSQL (pid {status.pid}) did not stop within 30 s; "
+                    f"see {home / 'pgdata' / 'log'}", code="EMBEDDED_NOT_STOPPED")
+            time.sleep(0.1)
     return True
 
 

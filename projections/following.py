@@ -36,6 +36,7 @@ log = logging.getLogger("convlog.following")
 
 IDLE_SECONDS = 1.0  # a wake-up without a notification: activation changes, lost notices
 STALL_SECONDS = 2.0  # appends arrive and the checkpoint stands still: fold here
+REREAD_SECONDS = 1.0  # the active projection is read again at least this often
 
 
 class Follower:
@@ -66,6 +67,8 @@ class Follower:
         self._listening = threading.Event()
         self._folded_elsewhere = not folds  # the last fold found another process folding
         self._stale = True  # the active projection is read again before the next fold
+        self._read_at = 0.0  # when the active projection was last read
+        self._connected = False  # listening now: notices reach this follower
 
     @property
     def active(self) -> ProjectionInfo | None:
@@ -94,8 +97,8 @@ class Follower:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                if self._active is None or self._active.id != info.id:
-                    return None
+                if not self._connected or self._active is None or self._active.id != info.id:
+                    return None  # not listening, or another projection: the caller polls
                 if self._checkpoint >= position:
                     return self._checkpoint
                 remaining = deadline - time.monotonic()
@@ -114,7 +117,18 @@ class Follower:
                 self._follow()
             except Exception as error:  # a lost connection, a fold error: retry, never die
                 log.warning("the follower stopped (%s); it resumes from the checkpoint", error)
+                self._disconnected()
                 self._stopping.wait(1.0)
+        self._disconnected()
+
+    def _disconnected(self) -> None:
+        """Notices are lost from now on: waiting turns poll instead, and what the notices
+        keep current (a cache of tokens) is forgotten."""
+        with self._changed:
+            self._connected = False
+            self._changed.notify_all()
+        for call in self._notices.values():
+            call()
 
     def _follow(self) -> None:
         with psycopg.connect(self._url, autocommit=True) as conn:
@@ -123,6 +137,11 @@ class Follower:
                 conn.execute(f"LISTEN {channel}")
             for call in self._notices.values():
                 call()
+            self._stale = True  # an activation may have gone unheard while not listening
+            self._fold()
+            with self._changed:
+                self._connected = True
+                self._changed.notify_all()
             self._listening.set()
             while not self._stopping.is_set():
                 self._fold()
@@ -173,15 +192,20 @@ class Follower:
 
     def _fold(self) -> None:
         info = self._active
-        if info is None or self._stale or info.caught_up_at is None:
+        if (info is None or self._stale or info.caught_up_at is None
+                or time.monotonic() - self._read_at > REREAD_SECONDS):
             with self.engine.connect() as conn:
                 info = get(conn, None)
             self._stale = False
-        result = Projector(self.engine, self.store, info.name).catch_up(info=info)
-        self._folded_elsewhere = result.skipped or not self._folds
+            self._read_at = time.monotonic()
+        if self._folds or self._stalled():
+            result = Projector(self.engine, self.store, info.name).catch_up(info=info)
+            skipped, folded_to = result.skipped, result.checkpoint
+        else:  # a server process beside a folder: read where the folder is, fold nothing
+            skipped, folded_to = True, 0
+        self._folded_elsewhere = skipped or not self._folds
         self._moved_at = time.monotonic()
-        checkpoint = result.checkpoint if not result.skipped else checkpoint_of(
-            self.engine, info.id)
+        checkpoint = folded_to if not skipped else checkpoint_of(self.engine, info.id)
         with self._changed:
             if self._active is None or self._active.id != info.id:
                 self._checkpoint = 0

@@ -8,7 +8,7 @@ Every insert, update or delete of `api_tokens` (`convlog token revoke`, an expir
 changed by hand, a row deleted in SQL) notifies `convlog_tokens` at commit, and each
 server forgets the tokens it had verified. A server that misses the notice (its
 listening connection was down) forgets them when it listens again, and a cached
-token is checked again after at most a minute in any case.
+token is checked again after at most ten seconds in any case.
 """
 
 from alembic import op

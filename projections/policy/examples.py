@@ -39,7 +39,7 @@ def example_path(reference: str) -> Path | None:
         return None
     name = reference[len(PREFIX):].removesuffix(".json")
     path = examples_dir() / f"{name}.json"
-    if not name or "/" in name or not path.is_file():
+    if name not in example_names():  # only the shipped names: never a path elsewhere
         raise FileNotFoundError(f"no example policy {name!r}; the examples are "
                                 f"{', '.join(example_names())} (`convlog policy examples`)")
     return path

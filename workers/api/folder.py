@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -37,7 +38,16 @@ def fold_forever() -> None:
         follower.stop()
 
     signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # Ctrl-C reaches the whole process group: serve stops this folder itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def orphaned() -> None:  # serve killed outright: the folder ends too, its lock with it
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        follower.stop()
+
+    threading.Thread(target=orphaned, name="convlog-folder-parent", daemon=True).start()
     follower.run()
     engine.dispose()
 
@@ -61,6 +71,9 @@ class FolderProcess:
         if self._process is not None and self._process.is_alive():
             self._process.terminate()
             self._process.join(timeout=10)
+            if self._process.is_alive():  # a long fold: its batch rolls back, nothing lost
+                self._process.kill()
+                self._process.join(timeout=5)
 
     def _spawn(self) -> None:
         self._process = self._context.Process(target=fold_forever, name="convlog-folder",
@@ -74,5 +87,5 @@ class FolderProcess:
             if self._process.exitcode is not None and not self._stopping.is_set():
                 log.warning("the folder process exited (%s); starting it again",
                             self._process.exitcode)
-                time.sleep(RESTART_PAUSE)
-                self._spawn()
+                if not self._stopping.wait(RESTART_PAUSE):
+                    self._spawn()

@@ -3,8 +3,9 @@
 uvicorn bounds an idle keep-alive connection but not a request whose head never ends:
 a client that connects and trickles its headers a byte at a time (a slow loris) would
 hold its connection for ever. Here a connection that has not sent a whole request
-head within CONVLOG_API_HEADER_TIMEOUT seconds (default 10) of connecting, or of its
-previous response, is closed. The body has its own deadline (`EdgeMiddleware`).
+head within CONVLOG_API_HEADER_TIMEOUT seconds (default 10) of connecting, or of the
+first byte of its next request, is closed (an idle keep-alive connection is uvicorn's
+to close). The body has its own deadline (`EdgeMiddleware`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 DEFAULT_HEAD_SECONDS = 10.0
@@ -33,11 +35,12 @@ class TimedH11Protocol(H11Protocol):
         super().connection_made(transport)
         self._await_head()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._await_head()
-
     def data_received(self, data: bytes) -> None:
+        # Between requests an idle connection is uvicorn's keep-alive's to close; the next
+        # request's deadline starts with its first byte. (Not at the previous response:
+        # a pipelined request may be running by then, and must not be cut off.)
+        if self._head_timer is None and self.conn.their_state is h11.IDLE:
+            self._await_head()
         super().data_received(data)
         if self._head_timer is not None and self.cycle is not self._awaited:
             self._head_timer.cancel()  # a new request's head arrived whole

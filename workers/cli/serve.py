@@ -12,6 +12,16 @@ import tempfile
 from workers.cli.output import err_console
 
 KEEP_ALIVE_SECONDS = 30  # a gateway's next turn reuses its connection
+MAX_DEFAULT_WORKERS = 4  # each holds connections: the database's limit is shared
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (a container's share, not the host's), at most 4."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        usable = os.cpu_count() or 1
+    return max(1, min(usable, MAX_DEFAULT_WORKERS))
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,8 +31,9 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, default=8080, help="the port to listen on")
-    serve.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                       help="server processes (default: this machine's CPU count, %(default)s)")
+    serve.add_argument("--workers", type=int, default=default_workers(),
+                       help="server processes (default: the CPUs this process may use, at "
+                            "most 4: %(default)s)")
     serve.add_argument("--log-level", default="info",
                        choices=("critical", "error", "warning", "info", "debug"),
                        help="the server's log level")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from eventlog.edge import EARLIEST_TIME, LATEST_TIME
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
@@ -128,13 +129,13 @@ def _database(db: Path, read: StoreRead) -> dict[str, list[dict[str, Any]]]:
     # open and it is whole: read it immutable, so that not even a -shm or -wal appears.
     # With one, its last writes are there: read through it (SQLite may touch the -shm).
     live = Path(f"{db}-wal").exists()
+    uri = f"file:{quote(str(db))}?mode=ro"  # a ? # or % in the path stays the path's
     try:
-        return _tables(sqlite3.connect(f"file:{db}?mode=ro{'' if live else '&immutable=1'}",
-                                       uri=True), read, db)
+        return _tables(sqlite3.connect(uri + ("" if live else "&immutable=1"), uri=True),
+                       read, db)
     except sqlite3.DatabaseError as first:
         try:  # a WAL database whose -shm cannot be made: read the file as it is
-            return _tables(sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True),
-                           read, db)
+            return _tables(sqlite3.connect(uri + "&immutable=1", uri=True), read, db)
         except sqlite3.DatabaseError:
             read.problem(db, f"not a readable SQLite database ({first}); skipped")
             return {}
