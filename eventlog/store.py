@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.errors import InsufficientPrivilege
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -91,6 +92,7 @@ class EventStore:
     def __init__(self, engine: Engine, counter: TokenCounter | None = None) -> None:
         self.engine = engine
         self.counter = counter or TokenCounter()
+        self._alone_allowed = True  # this role may call convlog_append_new
 
     @property
     def encoding(self) -> str:
@@ -121,11 +123,18 @@ class EventStore:
             if conn is not None:
                 append_locked(conn, unique, result, admit)
                 return result
-            if admit is None and can_append_alone(unique):
-                with self.engine.connect().execution_options(
-                        isolation_level="AUTOCOMMIT") as alone:
-                    if append_alone(alone, unique, result):
-                        return result
+            if admit is None and can_append_alone(unique) and self._alone_allowed:
+                try:
+                    with self.engine.connect().execution_options(
+                            isolation_level="AUTOCOMMIT") as alone:
+                        if append_alone(alone, unique, result):
+                            return result
+                except DBAPIError as error:
+                    if not isinstance(error.orig, InsufficientPrivilege):
+                        raise
+                    # A role that may append but not call the one-call append (nothing
+                    # was written): the full path, from now on.
+                    self._alone_allowed = False
             with self.engine.begin() as own:
                 append_locked(own, unique, result, admit)
         except DBAPIError as error:

@@ -16,7 +16,8 @@ which looks for erased twins and erases a watched sender's arrivals.
 Called outside a transaction (autocommit), the lock is held only while the server
 runs the call, never across a round trip to a client that may be slow to send
 COMMIT: the gateway's turns, many at once, stop queueing behind one another's clients.
-Runs with the caller's privileges (convlog_writer has what it needs).
+Runs with the caller's privileges; EXECUTE is granted to convlog_writer (and so to the
+roles that include it).
 """
 
 from sqlalchemy import text
@@ -84,6 +85,9 @@ def _schema_path() -> str:
 def upgrade() -> None:
     op.execute(FUNCTION.format(path=_schema_path(), lock=APPEND_LOCK_KEY,
                                channel=EVENTS_CHANNEL))
+    # Said, not left to PUBLIC's default: a database that revokes EXECUTE from PUBLIC
+    # keeps the writers' fast path (and a role without it appends through the full one).
+    op.execute(f"GRANT EXECUTE ON FUNCTION convlog_append_new({SIGNATURE}) TO convlog_writer")
 
 
 def downgrade() -> None:

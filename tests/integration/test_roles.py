@@ -94,6 +94,32 @@ def test_a_writer_appends_redacts_and_reads_the_log(
     assert SECRET not in shown and "kept" in shown
 
 
+def test_appends_do_not_rest_on_public_execute(as_role: Connect, engine: Engine,
+                                             token_counter: TokenCounter) -> None:
+    # Given a database that revokes EXECUTE from PUBLIC, and a role that may insert
+    # events but was never granted the one-call append
+    with engine.begin() as conn:
+        conn.execute(text("REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC"))
+        conn.execute(text("CREATE ROLE convlog_test_inserter"))
+        conn.execute(text("GRANT convlog_writer TO convlog_test_inserter"))
+        conn.execute(text("REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public "
+                          "FROM convlog_writer"))
+        conn.execute(text("GRANT EXECUTE ON FUNCTION convlog_serialize_append() "
+                          "TO convlog_writer"))
+    try:
+        # When it appends a few events, twice (a retry)
+        inserter = EventStore(as_role("convlog_test_inserter"), token_counter)
+        retried = make_event(message_id="p1")
+        first = inserter.append([retried, make_event(message_id="p2")])
+        again = inserter.append([retried])
+        # Then they land through the full path, and the retry is a duplicate
+        assert (first.appended, again.duplicates) == (2, 1)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP OWNED BY convlog_test_inserter"))
+            conn.execute(text("DROP ROLE convlog_test_inserter"))
+
+
 def test_a_worker_builds_projections_and_contexts_but_cannot_change_the_log(
         as_role: Connect, store: EventStore, token_counter: TokenCounter) -> None:
     # Given a log, and a worker process connected as convlog_worker
