@@ -31,8 +31,7 @@ READERS: dict[str, Callable[..., StoreRead]] = {
     "openclaw": openclaw.read_store, "hermes": hermes.read_store,
     "picoclaw": picoclaw.read_store, "tinyclaw": tinyclaw.read_store,
 }
-# The round trip's grouping per gateway. TinyClaw's (one session per agent) has no
-# settings to convert, so it is not (yet) a `policy convert --from` source.
+# The round trip's grouping per gateway: what `policy convert --from` makes of its config.
 POLICIES = CONVERTERS
 
 

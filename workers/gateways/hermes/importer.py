@@ -21,6 +21,7 @@ from typing import Any
 from projections.gateways.hermes import keys
 from workers.gateways.lines import json_file, json_lines
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
+from workers.gateways.sqlite_store import first_row, read_sqlite, table_columns, table_rows
 from workers.gateways.timeparse import MILLIS_FROM, parse_time
 
 _SUMMARY_PREFIXES = ("[CONTEXT COMPACTION", "[CONTEXT SUMMARY]")
@@ -75,43 +76,24 @@ def _index(home: Path, read: StoreRead) -> dict[str, dict[str, Any]]:
 def _database(db: Path, read: StoreRead) -> list[dict[str, Any]]:
     if not db.exists() or not read.may_read(db):
         return []
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            return _rows(conn, read)
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as first:
-        try:  # a WAL database whose -shm cannot be made: read the file as it is
-            conn = sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True)
-            try:
-                return _rows(conn, read)
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError:
-            read.problem(db, f"not a readable SQLite database ({first}); skipped")
-            return []
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    return read_sqlite(db, read, lambda conn: _rows(conn, read), [])
 
 
 def _rows(conn: sqlite3.Connection, read: StoreRead) -> list[dict[str, Any]]:
-    conn.row_factory = sqlite3.Row
-    session_cols, message_cols = _columns(conn, "sessions"), _columns(conn, "messages")
+    session_cols = table_columns(conn, "sessions")
+    message_cols = table_columns(conn, "messages")
     if not {"id", "source"} <= session_cols or not {"session_id", "role"} <= message_cols:
         read.problem("state.db", "no sessions/messages tables of Hermes's shape; skipped")
         return []
     version = _schema_version(conn)
     read.notes.append(f"state.db schema version {version}; sessions columns read: "
                       + ", ".join(sorted(session_cols & _WANTED)))
-    sessions = [dict(r) for r in conn.execute("SELECT * FROM sessions ORDER BY started_at, id")]
+    sessions = table_rows(conn, "sessions", "started_at, id")
     ends = {str(s["id"]): s.get("end_reason") for s in sessions}
     order = "timestamp, id" if "timestamp" in message_cols else "id"
     by_session: dict[str, list[dict[str, Any]]] = {}
-    for message in conn.execute(f"SELECT * FROM messages ORDER BY {order}"):
-        by_session.setdefault(str(message["session_id"]), []).append(dict(message))
+    for message in table_rows(conn, "messages", order):
+        by_session.setdefault(str(message["session_id"]), []).append(message)
     for session in sessions:
         parent = session.get("parent_session_id")
         session["parent_end_reason"] = ends.get(str(parent)) if parent else None
@@ -126,10 +108,7 @@ _WANTED = {"source", "user_id", "parent_session_id", "session_key", "chat_id", "
 
 def _schema_version(conn: sqlite3.Connection) -> str:
     for table in ("schema_version", "meta"):
-        try:
-            row = conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchone()
-        except sqlite3.DatabaseError:
-            continue
+        row = first_row(conn, table)
         if row is not None:
             return str(row[0] if table == "schema_version" else dict(row))
     return "unknown"

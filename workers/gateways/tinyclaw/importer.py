@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from eventlog.edge import EARLIEST_TIME, LATEST_TIME
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
+from workers.gateways.sqlite_store import read_sqlite, table_columns, table_rows
 from workers.gateways.timeparse import parse_time
 from workers.gateways.tinyclaw import claude
 
@@ -125,43 +125,26 @@ def _known_texts(sessions: list[GatewaySession]) -> dict[str, dict[str, dict[str
 def _database(db: Path, read: StoreRead) -> dict[str, list[dict[str, Any]]]:
     if not read.may_read(db):
         return {}
-    # TinyClaw keeps the database in WAL mode. With no -wal file beside it no one has it
-    # open and it is whole: read it immutable, so that not even a -shm or -wal appears.
-    # With one, its last writes are there: read through it (SQLite may touch the -shm).
-    live = Path(f"{db}-wal").exists()
-    uri = f"file:{quote(str(db))}?mode=ro"  # a ? # or % in the path stays the path's
-    try:
-        return _tables(sqlite3.connect(uri + ("" if live else "&immutable=1"), uri=True),
-                       read, db)
-    except sqlite3.DatabaseError as first:
-        try:  # a WAL database whose -shm cannot be made: read the file as it is
-            return _tables(sqlite3.connect(uri + "&immutable=1", uri=True), read, db)
-        except sqlite3.DatabaseError:
-            read.problem(db, f"not a readable SQLite database ({first}); skipped")
-            return {}
+    return read_sqlite(db, read, lambda conn: _tables(conn, read, db), {})
 
 
 def _tables(conn: sqlite3.Connection, read: StoreRead,
             db: Path) -> dict[str, list[dict[str, Any]]]:
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.text_factory = bytes  # text that is not UTF-8 is named per row, not raised
-        found: dict[str, list[dict[str, Any]]] = {}
-        for table, needed in _TABLES.items():
-            columns = {row[1].decode() for row in conn.execute(f"PRAGMA table_info({table})")}
-            if not columns:
-                continue
-            if not needed <= columns:
-                read.problem(f"{db.name}#{table}", "missing column(s) "
-                             + ", ".join(sorted(needed - columns)) + "; the table was skipped")
-                continue
-            found[table] = [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
-        if not found:
-            read.problem(db, "no messages, responses or chat_messages table of TinyClaw's "
-                         "shape; skipped")
-        return found
-    finally:
-        conn.close()
+    conn.text_factory = bytes  # text that is not UTF-8 is named per row, not raised
+    found: dict[str, list[dict[str, Any]]] = {}
+    for table, needed in _TABLES.items():
+        columns = table_columns(conn, table)
+        if not columns:
+            continue
+        if not needed <= columns:
+            read.problem(f"{db.name}#{table}", "missing column(s) "
+                         + ", ".join(sorted(needed - columns)) + "; the table was skipped")
+            continue
+        found[table] = table_rows(conn, table, "id")
+    if not found:
+        read.problem(db, "no messages, responses or chat_messages table of TinyClaw's "
+                     "shape; skipped")
+    return found
 
 
 def _wanted_agent(reader: _Reader, fields: dict[str, Any] | None) -> str | None:
