@@ -34,6 +34,7 @@ class ImportedAlias:
     legacy_key: str
     address: dict[str, Any]
     source: str
+    scope: dict[str, Any] | None = None  # PicoClaw: what its opaque `sk_v1_` key hashes
 
     def as_dict(self) -> dict[str, Any]:
         return {"gateway": self.gateway, "legacy_key": self.legacy_key,
@@ -64,11 +65,12 @@ def imported_aliases(conn: Connection, legacy_key: str) -> list[ImportedAlias]:
     try:
         with conn.begin_nested():
             rows = conn.execute(text(
-                "SELECT gateway, legacy_key, address, source FROM legacy_aliases "
+                "SELECT gateway, legacy_key, address, source, scope FROM legacy_aliases "
                 "WHERE legacy_key = :k ORDER BY gateway"), {"k": legacy_key}).all()
     except ProgrammingError:
         return []
-    return [ImportedAlias(r.gateway, r.legacy_key, dict(r.address), r.source) for r in rows]
+    return [ImportedAlias(r.gateway, r.legacy_key, dict(r.address), r.source,
+                          dict(r.scope) if isinstance(r.scope, dict) else None) for r in rows]
 
 
 def record_aliases(engine: Engine, rows: list[dict[str, Any]]) -> int:

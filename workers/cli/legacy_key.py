@@ -50,7 +50,6 @@ def _in_projection(args: argparse.Namespace) -> dict[str, Any]:
     from projections.queries import resolve_in_projection
     from projections.registry import get
     from workers.bootstrap import bootstrap
-    from workers.gateways.scopes import imported_scopes
 
     app = bootstrap()
     with app.engine.connect() as conn:
@@ -67,7 +66,7 @@ def _in_projection(args: argparse.Namespace) -> dict[str, Any]:
                            "session": resolve_in_projection(conn, info, event).as_dict()})
         if not (readings or sessions or placed):
             _require(readings, args.key)
-        scopes = imported_scopes(conn, args.key)
+        scopes = [alias.scope for alias in aliases if alias.scope is not None]
         projected = [_with_scope(_projected(conn, info, reading), scopes)
                      for reading in readings]
     return {"key": args.key, "projection": info.name, "readings": projected,
