@@ -144,9 +144,8 @@ class Follower:
                 self._changed.notify_all()
             self._listening.set()
             while not self._stopping.is_set():
-                self._fold()
-                while not self._stopping.is_set() and not self._worth_a_fold(conn):
-                    pass
+                if self._worth_a_fold(conn):
+                    self._fold()
 
     def _worth_a_fold(self, conn: psycopg.Connection[tuple[object, ...]]) -> bool:
         """Wait for notices; True when one calls for a fold (or IDLE_SECONDS passed).
