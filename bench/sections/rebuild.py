@@ -1,4 +1,9 @@
-"""Rebuild: a full re-projection under the default policy vs one window-function statement."""
+"""Rebuild: a full re-projection against one window statement and against the write limit.
+
+The write limit (`bench.reference.write_limit`) writes the rows a per-user projection
+holds into indexed tables by window statements; the per-user build is measured beside
+it on the same events in the same run.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from typing import Any
 
 from bench import reference
 from bench.harness import Bench, catch_up, ensure_loaded, log, rate
+from projections.policy import Policy
+from projections.registry import create
 
 
 def measure(bench: Bench) -> dict[str, Any]:
@@ -19,7 +26,8 @@ def measure(bench: Bench) -> dict[str, Any]:
     bench.main_projection = name
     projector = rate(result.events, seconds)
     pid = bench.projection_id(name)
-    return {
+    per_user = per_user_build(bench)
+    return {**per_user,
         "events": result.events, "seconds": seconds, "projector_events_per_s": projector,
         "batches": result.batches,
         "sessions": bench.scalar("SELECT count(*) FROM sessions WHERE projection_id = :p",
@@ -30,3 +38,22 @@ def measure(bench: Bench) -> dict[str, Any]:
         "sql_rows": window.rows, "sql_keys": window.sessions,
         "ratio": projector / window.rate if window.rate else None,
     }
+
+
+PER_USER = {"name": "per-user", "dimensions": ["chat", "sender"]}
+
+
+def per_user_build(bench: Bench) -> dict[str, Any]:
+    """`projection create` under a per-user policy beside the write limit, each timed once."""
+    limit = reference.write_limit(bench.conninfo)
+    log(f"  write limit: {limit.rate:,.0f} events/s ({limit.members:,} members)")
+    name = "bench_per_user"
+    with bench.engine.begin() as conn:
+        create(conn, name, Policy.model_validate(PER_USER))
+    result, seconds = catch_up(bench, name)
+    built = rate(result.events, seconds)
+    log(f"  per-user build: {built:,.0f} events/s")
+    return {"per_user_events_per_s": built, "per_user_seconds": seconds,
+            "write_limit_events_per_s": limit.rate, "write_limit_seconds": limit.seconds,
+            "write_limit_members": limit.members,
+            "per_user_ratio": built / limit.rate if limit.rate else None}
