@@ -23,6 +23,9 @@ def parse_legacy_key(key: str, gateway: str | None = None, *, main_key: str = "m
         found = openclaw.parse(key, main_key=main_key)
         if found is not None:
             readings.append(found if gateway != "picoclaw" else _as_alias(found))
+        per_room = openclaw.per_room_reading(found) if found and gateway != "picoclaw" else None
+        if per_room is not None:
+            readings.append(per_room)
     if gateway in (None, "hermes") and _hermes_shaped(key):
         found = hermes.parse(key, group_sessions_per_user=group_sessions_per_user,
                              thread_sessions_per_user=thread_sessions_per_user)
@@ -43,6 +46,8 @@ def _likelihood(parsed: ParsedKey) -> int:
         return 3
     if parsed.gateway == "hermes" and parsed.chat_type == "dm":
         return 0
+    if parsed.gateway == "openclaw" and parsed.scope == "per-room":
+        return 2  # only a policy keying Matrix DMs per chat renders it back
     if parsed.gateway == "openclaw" and parsed.scope != "chat":
         return 0
     return 1

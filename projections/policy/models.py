@@ -24,7 +24,7 @@ from eventlog.encoding_names import KNOWN_ENCODINGS
 Dimension = Literal["space", "chat", "topic", "sender"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 SessionScope = Literal["channel", "guild"]
-DmScope = Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"]
+DmScope = Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer", "per-chat"]
 DM_SCOPES: tuple[str, ...] = get_args(DmScope)
 ResetMode = Literal["none", "daily", "idle", "both"]
 ChatType = Literal["dm", "group", "channel"]

@@ -156,6 +156,10 @@ class Placer:
             self.reasons.append(f"dm_scope main: every DM of agent {agent} shares one session, "
                                 "across platforms and accounts")
             return self._done([("agent", agent), ("dm", "main")], view)
+        if scope == "per-chat":
+            self.reasons.append(f"dm_scope per-chat: one DM session per chat ({self.chat}), "
+                                "whoever writes in it")
+            return self._done([*self.base, ("dm-chat", self.chat)], view)
         if peer is None:
             self.reasons.append(f"dm_scope {scope}, but the event names no sender: the DM "
                                 f"session is identified by its chat {self.chat}")

@@ -32,8 +32,11 @@ INBOUND = ("Conversation info (untrusted metadata):\n```json\n"
 
 
 def openclaw_store(root: Path) -> Path:
-    """~/.openclaw with agent main: a v3 DM with a branch and a compaction, a v2 channel,
-    a v1 slack chat ending in a truncated line, a forum topic file and an archived reset."""
+    """~/.openclaw with agent main: a v3 DM with a branch, a compaction that keeps its last
+    entry and a time envelope; a v2 channel; a v1 slack chat ending in a truncated line; a
+    forum topic file; and an earlier epoch of three of those keys, each tied to its key
+    another way: the entry's usage lineage (a /reset archive), a store backup (an archive
+    of a deleted session) and the archived header's usageFamilyKey (a topic's archive)."""
     sessions = root / "agents" / "main" / "sessions"
     sessions.mkdir(parents=True)
     index = {
@@ -41,7 +44,9 @@ def openclaw_store(root: Path) -> Path:
                             "chatType": "direct",
                             "origin": {"provider": "telegram", "chatType": "direct",
                                        "nativeDirectUserId": "42"},
-                            "deliveryContext": {"channel": "telegram", "to": "42"}},
+                            "deliveryContext": {"channel": "telegram", "to": "42"},
+                            "usageFamilyKey": "agent:main:main",
+                            "usageFamilySessionIds": ["s-old", "s-main"]},
         "agent:main:discord:channel:c1": {"sessionId": "s-v2", "updatedAt": T0 * 1000,
                                           "chatType": "channel", "space": "g1"},
         "agent:main:slack:channel:c9": {"sessionId": "s-v1", "updatedAt": T0 * 1000},
@@ -74,7 +79,7 @@ def openclaw_store(root: Path) -> Path:
          "summary": "Alice asked about Oslo weather: rain.", "firstKeptEntryId": "a5",
          "tokensBefore": 1000},
         {"type": "model_change", "id": "a7", "parentId": "a6", "timestamp": iso(7)},
-        msg("a8", "a7", 8, {"role": "user", "content": "thanks"}),
+        msg("a8", "a7", 8, {"role": "user", "content": "[Sun 2026-03-01 10:00 UTC] thanks"}),
     ])
     _lines(sessions / "s-v2.jsonl", [
         {"type": "session", "version": 2, "id": "s-v2", "timestamp": iso(0), "cwd": "/w"},
@@ -94,10 +99,26 @@ def openclaw_store(root: Path) -> Path:
         {"type": "session", "version": 3, "id": "s-topic", "timestamp": iso(0), "cwd": "/w"},
         msg("c1", None, 30, {"role": "user", "content": "in the topic"}),
     ])
-    _lines(sessions / "s-old.jsonl.reset.2026-02-28T10-00-00.000Z", [
+    _lines(sessions / "s-old.jsonl.reset.2026-03-01T09-59-59.000Z", [
         {"type": "session", "version": 3, "id": "s-old", "timestamp": iso(-86400),
          "cwd": "/w"},
         msg("d1", None, -86399, {"role": "user", "content": "before the reset"}),
+        msg("d2", "d1", -86398, {"role": "assistant", "content": [
+            {"type": "text", "text": "noted"}]}),
+    ])
+    (sessions / "sessions.json.bak.1").write_text(json.dumps({
+        "agent:main:discord:channel:c1": {"sessionId": "s-gone", "updatedAt": T0 * 1000,
+                                          "chatType": "channel", "space": "g1"}}),
+        encoding="utf-8")
+    _lines(sessions / "s-gone.jsonl.deleted.2026-03-01T09-00-00.000Z", [
+        {"type": "session", "version": 3, "id": "s-gone", "timestamp": iso(-7200),
+         "cwd": "/w"},
+        msg("e1", None, -7199, {"role": "user", "content": "before the channel was cleared"}),
+    ])
+    _lines(sessions / "s-was-topic-7.jsonl.reset.2026-03-01T09-30-00.000Z", [
+        {"type": "session", "version": 3, "id": "s-was", "timestamp": iso(-3600),
+         "cwd": "/w", "usageFamilyKey": "agent:main:telegram:group:-1001:topic:7"},
+        msg("f1", None, -3599, {"role": "user", "content": "an older topic question"}),
     ])
     return root
 
@@ -118,9 +139,72 @@ NEW_MESSAGE_COLUMNS = ("platform_message_id TEXT", "active INTEGER DEFAULT 1",
                        "compacted INTEGER DEFAULT 0")
 
 
+DM_KEY, GROUP_KEY = "agent:main:telegram:dm:99", "agent:main:discord:group:g-1"
+# Chains in group chats: a per-user Telegram group session (group_sessions_per_user), a
+# shared Discord thread (Hermes's `thread` slot) and a Slack channel thread of a workspace.
+TG_GROUP_KEY = "agent:main:telegram:group:-1001234567890:42"
+THREAD_KEY = "agent:main:discord:thread:c-7:t-9"
+SLACK_THREAD_KEY = "agent:main:slack:group:T0TEAM:C0GEN:1772359800.000100"
+_TG_GROUP = {"platform": "telegram", "chat_id": "-1001234567890", "chat_type": "group",
+             "chat_name": "Ops", "user_id": "42", "user_name": "Alice"}
+_THREAD = {"platform": "discord", "chat_id": "c-7", "chat_type": "thread", "thread_id": "t-9",
+           "user_id": "bob", "user_name": "Bob", "guild_id": "guild-9", "scope_id": "guild-9"}
+_SLACK_THREAD = {"platform": "slack", "chat_id": "C0GEN", "chat_type": "group",
+                 "thread_id": "1772359800.000100", "user_id": "U7", "user_name": "Cleo",
+                 "scope_id": "T0TEAM", "guild_id": "T0TEAM"}
+# id, platform, user, parent, start, end reason, key, origin (the current schema's columns)
+HERMES_SESSIONS: list[tuple[str, str, str, str | None, int, str | None, str,
+                            dict[str, str]]] = [
+    ("s1", "telegram", "99", None, 0, "compression", DM_KEY,
+     {"chat_id": "99", "chat_type": "dm"}),
+    ("s2", "telegram", "99", "s1", 100, None, DM_KEY, {"chat_id": "99", "chat_type": "dm"}),
+    ("s3", "discord", "alice", None, 200, None, GROUP_KEY,
+     {"chat_id": "g-1", "chat_type": "group"}),
+    ("g1", "telegram", "42", None, 300, "compression", TG_GROUP_KEY, _TG_GROUP),
+    ("g2", "telegram", "42", "g1", 400, None, TG_GROUP_KEY, _TG_GROUP),
+    ("t1", "discord", "bob", None, 500, "compression", THREAD_KEY, _THREAD),
+    ("t2", "discord", "alice", "t1", 600, "compression", THREAD_KEY, _THREAD),
+    ("t3", "discord", "bob", "t2", 700, None, THREAD_KEY, _THREAD),
+    ("k1", "slack", "U7", None, 800, "compression", SLACK_THREAD_KEY, _SLACK_THREAD),
+    ("k2", "slack", "U7", "k1", 900, None, SLACK_THREAD_KEY, _SLACK_THREAD),
+]
+COMPACTED = "[CONTEXT COMPACTION — REFERENCE ONLY] "
+SEARCH_CALL = json.dumps([{"id": "t1", "type": "function",
+                           "function": {"name": "search", "arguments": "{}"}}])
+# session, role, content, tool calls, offset, platform message id (the current schema's)
+HERMES_MESSAGES: list[tuple[str, str, str, str | None, int, str | None]] = [
+    ("s1", "user", "hi there", None, 1, "501"),
+    ("s1", "assistant", "hello", None, 2, None),
+    ("s1", "assistant", "", SEARCH_CALL, 3, None),
+    ("s1", "tool", "found it", None, 4, None),
+    ("s2", "user", COMPACTED + "they greeted", None, 101, None),
+    ("s2", "user", "and now?", None, 102, "502"),
+    ("s3", "user", "[Alice] hi group", None, 201, "601"),
+    ("s3", "user", "[Bob] hey", None, 202, "602"),
+    ("s3", "assistant", "hi both", None, 203, None),
+    ("g1", "user", "how do I deploy?", None, 301, "701"),
+    ("g1", "assistant", "run the deploy script", None, 302, None),
+    ("g2", "user", COMPACTED + "Alice asked how to deploy", None, 401, None),
+    ("g2", "user", "and roll back?", None, 402, "702"),
+    ("g2", "assistant", "run it with --undo", None, 403, None),
+    ("t1", "user", "[Bob] the build is red", None, 501, "801"),
+    ("t1", "assistant", "looking", None, 502, None),
+    ("t2", "user", COMPACTED + "Bob reported a red build", None, 601, None),
+    ("t2", "user", "[Alice] it is the cache", None, 602, "802"),
+    ("t3", "user", COMPACTED + "a red build, the cache", None, 701, None),
+    ("t3", "user", "[Bob] cleared, green now", None, 702, "803"),
+    ("t3", "assistant", "great", None, 703, None),
+    ("k1", "user", "[Cleo] standup notes?", None, 801, "1772360401.000200"),
+    ("k2", "user", COMPACTED + "Cleo asked for notes", None, 901, None),
+    ("k2", "user", "[Cleo] thanks", None, 902, "1772360802.000300"),
+]
+
+
 def hermes_store(root: Path, *, current: bool) -> Path:
     """~/.hermes: a Telegram DM in a compression chain (s1 -> s2), a shared Discord group
-    whose user text carries `[name] ` prefixes, and a JSONL-only Slack session."""
+    whose user text carries `[name] ` prefixes, a JSONL-only Slack session, and chains in
+    group chats (HERMES_SESSIONS): only each key's newest session is in sessions.json, and
+    the older schema keeps no key, chat or thread per row, as Hermes writes them."""
     (root / "sessions").mkdir(parents=True)
     db = sqlite3.connect(root / "state.db")
     db.execute(OLD_SESSIONS)
@@ -132,30 +216,16 @@ def hermes_store(root: Path, *, current: bool) -> Path:
             db.execute(f"ALTER TABLE sessions ADD COLUMN {column}")
         for column in NEW_MESSAGE_COLUMNS:
             db.execute(f"ALTER TABLE messages ADD COLUMN {column}")
-    dm_key, group_key = "agent:main:telegram:dm:99", "agent:main:discord:group:g-1"
-    sessions = [("s1", "telegram", "99", None, 0, "compression", dm_key, "99", "dm"),
-                ("s2", "telegram", "99", "s1", 100, None, dm_key, "99", "dm"),
-                ("s3", "discord", "alice", None, 200, None, group_key, "g-1", "group")]
-    for sid, source, user, parent, start, end, key, chat, chat_type in sessions:
+    for sid, source, user, parent, start, end, key, origin in HERMES_SESSIONS:
         db.execute("INSERT INTO sessions (id, source, user_id, parent_session_id, started_at, "
                    "end_reason) VALUES (?, ?, ?, ?, ?, ?)",
                    (sid, source, user, parent, T0 + start, end))
         if current:
-            db.execute("UPDATE sessions SET session_key = ?, chat_id = ?, chat_type = ? "
-                       "WHERE id = ?", (key, chat, chat_type, sid))
-    messages = [("s1", "user", "hi there", None, 1, "501"),
-                ("s1", "assistant", "hello", None, 2, None),
-                ("s1", "assistant", "", json.dumps([{"id": "t1", "type": "function",
-                                                     "function": {"name": "search",
-                                                                  "arguments": "{}"}}]), 3, None),
-                ("s1", "tool", "found it", None, 4, None),
-                ("s2", "user", "[CONTEXT COMPACTION — REFERENCE ONLY] they greeted", None, 101,
-                 None),
-                ("s2", "user", "and now?", None, 102, "502"),
-                ("s3", "user", "[Alice] hi group", None, 201, "601"),
-                ("s3", "user", "[Bob] hey", None, 202, "602"),
-                ("s3", "assistant", "hi both", None, 203, None)]
-    for sid, role, content, calls, offset, platform_id in messages:
+            db.execute("UPDATE sessions SET session_key = ?, chat_id = ?, chat_type = ?, "
+                       "thread_id = ? WHERE id = ?",
+                       (key, origin["chat_id"], origin["chat_type"], origin.get("thread_id"),
+                        sid))
+    for sid, role, content, calls, offset, platform_id in HERMES_MESSAGES:
         if current:
             db.execute("INSERT INTO messages (session_id, role, content, tool_calls, timestamp, "
                        "platform_message_id) VALUES (?, ?, ?, ?, ?, ?)",
@@ -166,11 +236,11 @@ def hermes_store(root: Path, *, current: bool) -> Path:
     db.commit()
     db.close()
     index = {
-        dm_key: {"session_key": dm_key, "session_id": "s2", "created_at": iso(100),
+        DM_KEY: {"session_key": DM_KEY, "session_id": "s2", "created_at": iso(100),
                  "updated_at": iso(102), "platform": "telegram", "chat_type": "dm",
                  "origin": {"platform": "telegram", "chat_id": "99", "chat_type": "dm",
                             "user_id": "99"}},
-        group_key: {"session_key": group_key, "session_id": "s3", "platform": "discord",
+        GROUP_KEY: {"session_key": GROUP_KEY, "session_id": "s3", "platform": "discord",
                     "chat_type": "group",
                     "origin": {"platform": "discord", "chat_id": "g-1", "chat_type": "group",
                                "user_id": "bob", "guild_id": "guild-9"}},
@@ -179,6 +249,11 @@ def hermes_store(root: Path, *, current: bool) -> Path:
                                    "origin": {"platform": "slack", "chat_id": "D1",
                                               "chat_type": "dm", "user_id": "U1"}},
     }
+    for key, newest, origin in ((TG_GROUP_KEY, "g2", _TG_GROUP), (THREAD_KEY, "t3", _THREAD),
+                                (SLACK_THREAD_KEY, "k2", _SLACK_THREAD)):
+        index[key] = {"session_key": key, "session_id": newest, "created_at": iso(400),
+                      "updated_at": iso(903), "platform": origin["platform"],
+                      "chat_type": origin["chat_type"], "origin": origin}
     (root / "sessions" / "sessions.json").write_text(json.dumps(index), encoding="utf-8")
     _lines(root / "sessions" / "20260301_100000_abcd.jsonl", [
         {"role": "session_meta", "tools": [], "model": "m", "platform": "slack",

@@ -24,17 +24,22 @@ def test_openclaw_store_imports_every_version_and_reports_what_it_could_not(
     # Then every session's active branch is in the log, in order, with its key in meta (the
     # store's damaged lines make it a partial import: exit 1, each line reported)
     assert status == 1 and report["problems"]
+    # (each archived epoch of a key first, then a reset, then the key's live transcript)
     sessions = by_session(imported(store, "openclaw"))
     assert sessions["agent:main:main"] == [
+        ("message.received", "before the reset"), ("message.sent", "noted"),
+        ("session.reset", ""),
         ("message.received", "what's the weather?"), ("message.sent", "Checking."),
         ("tool.used", 'weather({"city": "Oslo"})'), ("tool.used", "rain"),
         ("message.sent", "It rains."), ("message.received", "thanks"),
         ("summary.recorded", "Alice asked about Oslo weather: rain.")]
     assert sessions["agent:main:discord:channel:c1"] == [
+        ("message.received", "before the channel was cleared"), ("session.reset", ""),
         ("message.received", "hello channel"), ("message.sent", "hi all")]
     assert sessions["agent:main:slack:channel:c9"] == [
         ("message.received", "v1 question"), ("message.sent", "v1 answer")]
     assert sessions["agent:main:telegram:group:-1001:topic:7"] == [
+        ("message.received", "an older topic question"), ("session.reset", ""),
         ("message.received", "in the topic")]
     # And the untrusted metadata block gave the first message its sender and message id
     first = next(e for e in imported(store, "openclaw")
@@ -44,16 +49,14 @@ def test_openclaw_store_imports_every_version_and_reports_what_it_could_not(
     assert first["meta"]["import"]["session_id"] == "s-main"
     assert first["meta"]["import"]["entry_id"] == "a1"
     # And the report counts what was left out and why, and the truncated line
-    assert report["sessions"] == {"read": 5, "imported": 5, "skipped": {}}
+    assert report["sessions"] == {"read": 7, "imported": 7, "skipped": {}}
     assert report["messages"]["skipped"] == {"entries on abandoned branches": 1,
                                              "hookMessage messages": 1,
                                              "model_change entries": 1}
     assert report["summaries"]["recorded"] == 1
     assert any("line 4: truncated" in p["problem"] for p in report["problems"])
-    assert report["round_trip"]["gateway_sessions"] == 5
-    assert report["round_trip"]["merges"] == [
-        {"convlog_key": "agent=main/dm=main", "gateway_keys": ["agent:main:main",
-                                                               "orphan:s-old"]}]
+    assert report["round_trip"]["gateway_sessions"] == 4
+    assert report["round_trip"]["reproduced"] == 4
     # And the store is exactly as it was
     assert fingerprint(root) == before
 
@@ -80,12 +83,35 @@ def test_a_second_import_appends_nothing_and_a_grown_store_only_what_is_new(
     assert grown["messages"]["appended"] == 1
 
 
+def test_an_epoch_imported_before_its_archive_was_tied_to_its_key_is_not_reset_after(
+        tmp_path: Path, store: EventStore, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the DM imported while its /reset archive was tied to no key (its entry had no
+    # usage lineage yet): the archive under its own id, the live transcript with no reset
+    root = openclaw_store(tmp_path / "openclaw")
+    index_file = root / "agents" / "main" / "sessions" / "sessions.json"
+    full = index_file.read_text(encoding="utf-8")
+    index = json.loads(full)
+    del index["agent:main:main"]["usageFamilySessionIds"]
+    index_file.write_text(json.dumps(index), encoding="utf-8")
+    run_import(capsys, "openclaw", str(root))
+    # When the store is imported again with the lineage that ties the archive to the DM
+    index_file.write_text(full, encoding="utf-8")
+    _, again = run_import(capsys, "openclaw", str(root))
+    # Then nothing is appended: a reset now would land after the DM's messages and cut
+    # the live conversation off; the report says it was left out
+    assert again["messages"]["appended"] == 0
+    assert again["messages"]["skipped"]["resets of epochs already in the log"] == 1
+    assert [e["type"] for e in imported(store, "openclaw")
+            if e["meta"]["import"]["key"] == "agent:main:main"].count("session.reset") == 0
+
+
 def test_dry_run_appends_nothing(tmp_path: Path, store: EventStore, cli_env: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     root = openclaw_store(tmp_path / "openclaw")
     status, report = run_import(capsys, "openclaw", str(root), "--dry-run")
     assert status == 1 and report["problems"] and report["dry_run"]
-    assert report["messages"]["appended"] == 12
+    assert report["messages"]["appended"] == 18  # 15 entries, 3 resets between epochs
     assert imported(store, "openclaw") == []
 
 
@@ -111,3 +137,17 @@ def test_a_missing_store_is_one_clear_error(tmp_path: Path, cli_env: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import", "openclaw", str(tmp_path / "nope")]) == 2
     assert "STORE_NOT_FOUND" in capsys.readouterr().err
+
+
+def test_a_store_named_by_a_relative_path_reads_the_same(
+        tmp_path: Path, cli_env: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the test store, named relative to the working directory
+    openclaw_store(tmp_path / "openclaw")
+    monkeypatch.chdir(tmp_path)
+    # When it is read
+    _, report = run_import(capsys, "openclaw", "openclaw", "--dry-run")
+    # Then every live transcript is found beside its entry (none is taken for an orphan)
+    assert report["sessions"]["imported"] == 7
+    assert report["round_trip"]["share"] == 1.0
+    assert not any("tied to no session key" in note for note in report["notes"])

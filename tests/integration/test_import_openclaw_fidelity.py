@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from eventlog.store import EventStore
-from tests.integration.gateway_stores import INBOUND, T0, iso
+from tests.integration.gateway_stores import INBOUND, T0, iso, openclaw_store
 from tests.integration.import_helpers import imported, run_import
+from workers.cli.main import main
 
 
 def _store(root: Path, index: dict[str, Any], transcripts: dict[str, str]) -> Path:
@@ -94,3 +95,120 @@ def test_a_matrix_dm_keyed_by_its_room_is_imported_as_a_dm(
     assert (event["platform"], event["chat_type"], event["chat"], event["sender"]) == (
         "matrix", "dm", "!dm:example.org", "@alice:example.org")
     assert event["meta"]["import"]["key"] == key
+
+
+def _current_session(capsys: pytest.CaptureFixture[str], key: str) -> str:
+    """The session the active projection now gives the gateway's key (its latest epoch)."""
+    capsys.readouterr()
+    assert main(["resolve", "--key", key, "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    return str(answer["imported"][0]["session"]["session_id"])
+
+
+def _context(capsys: pytest.CaptureFixture[str], session: str) -> list[tuple[str, str]]:
+    capsys.readouterr()
+    assert main(["context", session, "--json"]) == 0
+    return [(m["role"], m["content"]) for m in json.loads(capsys.readouterr().out)["messages"]]
+
+
+def test_a_compaction_leaves_its_summary_and_the_entries_the_gateway_kept_in_context(
+        tmp_path: Path, store: EventStore, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the DM of the test store: after an earlier epoch archived by /reset, a
+    # compaction summarised the entries before a5 ("It rains.") and kept a5 on
+    # (firstKeptEntryId), and "thanks" came after it
+    root = openclaw_store(tmp_path / "openclaw")
+    run_import(capsys, "openclaw", str(root))
+    assert main(["catch-up"]) == 0
+    # When the context of the DM's current session is assembled
+    context = _context(capsys, _current_session(capsys, "agent:main:main"))
+    # Then it is what the gateway's context was: the summary, the kept entry, what followed;
+    # nothing the summary covers, and nothing of the epoch before the reset
+    assert [text for _, text in context] == [
+        "Alice asked about Oslo weather: rain.", "It rains.", "thanks"]
+    assert context[0][0] == "system"
+
+
+def test_a_compaction_without_a_kept_entry_on_the_branch_covers_everything_before_it(
+        tmp_path: Path, store: EventStore, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a compaction whose firstKeptEntryId is on no entry of the active branch (the
+    # gateway then keeps nothing older than the compaction in context)
+    index = {"agent:main:slack:channel:c1": {"sessionId": "s-c", "updatedAt": T0 * 1000}}
+    lines = _transcript("s-c", "one", "two").splitlines()
+    lines.append(json.dumps({"type": "compaction", "id": "s-c-3", "parentId": "s-c-2",
+                             "timestamp": iso(3), "summary": "they said one and two",
+                             "firstKeptEntryId": "gone", "tokensBefore": 10}))
+    lines.append(json.dumps({"type": "message", "id": "s-c-4", "parentId": "s-c-3",
+                             "timestamp": iso(4),
+                             "message": {"role": "user", "content": "three"}}))
+    root = _store(tmp_path / "openclaw", index, {"s-c.jsonl": "\n".join(lines) + "\n"})
+    # When it is imported and projected
+    status, report = run_import(capsys, "openclaw", str(root))
+    assert status == 0 and report["summaries"]["recorded"] == 1
+    assert main(["catch-up"]) == 0
+    # Then the context is the summary and what came after the compaction
+    context = _context(capsys, _current_session(capsys, "agent:main:slack:channel:c1"))
+    assert [text for _, text in context] == ["they said one and two", "three"]
+
+
+def test_reset_archives_are_earlier_epochs_of_their_key_and_the_round_trip_is_whole(
+        tmp_path: Path, store: EventStore, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the test store, with every quirk the gateway writes: a compaction keeping an
+    # entry, a time envelope, branches, and an archived earlier epoch of three keys, each
+    # named by its key another way (usage lineage, a store backup, the archived header)
+    root = openclaw_store(tmp_path / "openclaw")
+    # When it is imported
+    _, report = run_import(capsys, "openclaw", str(root))
+    # Then no transcript is left without its key, and the gateway's own grouping gives
+    # back every one of its sessions, epochs and all
+    events = imported(store, "openclaw")
+    assert not [e for e in events if e["meta"]["import"]["key"].startswith("orphan:")]
+    trip = report["round_trip"]
+    assert (trip["gateway_sessions"], trip["reproduced"], trip["share"]) == (4, 4, 1.0)
+    assert trip["splits"] == [] and trip["merges"] == []
+    assert "3 archived transcript(s) (/reset or deleted) imported as earlier epochs of " \
+           "their key, a session.reset before each later one" in report["notes"]
+    # And each reset is at the key's address, the DM's naming its peer, so that it resets
+    # that very session under the per-person DM scopes too
+    resets = {e["meta"]["import"]["key"]: e for e in events if e["type"] == "session.reset"}
+    assert sorted(resets) == ["agent:main:discord:channel:c1", "agent:main:main",
+                              "agent:main:telegram:group:-1001:topic:7"]
+    dm = resets["agent:main:main"]
+    assert (dm["platform"], dm["chat_type"], dm["chat"], dm["sender"]) == (
+        "telegram", "dm", "42", "42")
+    topic = resets["agent:main:telegram:group:-1001:topic:7"]
+    assert (topic["chat"], topic["topic"]) == ("-1001", "7")
+    # And the channel's live session holds its own messages only: the reset from the
+    # store backup's epoch started it after the archived one
+    assert main(["catch-up"]) == 0
+    assert [text for _, text in _context(capsys, _current_session(
+        capsys, "agent:main:discord:channel:c1"))] == ["hello channel", "hi all"]
+
+
+def test_an_archive_no_lineage_ties_to_one_key_keeps_its_own_session_id(
+        tmp_path: Path, store: EventStore, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given two reset archives: one whose session id no entry, header or backup names, and
+    # one whose id two keys both claim (never guessed between)
+    index = {"agent:main:slack:channel:c1": {"sessionId": "s-a", "updatedAt": T0 * 1000,
+                                             "usageFamilySessionIds": ["s-both", "s-a"]},
+             "agent:main:slack:channel:c2": {"sessionId": "s-b", "updatedAt": T0 * 1000,
+                                             "previousSessionId": "s-both"}}
+    root = _store(tmp_path / "openclaw", index, {
+        "s-a.jsonl": _transcript("s-a", "in c1"), "s-b.jsonl": _transcript("s-b", "in c2"),
+        "s-lost.jsonl.reset.2026-03-01T09-00-00.000Z": _transcript("s-lost", "lost"),
+        "s-both.jsonl.reset.2026-03-01T09-00-00.000Z": _transcript("s-both", "whose?")})
+    # When it is imported
+    status, report = run_import(capsys, "openclaw", str(root))
+    # Then both are imported under their own session id, and the report says why
+    assert status == 0
+    keys = {e["text"]: e["meta"]["import"]["key"] for e in imported(store, "openclaw")}
+    assert keys == {"in c1": "agent:main:slack:channel:c1",
+                    "in c2": "agent:main:slack:channel:c2",
+                    "lost": "orphan:s-lost", "whose?": "orphan:s-both"}
+    assert report["notes"] == [
+        "2 transcript(s) tied to no session key (no sessions.json entry, lineage or store "
+        "backup names their session id, 1 of them claimed by more than one key): imported "
+        "under their session id, chat unknown"]

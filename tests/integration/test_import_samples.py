@@ -13,9 +13,11 @@ from workers.cli.main import main
 SAMPLES = Path(samples.__file__).parent
 
 
-@pytest.mark.parametrize(("gateway", "sessions"), [("openclaw", 5), ("hermes", 1),
-                                                   ("picoclaw", 4)])
-def test_bundled_sample_store_imports(gateway: str, sessions: int,
+# (sessions: one per transcript; keys: the gateway's sessions, an OpenClaw key's earlier
+# epochs archived by /reset counting under it)
+@pytest.mark.parametrize(("gateway", "sessions", "keys"), [("openclaw", 7, 4), ("hermes", 1, 1),
+                                                           ("picoclaw", 4, 4)])
+def test_bundled_sample_store_imports(gateway: str, sessions: int, keys: int,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     # Given a sample store shipped in the package
     # When it is imported in a dry run (no database needed)
@@ -28,4 +30,4 @@ def test_bundled_sample_store_imports(gateway: str, sessions: int,
     assert bool(report["problems"]) == (gateway != "hermes")
     # Then every session is read and the round trip is checked
     assert report["sessions"]["imported"] == sessions
-    assert report["round_trip"]["gateway_sessions"] == sessions
+    assert report["round_trip"]["gateway_sessions"] == keys

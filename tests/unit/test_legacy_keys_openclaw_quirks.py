@@ -167,3 +167,88 @@ def test_an_empty_channel_id_is_unknown_and_never_the_main_session(
     unknown = interpret_key(key, policy, "openclaw")[0].resolution
     assert main is not None and unknown is not None
     assert main.session_id != unknown.session_id
+
+
+# MATRIX "resolves shared DM collision notices for per-room sessions" (and the test
+# "skips the shared-session notice when Matrix DMs are isolated per room"): agent ops,
+# account ops, a DM from @user:example.org in room !dm:example.org, dmSessionScope per-room
+MATRIX_DM = {"agent": "ops", "platform": "matrix", "account": "ops", "chat_type": "dm",
+             "chat": "!dm:example.org", "sender": "@user:example.org"}
+PER_ROOM = {"channels": {"matrix": {"dm": {"sessionScope": "per-room"}}}}
+
+
+def test_a_matrix_dm_under_the_per_room_scope_is_keyed_by_its_room_as_a_channel(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = KeyCase(f"{MATRIX} per-room", PER_ROOM, MATRIX_DM,
+                   "agent:ops:matrix:channel:!dm:example.org")
+    # Given OpenClaw's config with Matrix DMs per room, converted
+    # When the DM is resolved
+    key = resolved_legacy("openclaw", case, tmp_path, capsys)
+    # Then its key is the room's, as a channel peer, whatever dmScope says (main here)
+    assert key == case.expected
+    policy = load_policy(json.loads((tmp_path / "policy.json").read_text(encoding="utf-8")))
+    assert policy.dm_scope == "main"
+    assert policy.account_dm_scopes == {"matrix:default": "per-chat", "matrix:*": "per-chat",
+                                        "telegram:*": "per-account-channel-peer"}
+    # And another person writing in that room is in the same session, while the same
+    # person's DM in another room is not: the room, not the peer, is the session
+    dm = resolve(Event.model_validate({**BASE_EVENT, **MATRIX_DM}), policy)
+    other_sender = resolve(Event.model_validate(
+        {**BASE_EVENT, **MATRIX_DM, "sender": "@alice:example.org"}), policy)
+    other_room = resolve(Event.model_validate(
+        {**BASE_EVENT, **MATRIX_DM, "chat": "!elsewhere:example.org"}), policy)
+    assert dm.session_id == other_sender.session_id != other_room.session_id
+    # And read back, one reading is that room's DM (the other reads it as a room of many,
+    # which the key alone cannot rule out); like every OpenClaw channel key it names no
+    # account, so it lands in that room's DM session of the default account
+    readings = {r.parsed.scope: r for r in interpret_key(key, policy, "openclaw")}
+    assert set(readings) == {"chat", "per-room"}
+    room = readings["per-room"]
+    assert room.renders_back and room.resolution is not None
+    assert (room.parsed.chat_type, room.parsed.chat) == ("dm", "!dm:example.org")
+    on_default = resolve(Event.model_validate(
+        {**BASE_EVENT, **MATRIX_DM, "account": "default"}), policy)
+    assert room.resolution.session_id == on_default.session_id
+
+
+def test_a_matrix_dm_under_the_default_per_user_scope_follows_dm_scope(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # MATRIX "records thread context with flat DM routing": the same DM with no per-room
+    # setting is the agent's main DM session
+    case = KeyCase(f"{MATRIX} flat DM routing", {}, MATRIX_DM, "agent:ops:main")
+    assert resolved_legacy("openclaw", case, tmp_path, capsys) == case.expected
+    # And its key reads back as nothing but a DM
+    policy = load_policy(json.loads((tmp_path / "policy.json").read_text(encoding="utf-8")))
+    assert [r.parsed.scope for r in interpret_key(
+        "agent:ops:matrix:channel:!dm:example.org", policy, "openclaw")] == ["chat"]
+
+
+def test_one_matrix_account_may_key_its_dms_per_room(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given per-room DMs for account ops only (channels.matrix.accounts.ops.dm), and the
+    # channel-wide per-room setting taken back by account ops in a second config
+    only_ops = {"channels": {"matrix": {"accounts": {"ops": {
+        "dm": {"sessionScope": "per-room"}}}}}}
+    ops = KeyCase("per-account", only_ops, MATRIX_DM, "agent:ops:matrix:channel:!dm:example.org")
+    assert resolved_legacy("openclaw", ops, tmp_path, capsys) == ops.expected
+    other = KeyCase("per-account", only_ops, {**MATRIX_DM, "account": "default"},
+                    "agent:ops:main")
+    (tmp_path / "default").mkdir()
+    assert resolved_legacy("openclaw", other, tmp_path / "default", capsys) == other.expected
+    taken_back = {"channels": {"matrix": {"dm": {"sessionScope": "per-room"}, "accounts": {
+        "ops": {"dm": {"sessionScope": "per-user"}}}}}}
+    back = KeyCase("per-account", taken_back, MATRIX_DM, "agent:ops:main")
+    (tmp_path / "back").mkdir()
+    assert resolved_legacy("openclaw", back, tmp_path / "back", capsys) == back.expected
+
+
+def test_a_per_chat_dm_has_no_openclaw_key_off_matrix() -> None:
+    # Only Matrix's adapter keys a DM by its chat: elsewhere OpenClaw has no such key
+    view = LegacyView(kind="dm", agent="main", platform="slack", account="default",
+                      chat="D1", chat_type="dm", sender="U1", dm_scope="per-chat")
+    assert openclaw.render(view) is None
+    matrix = LegacyView(kind="dm", agent="main", platform="matrix", account="default",
+                        chat="!Room:Example.org", chat_type="dm", sender="@u:example.org",
+                        dm_scope="per-chat", topic="$Thread:example.org")
+    assert openclaw.render(matrix) == (
+        "agent:main:matrix:channel:!room:example.org:thread:$Thread:example.org")

@@ -59,9 +59,11 @@ def build(session: GatewaySession, *, reset_before: bool = False,
     last_received: str | None = None
     last_event_id = covered_before
     if reset_before and session.entries:
-        _add(built, {**envelope, "type": "session.reset", "occurred_at": last_time,
-                     "id": event_id(session, "reset", "session.reset"),
-                     "meta": _meta(session, None)})
+        reset = {**envelope, "type": "session.reset", "occurred_at": last_time,
+                 "id": event_id(session, "reset", "session.reset"), "meta": _meta(session, None)}
+        if address.peer:  # a DM's session is its peer's under the per-person DM scopes
+            reset["sender"] = address.peer
+        _add(built, reset)
     for entry in session.entries:
         if entry.occurred_at is None:
             built.miss("time")

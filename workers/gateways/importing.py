@@ -4,6 +4,7 @@ summaries, and check the round trip under the gateway's own grouping."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import Engine
 
 from eventlog.events import Event
 from eventlog.store import EventStore
+from projections.consistency import ProjectionLagging, wait_until_projected
 from projections.errors import ProjectionError
 from projections.legacy_aliases import record_aliases
 from projections.policy import Policy
@@ -23,6 +25,7 @@ from workers.gateways.fidelity import ImportReport, RoundTrip
 from workers.gateways.records import GatewaySession, StoreRead
 
 BATCH = 2_000
+FOLD_TIMEOUT = 300.0  # seconds the active projection may take to fold an import
 Progress = Callable[[int, int], None]  # (sessions done, sessions in all)
 
 
@@ -82,11 +85,23 @@ def run(job: ImportJob, progress: Progress | None = None) -> ImportReport:
 
 
 def _append(store: EventStore, built: Built, report: ImportReport) -> None:
-    for start in range(0, len(built.events), BATCH):
-        result = store.append(built.events[start:start + BATCH])
+    events = built.events
+    if len(events) > 1 and events[0].type == "session.reset" \
+            and _in_log(store, events[1]) and not _in_log(store, events[0]):
+        # The epoch is in the log already, without a reset before it (imported before
+        # its earlier epoch was known): a reset appended now would land after it.
+        events = events[1:]
+        report.skipped["resets of epochs already in the log"] += 1
+    for start in range(0, len(events), BATCH):
+        result = store.append(events[start:start + BATCH])
         report.appended += result.appended
         report.duplicates += result.duplicates
         report.rejected.update(r.code for r in result.rejected)
+
+
+def _in_log(store: EventStore, event: Event) -> bool:
+    with store.engine.connect() as conn:
+        return store.find(conn, event.event_id) is not None
 
 
 def _record_aliases(engine: Engine, sessions: Iterable[GatewaySession]) -> int:
@@ -122,6 +137,16 @@ def _record_summaries(store: EventStore, built_all: list[Built], report: ImportR
         except ProjectionError:  # no active projection: the report says so
             report.summaries_skipped["no active projection"] += len(pending)
             return
+    # A summary names the session of its epoch, which the projection knows only once it
+    # has folded this import: the epochs its resets open are not in its state before.
+    try:
+        wait_until_projected(store.engine, store, info, store.horizon(),
+                             timeout=FOLD_TIMEOUT, max_lag=sys.maxsize)
+    except ProjectionLagging:
+        report.summaries_skipped["the active projection is behind (run `convlog catch-up`, "
+                                 "then import again)"] += len(pending)
+        return
+    with store.engine.connect() as conn:
         events = []
         for built, entry, covered in pending:
             if covered is None or not built.events:
@@ -131,7 +156,10 @@ def _record_summaries(store: EventStore, built_all: list[Built], report: ImportR
             position = found[0] if found is not None else None
             anchor = next((e for e in built.events if e.type == "message.received"),
                           built.events[0])
-            placed = resolve_in_projection(conn, info, anchor)
+            # Asked as a reply to the anchor: the session it landed in, whatever epoch
+            # the key has reached since.
+            placed = resolve_in_projection(conn, info, anchor.model_copy(
+                update={"reply_to": anchor.message_id or anchor.reply_to}))
             events.append(Event.model_validate({
                 "type": "summary.recorded", "agent": anchor.agent, "platform": anchor.platform,
                 "account": anchor.account, "session_id": str(placed.session_id),

@@ -1209,10 +1209,10 @@ export interface components {
              * @default per-channel-peer
              * @enum {string}
              */
-            dm_scope?: "main" | "per-peer" | "per-channel-peer" | "per-account-channel-peer";
+            dm_scope?: "main" | "per-peer" | "per-channel-peer" | "per-account-channel-peer" | "per-chat";
             /** Account Dm Scopes */
             account_dm_scopes?: {
-                [key: string]: "main" | "per-peer" | "per-channel-peer" | "per-account-channel-peer";
+                [key: string]: "main" | "per-peer" | "per-channel-peer" | "per-account-channel-peer" | "per-chat";
             };
             /** Identity Links */
             identity_links?: {

@@ -3,7 +3,9 @@
 Read from OpenClaw's config types (`src/config/types.base.ts` `SessionConfig`): dmScope
 (default `main`), mainKey, identityLinks, reset / resetByType / resetByChannel,
 resetTriggers. Group chats are one session per chat and threads their own session, as
-OpenClaw keys them; a named Telegram account's DMs are per account when dmScope is main.
+OpenClaw keys them; a named Telegram account's DMs are per account when dmScope is main;
+Matrix's `dm.sessionScope: per-room` (on the channel or one account) keys each DM by its
+room, convlog's dm_scope per-chat for those accounts.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from projections.gateways.conversion import (
     require_object,
     reset_section,
 )
+from projections.gateways.view import normalize_account_id
 
 _DM_SCOPES = ("main", "per-peer", "per-channel-peer", "per-account-channel-peer")
 _SESSION_REASONS = {
@@ -49,10 +52,14 @@ def convert(data: Mapping[str, Any]) -> Conversion:
                         f"{dm_scope!r} is not a dmScope OpenClaw knows; main is assumed")
         dm_scope = "main"
     policy["dm_scope"] = dm_scope
+    account_scopes: dict[str, str] = {}
     if dm_scope == "main":
         # OpenClaw keys the DMs of a named (not default) Telegram account per account
         # even under main (extensions/telegram bot-message-context.named-account-dm.test.ts).
-        policy["account_dm_scopes"] = {"telegram:*": "per-account-channel-peer"}
+        account_scopes["telegram:*"] = "per-account-channel-peer"
+    account_scopes.update(_matrix_dm_scopes(config, dm_scope, conversion))
+    if account_scopes:
+        policy["account_dm_scopes"] = account_scopes
     main_key = session.get("mainKey")
     if isinstance(main_key, str) and main_key.strip() and main_key.strip().lower() != "main":
         policy["gateways"] = {"openclaw": {"main_key": main_key.strip().lower()}}
@@ -82,3 +89,37 @@ def convert(data: Mapping[str, Any]) -> Conversion:
                         "so keep routing in the gateway")
     return conversion
 
+
+
+def _matrix_dm_scopes(config: Mapping[str, Any], dm_scope: str,
+                      conversion: Conversion) -> dict[str, str]:
+    """`channels.matrix[.accounts.<id>].dm.sessionScope`: per-user (the default) follows
+    dmScope; per-room keys each DM by its room whatever dmScope says (the Matrix adapter's
+    session route), which is dm_scope per-chat."""
+    channels = mapping(config.get("channels"), "channels", conversion)
+    matrix = mapping(channels.get("matrix"), "channels.matrix", conversion)
+    scopes: dict[str, str] = {}
+    channel_wide = _room_scope(matrix, "channels.matrix", conversion)
+    if channel_wide == "per-room":
+        scopes["matrix:default"] = scopes["matrix:*"] = "per-chat"
+    accounts = mapping(matrix.get("accounts"), "channels.matrix.accounts", conversion)
+    for account_id, account in accounts.items():
+        setting = f"channels.matrix.accounts.{account_id}"
+        own = _room_scope(mapping(account, setting, conversion), setting, conversion)
+        ref = f"matrix:{normalize_account_id(str(account_id))}"
+        if own == "per-room":
+            scopes[ref] = "per-chat"
+        elif own == "per-user" and channel_wide == "per-room":
+            scopes[ref] = dm_scope  # this account takes back the per-user default
+    return scopes
+
+
+def _room_scope(section: Mapping[str, Any], setting: str, conversion: Conversion) -> str | None:
+    dm = mapping(section.get("dm"), f"{setting}.dm", conversion)
+    scope = dm.get("sessionScope")
+    if scope is None or scope in ("per-user", "per-room"):
+        return scope
+    conversion.warn("INVALID_SETTING", f"{setting}.dm.sessionScope",
+                    f"{scope!r} is not a Matrix DM session scope (per-user, per-room); "
+                    "per-user is assumed")
+    return None

@@ -10,7 +10,9 @@ Quirks kept (each with a case in tests/unit/test_legacy_keys_openclaw_quirks.py)
 outbound route (a view with no sender: the gateway keys it by its target) puts a Telegram
 DM topic as `:thread:<topic>` and a Discord thread under its parent channel, with no
 thread suffix; Matrix and Mattermost thread ids keep their case while the rest of the key
-is lower case; an empty platform or chat id is written `unknown`, never the main key.
+is lower case; an empty platform or chat id is written `unknown`, never the main key; a
+Matrix DM under dm_scope per-chat (Matrix's per-room DM scope) is keyed by its room as a
+channel, and such a key reads back both as that room's DM and as a room of many.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def _platform(view: LegacyView) -> str:
 
 def _direct(view: LegacyView) -> str | None:
     agent, platform = normalize_agent_id(view.agent), _platform(view)
+    if view.dm_scope == "per-chat":
+        return _per_room(view, agent, platform)
     if view.dm_scope == "main":
         base = f"agent:{agent}:{view.main_key}"
     elif view.peer is None:
@@ -66,6 +70,15 @@ def _direct(view: LegacyView) -> str | None:
         # (src/infra/outbound/outbound-session.test.ts "Telegram DM with topic")
         return f"{base}:thread:{view.chat}:{view.topic}"
     return f"{base}:thread:{view.topic}"
+
+
+def _per_room(view: LegacyView, agent: str, platform: str) -> str | None:
+    """Matrix's `dm.sessionScope: per-room` keys a DM by its room, as a channel peer
+    (extensions/matrix handler.test.ts); no other platform keys a DM by its chat."""
+    if view.platform.lower() != "matrix":
+        return None
+    base = f"agent:{agent}:{platform}:channel:{view.chat.strip() or _UNKNOWN}"
+    return base if view.topic is None else f"{base}:thread:{view.topic}"
 
 
 def _shared(view: LegacyView) -> str | None:
@@ -149,6 +162,18 @@ def parse(key: str, *, main_key: str = "main") -> ParsedKey | None:
                                 "session names no single chat)",))
     return ParsedKey("openclaw", raw, "unknown", agent=agent, chat_session=False,
                      notes=("an agent key of no chat form OpenClaw builds for channels",))
+
+
+def per_room_reading(parsed: ParsedKey) -> ParsedKey | None:
+    """A Matrix room key read as the key of that room's DM under Matrix's per-room DM
+    scope (convlog's dm_scope per-chat), which spells it like a room of many."""
+    if (parsed.gateway, parsed.platform, parsed.scope, parsed.chat_type) != (
+            "openclaw", "matrix", "chat", "channel"):
+        return None
+    return ParsedKey("openclaw", parsed.key, "per-room", agent=parsed.agent,
+                     platform="matrix", chat=parsed.chat, chat_type="dm", topic=parsed.topic,
+                     notes=("a Matrix DM under dm.sessionScope per-room (convlog dm_scope "
+                            "per-chat): one session per DM room, whoever writes in it",))
 
 
 def _dm_topic_notes(platform: str, topic: str | None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
@@ -197,17 +198,24 @@ def _origin(row: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any]
 def _address(agent: str | None, key: str, origin: dict[str, Any],
              row: dict[str, Any]) -> Address:
     parsed = keys.parse(key) if key else None
+    thread = origin.get("thread_id")
+    if parsed is not None and parsed.topic is None and parsed.sender is not None \
+            and parsed.chat_type != "dm" and thread and str(thread) == parsed.sender:
+        # the part after the chat is the thread the origin names (shared groups), no user
+        parsed = replace(parsed, topic=parsed.sender, sender=None)
     chat_type = str(origin.get("chat_type") or (parsed.chat_type if parsed else "") or "dm")
-    topic = origin.get("thread_id") or (parsed.topic if parsed else None)
+    topic = thread or (parsed.topic if parsed else None)
     if chat_type not in ("dm", "group", "channel"):
         chat_type = "group"
     # A user is every message's sender only in a DM or a per-user group session.
     user = (parsed.sender if parsed else None) or (
         origin.get("user_id") if chat_type == "dm" else None)
+    platform = str(origin.get("platform") or (parsed.platform if parsed else "") or "unknown")
+    space = origin.get("scope_id") or origin.get("guild_id")
+    if parsed is not None and platform == "slack":
+        space = parsed.space  # the key says whether Hermes scoped it by workspace
     return Address(agent=agent or (parsed.agent if parsed and parsed.agent else "main"),
-                   platform=str(origin.get("platform") or (parsed.platform if parsed else "")
-                                or "unknown"),
-                   space=origin.get("guild_id") or origin.get("scope_id"),
+                   platform=platform, space=str(space) if space else None,
                    chat=str(origin.get("chat_id") or (parsed.chat if parsed else "") or "")
                    or None,
                    chat_type=chat_type, topic=str(topic) if topic else None,
@@ -215,16 +223,32 @@ def _address(agent: str | None, key: str, origin: dict[str, Any],
 
 
 def _settle_keys(sessions: dict[str, GatewaySession], parents: dict[str, str]) -> None:
-    """Unkeyed sessions take their chain's key; order each key's sessions in time."""
+    """Unkeyed sessions take their chain's key and place; order each key's sessions in time.
+
+    Hermes indexes only a key's current session, and older schemas keep no key per row,
+    so the earlier links of a chain know only their platform and user: the chat they were
+    in is their keyed link's (a group chat, a thread), not a DM with that user."""
     for _ in range(len(sessions)):  # bounded: one key moves one link per pass at least
         changed = False
         for child, parent in parents.items():
             if child in sessions and parent in sessions:
                 a, b = sessions[child], sessions[parent]
                 if a.key and not b.key:
-                    b.key, changed = a.key, True
+                    _inherit(b, a)
+                    changed = True
                 elif b.key and not a.key:
-                    a.key, changed = b.key, True
+                    _inherit(a, b)
+                    changed = True
+        if not changed:
+            break
+    for _ in range(len(sessions)):  # links of one key share what any of them knows
+        changed = False
+        for child, parent in parents.items():
+            if child in sessions and parent in sessions:
+                a, b = sessions[child], sessions[parent]
+                if a.key == b.key:
+                    changed = _complete(a.address, b.address) | changed
+                    changed = _complete(b.address, a.address) | changed
         if not changed:
             break
     by_key: dict[str, list[GatewaySession]] = {}
@@ -237,3 +261,19 @@ def _settle_keys(sessions: dict[str, GatewaySession], parents: dict[str, str]) -
                                   if s.entries and s.entries[0].occurred_at else 0.0))
         for epoch, session in enumerate(group):
             session.epoch = epoch
+
+
+def _inherit(link: GatewaySession, keyed: GatewaySession) -> None:
+    """A chain link without a key of its own is where its keyed neighbour is."""
+    link.key = keyed.key
+    link.address = replace(keyed.address)
+
+
+def _complete(address: Address, known: Address) -> bool:
+    """Fill what `address` lacks from `known` (the same chat); whether anything changed."""
+    changed = False
+    for name in ("space", "chat", "topic", "peer"):
+        if getattr(address, name) is None and getattr(known, name) is not None:
+            setattr(address, name, getattr(known, name))
+            changed = True
+    return changed

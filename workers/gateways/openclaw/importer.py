@@ -4,21 +4,24 @@ Formats read (OpenClaw `src/config/sessions/`; transcripts are pi-coding-agent's
 1-3): a header line `{type: session, version, id, timestamp}`, then entries `{type, id,
 parentId, timestamp}` forming a tree whose active branch runs back from the last entry
 (v1 has no ids: every line in order). Messages are `user`, `assistant` (text, thinking
-and `toolCall` blocks) and `toolResult`; `compaction` entries carry summaries. Inbound
-metadata (sender, message id) sits in the user text's "untrusted metadata" JSON blocks.
-Archived transcripts (`*.jsonl.reset.<time>` ...) are earlier epochs.
+and `toolCall` blocks) and `toolResult`; `compaction` entries carry a summary of what
+came before `firstKeptEntryId`. Inbound metadata (sender, message id) sits in the user
+text's "untrusted metadata" JSON blocks. Archived transcripts (`*.jsonl.reset.<time>`,
+`.deleted.`) are earlier epochs of the key whose lineage names them (lineage.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
 from projections.gateways.openclaw import keys
 from workers.gateways.lines import json_file, json_lines
+from workers.gateways.openclaw.lineage import Lineage
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
 from workers.gateways.timeparse import parse_time
 
@@ -31,6 +34,8 @@ _ENVELOPE = re.compile(
     r"(?::\d{2})?(?: [A-Za-z][\w+\-:/]*)?\]\s?")
 _ARCHIVED = re.compile(r"^(?P<sid>.+?)\.jsonl\.(?P<why>reset|deleted|bak)\.(?P<at>.+)$")
 _TOPIC_FILE = re.compile(r"^(?P<sid>.+)-topic-(?P<topic>[^.]+)\.jsonl$")
+# A transcript as read: its header line (None before version 1's) and its other lines
+Transcript = tuple[dict[str, Any] | None, list[tuple[int, dict[str, Any]]]]
 _SKIPPED_TYPES = {"model_change", "thinking_level_change", "label", "session_info", "custom",
                   "custom_message", "branch_summary"}
 
@@ -61,41 +66,94 @@ def _session_folders(path: Path, agent: str | None) -> list[tuple[str, Path]]:
 
 
 def _read_folder(agent: str, folder: Path, zone: tzinfo, read: StoreRead) -> None:
-    index = json_file(folder / "sessions.json", read)
-    if index is not None and not isinstance(index, dict):
-        read.problem(folder / "sessions.json", "not an object of session entries; skipped")
-        index = None
+    index = _index(folder, read)
+    lineage = Lineage()
+    for key, entry in index.items():
+        lineage.add_entry(key, entry)
     used: set[Path] = set()
-    for key, entry in (index or {}).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("sessionId"), str):
-            read.problem(folder / "sessions.json", f"entry {key!r} has no sessionId; skipped")
-            continue
+    for key, entry in index.items():
         address = _address(agent, key, entry)
         for file, topic in _transcripts(folder, entry):
             used.add(file)
             where = address if topic is None else _with_topic(address, topic)
-            read.sessions.append(_session(key, entry["sessionId"], where, file, 0, zone, read))
+            transcript = _transcript(file, read)
+            lineage.add_header(key, entry, transcript[0])
+            read.sessions.append(_session(key, entry["sessionId"], where, file, 0, transcript,
+                                          zone, read))
+    lineage.add_backups(folder, read)
+    _read_archives(agent, folder, used, index, lineage, zone, read)
+
+
+def _index(folder: Path, read: StoreRead) -> dict[str, dict[str, Any]]:
+    """The sessions.json entries that name a session id; every other one is reported."""
+    index = json_file(folder / "sessions.json", read)
+    if index is not None and not isinstance(index, dict):
+        read.problem(folder / "sessions.json", "not an object of session entries; skipped")
+        index = None
+    found: dict[str, dict[str, Any]] = {}
+    for key, entry in (index or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("sessionId"), str):
+            read.problem(folder / "sessions.json", f"entry {key!r} has no sessionId; skipped")
+            continue
+        found[str(key)] = entry
+    return found
+
+
+def _read_archives(agent: str, folder: Path, used: set[Path], index: dict[str, dict[str, Any]],
+                   lineage: Lineage, zone: tzinfo, read: StoreRead) -> None:
+    """Transcripts no entry names: reset or deleted archives of a key become its earlier
+    epochs (oldest first, by the time in their name); the rest keep their own session id."""
+    epochs: dict[str, list[tuple[str, GatewaySession]]] = {}
+    orphans = 0
     for file in sorted(folder.iterdir()):
         if file in used or not file.is_file():
             continue
         archived = _ARCHIVED.match(file.name)
-        if archived or (file.suffix == ".jsonl"):
-            sid = archived.group("sid") if archived else file.stem
-            key = f"orphan:{sid}"
-            read.sessions.append(_session(key, sid, Address(agent), file, -1, zone, read))
-    orphans = sum(1 for s in read.sessions if s.key.startswith("orphan:"))
+        if not archived and file.suffix != ".jsonl":
+            continue
+        base = archived.group("sid") if archived else file.stem
+        topic = _TOPIC_FILE.match(f"{base}.jsonl")
+        transcript = _transcript(file, read)
+        owner = None
+        if archived and archived.group("why") in ("reset", "deleted"):
+            owner = lineage.owner(topic.group("sid") if topic else base, transcript[0], index)
+        if owner is None:
+            orphans += 1
+            read.sessions.append(_session(f"orphan:{base}", base, Address(agent), file, -1,
+                                          transcript, zone, read))
+            continue
+        key, entry = owner
+        address = _address(agent, key, entry)
+        if topic is not None:
+            address = _with_topic(address, topic.group("topic"))
+        session = _session(key, base, address, file, -1, transcript, zone, read)
+        read.sessions.append(session)
+        epochs.setdefault(key, []).append((archived.group("at") if archived else "", session))
+    for found in epochs.values():
+        found.sort(key=lambda item: item[0])
+        for rank, (_, session) in enumerate(found):
+            session.epoch = rank - len(found)
+    _archive_notes(sum(len(found) for found in epochs.values()), orphans, lineage, read)
+
+
+def _archive_notes(linked: int, orphans: int, lineage: Lineage, read: StoreRead) -> None:
+    if linked:
+        read.notes.append(f"{linked} archived transcript(s) (/reset or deleted) imported as "
+                          "earlier epochs of their key, a session.reset before each later one")
     if orphans:
-        read.notes.append(f"{orphans} transcript(s) in no sessions.json entry (archived by "
-                          "/reset or orphaned): imported under their session id, chat unknown")
+        ambiguous = (f", {lineage.ambiguous} of them claimed by more than one key"
+                     if lineage.ambiguous else "")
+        read.notes.append(f"{orphans} transcript(s) tied to no session key (no sessions.json "
+                          f"entry, lineage or store backup names their session id{ambiguous}): "
+                          "imported under their session id, chat unknown")
 
 
 def _transcripts(folder: Path, entry: dict[str, Any]) -> list[tuple[Path, str | None]]:
     sid = entry["sessionId"]
     found: list[tuple[Path, str | None]] = []
     named = entry.get("sessionFile")
-    main = Path(named) if isinstance(named, str) and named else folder / f"{sid}.jsonl"
-    if not main.is_absolute():
-        main = folder / main
+    # A relative sessionFile is the folder's; an absolute one stays itself (`/` keeps it)
+    main = folder / (named if isinstance(named, str) and named else f"{sid}.jsonl")
     if main.exists():
         found.append((main, None))
     for file in sorted(folder.glob(f"{sid}-topic-*.jsonl")):
@@ -105,7 +163,7 @@ def _transcripts(folder: Path, entry: dict[str, Any]) -> list[tuple[Path, str | 
     return found
 
 
-def _address(agent: str, key: str, entry: dict[str, Any]) -> Address:
+def _address(agent: str, key: str, entry: Mapping[str, Any]) -> Address:
     parsed = keys.parse(key)
     origin: dict[str, Any] = entry.get("origin") or {}
     delivery: dict[str, Any] = entry.get("deliveryContext") or {}
@@ -162,18 +220,54 @@ def _strip_target(value: str | None) -> str | None:
     return value.split(":topic:")[0]
 
 
-def _session(key: str, sid: str, address: Address, file: Path, epoch: int, zone: tzinfo,
-             read: StoreRead) -> GatewaySession:
-    session = GatewaySession("openclaw", key, sid, address, source=str(file), epoch=epoch)
+def _transcript(file: Path, read: StoreRead) -> Transcript:
+    """A transcript's header line (None before version 1's) and its other lines."""
     lines = list(json_lines(file, read))
-    header = lines[0][1] if lines and lines[0][1].get("type") == "session" else None
-    if header is not None:
-        lines = lines[1:]
-        if isinstance(header.get("id"), str) and epoch < 0:
-            session.session_id = header["id"]
+    if lines and lines[0][1].get("type") == "session":
+        return lines[0][1], lines[1:]
+    return None, lines
+
+
+def _session(key: str, sid: str, address: Address, file: Path, epoch: int,
+             transcript: Transcript, zone: tzinfo, read: StoreRead) -> GatewaySession:
+    session = GatewaySession("openclaw", key, sid, address, source=str(file), epoch=epoch)
+    header, lines = transcript
+    if header is not None and isinstance(header.get("id"), str) and epoch < 0:
+        session.session_id = header["id"]
+    starts: dict[str, int] = {}  # entry id -> how many entries were read before it
+    summaries: list[tuple[int, Entry]] = []
     for number, item in _active_branch(lines, session):
-        _entry(item, number, session, zone, read)
+        if isinstance(item.get("id"), str):
+            starts.setdefault(item["id"], len(session.entries))
+        if item.get("type") == "compaction":
+            placed = _compaction(item, number, starts, session, zone, read)
+            if placed is not None:
+                summaries.append(placed)
+        else:
+            _entry(item, number, session, zone, read)
+    # A summary covers the entries before it in the list. The gateway keeps the entries
+    # from firstKeptEntryId on (up to the compaction) in context beside the summary, so
+    # the summary goes where they begin; without a kept entry on the branch it covers
+    # everything before the compaction, as the gateway's context then holds nothing older.
+    for index in sorted(range(len(summaries)), key=lambda i: (summaries[i][0], i),
+                        reverse=True):  # the last place first: earlier places stay put
+        session.entries.insert(*summaries[index])
     return session
+
+
+def _compaction(item: dict[str, Any], number: int, starts: dict[str, int],
+                session: GatewaySession, zone: tzinfo,
+                read: StoreRead) -> tuple[int, Entry] | None:
+    """The compaction's summary and where it goes: before the first entry it kept."""
+    summary = item.get("summary")
+    if not isinstance(summary, str) or not summary:
+        session.skip("compaction entries without a summary")
+        return None
+    kept = item.get("firstKeptEntryId")
+    at = starts.get(kept, len(session.entries)) if isinstance(kept, str) else len(session.entries)
+    entry_id = str(item.get("id") or f"line-{number}")
+    when = parse_time(item.get("timestamp"), zone, read)
+    return at, Entry(entry_id, "summary", summary, when, meta={"first_kept_entry_id": kept})
 
 
 def _active_branch(lines: list[tuple[int, dict[str, Any]]],
@@ -202,12 +296,6 @@ def _entry(item: dict[str, Any], number: int, session: GatewaySession, zone: tzi
     kind = item.get("type", "message" if "role" in item else None)
     entry_id = str(item.get("id") or f"line-{number}")
     when = parse_time(item.get("timestamp"), zone, read)
-    if kind == "compaction":
-        summary = item.get("summary")
-        if isinstance(summary, str) and summary:
-            session.entries.append(Entry(entry_id, "summary", summary, when, meta={
-                "first_kept_entry_id": item.get("firstKeptEntryId")}))
-        return
     if kind != "message":
         session.skip(f"{kind} entries" if kind in _SKIPPED_TYPES else "entries of unknown type")
         return
