@@ -98,6 +98,9 @@ def targets(results: dict[str, Any]) -> list[Target]:
               lambda v: v >= 1.8),
         check("context p99 largest / 10k", _get(results, "context", "ratio_p99_vs_10k"),
               "≤ 1.1", lambda v: v <= 1.1),
+        check("context p99 from the replica / from the primary",
+              _get(results, "replica", "ratio_p99_worst"), "≤ 1.2 (goal ≤ 1.1)",
+              lambda v: v <= 1.2, lambda v: v <= 1.1),
         check("projector peak RSS N / 100k", _get(results, "memory", "ratio"),
               "0.80–1.20", lambda v: 0.8 <= v <= 1.2),
         check("ingest / eventsourcing batched", _get(results, "eventsourcing",
@@ -289,6 +292,28 @@ def rows_context(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def rows_replica(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
+    if r.get("status") == "not available":
+        return [["context from a hot standby", "not available", r.get("reason", "")[:80],
+                 "", "", ""]]
+    rows: list[Row] = []
+    for v in r["sizes"].values():
+        rows.append([f"context p50 / p99, ms, {v['events']:,}-event session, from a hot "
+                     f"standby ({r['server']})",
+                     f"{v['standby_p50_ms']:.2f} / {v['standby_p99_ms']:.2f}",
+                     f"its primary {v['primary_p50_ms']:.2f} / {v['primary_p99_ms']:.2f}",
+                     _n(v["ratio_p99"], 2), "—", "—"])
+        rows.append([f"the same at a position (WAL position read, replay compared), "
+                     f"{v['events']:,} events",
+                     f"{v['standby_at_position_p50_ms']:.2f} / "
+                     f"{v['standby_at_position_p99_ms']:.2f}", "the primary, as above",
+                     _n(v["ratio_p99_at_position"], 2), "—", "—"])
+    rows.append(["context p99 from the replica / from the primary (worst size)", "", "",
+                 _n(r["ratio_p99_worst"], 2),
+                 *_goal(goals, "context p99 from the replica / from the primary")])
+    return rows
+
+
 def rows_search(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
     b, t = r["build"], r["retention"]
     rows = [[f"search index build, rows/s ({b['rows']:,} messages)",
@@ -323,6 +348,7 @@ ROW_RENDERERS: tuple[tuple[str, Callable[[dict[str, Any], dict[str, Any]], list[
     ("workers", rows_workers),
     ("memory", rows_memory), ("resolver", rows_resolver),
     ("eventsourcing", rows_eventsourcing), ("lag", rows_lag), ("context", rows_context),
+    ("replica", rows_replica),
     ("search", rows_search), ("simulate", rows_simulate),
 )
 

@@ -27,18 +27,18 @@ from eventlog.settings import Settings
 EMBEDDED_DATABASE = "convlog"
 
 
-def sqlalchemy_url(url: str) -> str:
-    """Any postgres URL spelled for SQLAlchemy's psycopg 3 dialect."""
+def sqlalchemy_url(url: str, setting: str = "CONVLOG_DATABASE_URL") -> str:
+    """Any postgres URL spelled for SQLAlchemy's psycopg 3 dialect; errors name `setting`."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigurationError(
-            f"CONVLOG_DATABASE_URL {url!r} is not a database URL; "
+            f"{setting} {url!r} is not a database URL; "
             "use postgresql://user@host:5432/dbname"
         ) from None
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigurationError(
-            f"CONVLOG_DATABASE_URL must point at PostgreSQL, not {parsed.get_backend_name()!r}"
+            f"{setting} must point at PostgreSQL, not {parsed.get_backend_name()!r}"
         )
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from eventlog.encoding_names import DEFAULT_ENCODING
 
 ROOT_HOME = Path("/var/lib/convlog")
+DEFAULT_REPLICA_TIMEOUT = 0.5
 
 
 def default_home() -> Path:
@@ -29,6 +30,16 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(
         default=None, description="Postgres URL; unset means the embedded server under home."
+    )
+    read_database_url: str | None = Field(
+        default=None, description="A hot standby of the database (CONVLOG_READ_DATABASE_URL): "
+        "reads that need not see the newest writes go there (eventlog.replica); unset means "
+        "every read goes to CONVLOG_DATABASE_URL."
+    )
+    read_replica_timeout: float = Field(
+        default=DEFAULT_REPLICA_TIMEOUT, ge=0, description="Seconds a read that must see a "
+        "position waits for the standby to replay it before the primary serves it instead "
+        "(CONVLOG_READ_REPLICA_TIMEOUT)."
     )
     home: Path = Field(default_factory=lambda: default_home())
     encoding: str = DEFAULT_ENCODING

@@ -14,6 +14,7 @@ from bench.sections import (
     lag,
     memory,
     rebuild,
+    replica,
     resolver,
     search,
     simulate,
@@ -29,6 +30,7 @@ MEASUREMENTS: dict[str, Measure] = {
     "workers": workers.measure,
     "memory": memory.measure, "resolver": resolver.measure,
     "eventsourcing": eventsourcing.measure, "lag": lag.measure, "context": context.measure,
+    "replica": replica.measure,
     "http": http.measure, "search": search.measure,
     "simulate": simulate.measure,
 }

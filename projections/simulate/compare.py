@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine, text
 
+from eventlog.replica import Reads
 from eventlog.schema import log_horizon
 from eventlog.store import EventStore
 from eventlog.tokens import ensure_counted
@@ -67,7 +68,8 @@ def budget_of(policy: Policy, params: Params) -> int:
 def compare(engine: Engine, store: EventStore, policies: Sequence[tuple[str, Policy]],
             window: Window, params: Params, *, against: str | None = "active",
             on_measured: OnMeasured | None = None,
-            on_built: Callable[[str], None] | None = None) -> Comparison:
+            on_built: Callable[[str], None] | None = None,
+            reads: Reads | None = None) -> Comparison:
     """Measure `policies` (and the projection `against`, unless None) over the same events.
 
     `against` is "active" for the active projection or a projection's name; it is
@@ -75,6 +77,8 @@ def compare(engine: Engine, store: EventStore, policies: Sequence[tuple[str, Pol
     candidates' orphaned history is counted against it. Metrics cover positions up
     to its checkpoint (the horizon without one); `window.upto` lowers that when set.
     `on_built` is called with each candidate's label when its sessions are decided.
+    What is written (the catch-up, missing token counts) goes to `engine`; the pass reads
+    through `reads` (a hot standby once it has replayed those writes) when given.
     """
     compiled = [compile_policy(policy) for _, policy in policies]  # refuses unusable ones
     if not policies and against is None:
@@ -92,7 +96,8 @@ def compare(engine: Engine, store: EventStore, policies: Sequence[tuple[str, Pol
         horizon = log_horizon(conn)
         for encoding in encodings:  # before the snapshot: counts others commit meanwhile
             ensure_counted(conn, encoding, horizon)
-    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
+    source = reads.current() if reads is not None else engine
+    with source.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
             conn.begin():
         upto = horizon
         if base is not None:
@@ -112,7 +117,7 @@ def compare(engine: Engine, store: EventStore, policies: Sequence[tuple[str, Pol
             measured.append(_subject(name, "candidate", policy, replay.sessions, window,
                                      params, replay=replay, series=on_measured is not None))
         baseline = measured[0].sessions if base is not None else None
-        for batch in read_ahead(engine, window.upto, encodings):
+        for batch in read_ahead(source, window.upto, encodings):
             for subject in measured:
                 _feed(subject, batch, baseline)
         if on_built is not None:

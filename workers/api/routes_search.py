@@ -114,8 +114,8 @@ def get_search(
         named = sorted({name.strip() for name in agent.split(",") if name.strip()})
         agents = [name for name in named if principal.allows(name)]
     _index_or_refuse(api)
-    try:
-        with api.engine.connect() as conn:
+    try:  # the standby once it has replayed the index, else the primary
+        with api.reads.current().connect() as conn:
             current = ensure_config(conn, api.settings.search_config)
             info = get(conn, projection)
             session_id = (scoped_session(conn, info, session, principal).session_id

@@ -60,7 +60,7 @@ def list_sessions(
     wanted = SessionFilter(agents=agents, key_prefix=key_prefix, participant=participant,
                            needs_summary=needs_summary)
     info = api.projection(projection)
-    with api.engine.connect() as conn:
+    with api.reads.stale_ok().connect() as conn:
         page = page_of_sessions(conn, info.id, wanted, cursor=cursor, limit=limit)
     return SessionPage(projection=info.name, sessions=[_model(r) for r in page.sessions],
                        next_cursor=page.next_cursor)
@@ -84,14 +84,21 @@ def get_context(
     if encoding is not None:
         check_encoding(encoding)
     info = api.projection(projection)
+    checkpoint: int | None = None
     if after is not None:
         ensure_appended(api.store, after)
         checkpoint = wait_until_projected(
             api.engine, api.store, info, after, timeout=api.settings.api_consistency_timeout,
             max_lag=api.settings.api_catch_up_max_lag)
+    if encoding is not None:  # another encoding may count what is missing: a write
+        source = api.engine
+    elif after is not None:  # the standby once it has replayed the fold, else the primary
+        source = api.reads.current()
     else:
-        checkpoint = checkpoint_of(api.engine, info.id)
-    with api.engine.connect() as conn:
+        source = api.reads.stale_ok()
+    if checkpoint is None:
+        checkpoint = checkpoint_of(source, info.id)
+    with source.connect() as conn:
         row = scoped_session(conn, info, session, principal)
         context = api.assembler.assemble(conn, info.id, row.session_id, budget=budget,
                                          as_of=as_of, tag_senders=tag_senders,
@@ -108,7 +115,7 @@ def get_session(
     projection: ProjectionName = None,
 ) -> SessionModel:
     info = api.projection(projection)
-    with api.engine.connect() as conn:
+    with api.reads.stale_ok().connect() as conn:
         return _model(scoped_session(conn, info, session, principal))
 
 

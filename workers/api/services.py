@@ -1,15 +1,19 @@
-"""What every request uses: settings, the engine and store, the context assembler, leases."""
+"""What every request uses: settings, the engine and store, the context assembler, leases,
+and where reads go (the primary, or a hot standby: eventlog.replica)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine
 
 from eventlog.access import PrincipalCache
 from eventlog.database import resolve_url
+from eventlog.errors import DatabaseError
+from eventlog.replica import Reads, check_standby, standby_url
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
 from projections.context import ContextAssembler
@@ -28,6 +32,7 @@ class Services:
     assembler: ContextAssembler
     leases: LeaseManager
     metrics: Metrics
+    reads: Reads  # analysts' reads: the standby when CONVLOG_READ_DATABASE_URL is set
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     follower: Follower | None = None  # while the app runs: folds for every turn
 
@@ -41,6 +46,7 @@ class Services:
     def close(self) -> None:
         if self.follower is not None:
             self.follower.stop()
+        self.reads.close()
         self.engine.dispose()
 
 
@@ -49,12 +55,27 @@ def build_services(settings: ApiSettings) -> Services:
     # verb. No ping per checkout (a round trip on every request's every connection): a
     # connection the server dropped fails its request with a retryable 503 and the pool
     # is invalidated, and connections are renewed every few minutes anyway.
-    engine = create_engine(resolve_url(settings), pool_pre_ping=False, pool_recycle=300,
-                           pool_size=settings.api_pool_size,
-                           max_overflow=settings.api_pool_size, pool_timeout=10)
+    pool = {"pool_pre_ping": False, "pool_recycle": 300, "pool_size": settings.api_pool_size,
+            "max_overflow": settings.api_pool_size, "pool_timeout": 10}
+    engine = create_engine(resolve_url(settings), **pool)
     counter = TokenCounter(settings.encoding)
     return Services(settings, engine, EventStore(engine, counter), ContextAssembler(counter),
-                    LeaseManager(engine), Metrics(engine))
+                    LeaseManager(engine), Metrics(engine), _reads(settings, engine, pool))
+
+
+def _reads(settings: ApiSettings, engine: Engine, pool: dict[str, Any]) -> Reads:
+    """The standby's engine, pooled as the primary's. A read URL that reaches another
+    database is refused; an unreachable standby is only logged: reads that must see a
+    position fall back to the primary, the others answer 503 until it is back."""
+    url = standby_url(settings)
+    if url is None:
+        return Reads(engine)
+    standby = create_engine(url, **pool)
+    try:
+        check_standby(engine, standby)
+    except DatabaseError as error:
+        logging.getLogger("convlog.replica").warning("%s", error)
+    return Reads(engine, standby, timeout=settings.read_replica_timeout)
 
 
 async def services(request: Request) -> Services:  # async: no thread hop for a lookup

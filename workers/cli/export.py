@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from eventlog.errors import ConfigurationError
+from eventlog.replica import reads_for
 from projections.transcript import resolve_projection, stream
 from workers.bootstrap import bootstrap
 from workers.cli.output import console, err_console, is_terminal, plain
@@ -69,7 +70,8 @@ def replacing(path: Path) -> Iterator[Path]:
 def run_export(args: argparse.Namespace) -> int:
     app = bootstrap()
     path = Path(args.output)
-    with app.engine.connect() as conn:
+    source = reads_for(app.settings, app.engine).stale_ok()  # the standby when there is one
+    with source.connect() as conn:
         projection, total = resolve_projection(conn, args.projection)
     try:
         with progress_bar(total, f"exporting {projection}") as advance:
@@ -77,23 +79,23 @@ def run_export(args: argparse.Namespace) -> int:
                 if path.exists() and not path.is_dir():
                     raise ConfigurationError(f"{path} is a file; markdown writes one file per "
                                              "session into a directory", code="OUTPUT_UNWRITABLE")
-                count = write_markdown(stream(app.engine, projection), path, advance)
+                count = write_markdown(stream(source, projection), path, advance)
                 unit = "sessions"
             else:
                 with replacing(path) as partial:
                     count, unit = total, "messages"
                     if args.format == "parquet":
-                        count = write_parquet(app.engine, projection, partial, advance)
+                        count = write_parquet(source, projection, partial, advance)
                     elif args.format == "csv":
                         with partial.open("wb") as raw:
-                            write_csv(app.engine, projection, raw, advance)
+                            write_csv(source, projection, raw, advance)
                     else:
                         with partial.open("w", encoding="utf-8") as handle:
                             if args.format == "jsonl":
-                                count = write_jsonl(stream(app.engine, projection), handle,
+                                count = write_jsonl(stream(source, projection), handle,
                                                     advance)
                             else:
-                                count = write_openai(stream(app.engine, projection), handle,
+                                count = write_openai(stream(source, projection), handle,
                                                      advance)
                                 unit = "sessions"
     except OSError as error:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from rich.text import Text
 from sqlalchemy import Engine
 
+from eventlog.replica import reads_for
 from eventlog.search_index import configure, ensure_config, index_pending
 from projections.registry import get
 from projections.searching import Hit, SearchFilter, SearchPage, parse_address, search
@@ -79,11 +80,13 @@ def run_search(args: argparse.Namespace) -> int:
     if args.reindex:
         configure(app.engine, app.settings.search_config)
     index_pending(app.engine)  # nothing appended before this search is missed
-    with app.engine.connect() as conn:
+    # The standby once it has replayed that index, else the primary.
+    source = reads_for(app.settings, app.engine).current()
+    with source.connect() as conn:
         current = ensure_config(conn, app.settings.search_config)
         info = get(conn, args.projection)
-    wanted = _filter(app.engine, args, info.id)
-    with app.engine.connect() as conn:
+    wanted = _filter(source, args, info.id)
+    with source.connect() as conn:
         page = search(conn, info, args.query, wanted, config=current.config,
                       indexed_upto=current.indexed_upto, limit=args.limit, cursor=args.cursor)
     if args.json:

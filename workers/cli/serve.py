@@ -9,7 +9,7 @@ import shutil
 import sys
 import tempfile
 
-from workers.cli.output import err_console
+from workers.cli.output import err_console, plain
 
 KEEP_ALIVE_SECONDS = 30  # a gateway's next turn reuses its connection
 MAX_DEFAULT_WORKERS = 4  # each holds connections: the database's limit is shared
@@ -58,6 +58,8 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from eventlog.database import get_engine, resolve_url
+    from eventlog.errors import DatabaseError
+    from eventlog.replica import reads_for
     from workers.api.folder import FolderProcess
     from workers.api.logs import log_config
     from workers.migrate import ensure_current
@@ -66,7 +68,12 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = ApiSettings()
     # Fail here with one line (no database, no schema) rather than in every request; and
     # hand the resolved URL to the server processes, so an embedded server starts once.
-    ensure_current(get_engine(settings))
+    engine = get_engine(settings)
+    ensure_current(engine)
+    try:  # a read URL that reaches another database: one line, exit 2
+        reads_for(settings, engine).close()
+    except DatabaseError as error:  # a standby down for now: position reads fall back
+        err_console.print(plain(f"convlog serve: warning: {error}"))
     os.environ["CONVLOG_DATABASE_URL"] = resolve_url(settings)
     if "CONVLOG_API_POOL_SIZE" not in os.environ:
         # The database's connections shared among the processes (each also keeps one for

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from eventlog.encoding_names import KNOWN_ENCODINGS
+from eventlog.replica import reads_for
 from projections.context import ContextAssembler
 from projections.queries import quarantined_count
 from projections.registry import get
@@ -51,7 +52,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run_sessions(args: argparse.Namespace) -> int:
     app = bootstrap()
-    with app.engine.connect() as conn:
+    with reads_for(app.settings, app.engine).stale_ok().connect() as conn:
         info = get(conn, args.projection)
         wanted = SessionFilter(agents=None if args.agent is None else [args.agent],
                                key_prefix=args.key_prefix, participant=args.participant,
@@ -82,7 +83,10 @@ def run_sessions(args: argparse.Namespace) -> int:
 
 def run_context(args: argparse.Namespace) -> int:
     app = bootstrap()
-    with app.engine.begin() as conn:  # counts another encoding needs are kept
+    # The standby when there is one; another encoding may count what is missing, which
+    # the primary keeps.
+    source = app.engine if args.encoding else reads_for(app.settings, app.engine).stale_ok()
+    with source.begin() as conn:  # counts another encoding needs are kept
         info = get(conn, args.projection)
         session_id = find_session(conn, info.id, args.session)
         context = ContextAssembler(app.store.counter).assemble(

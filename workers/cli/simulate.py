@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from eventlog.replica import reads_for
 from projections.errors import ProjectionError
 from projections.policy import Policy, load_policy
 from projections.simulate import Comparison, Params, Prices, Window, compare
@@ -131,7 +132,8 @@ def run_comparison(app: App, args: argparse.Namespace, *,
             err_console.print(plain(f"decided the sessions of {label}"))
 
     return compare(app.engine, app.store, policies, window, params, against=against,
-                   on_measured=on_measured, on_built=built)
+                   on_measured=on_measured, on_built=built,
+                   reads=reads_for(app.settings, app.engine))
 
 
 def comparison_table(comparison: Comparison, *, title: str | None = None) -> Table:
