@@ -4,6 +4,8 @@ request or command that asked for it.
 - `catch_up_projection(name)`: fold what was appended since the projection's checkpoint.
 - `build_projection(name, activate, context)`: build a new projection (the API's `POST
   /v1/projections`), then activate it once caught up if asked.
+- `fold_slice(name, slice, batch_size, strict)`: fold one slice of a sliced build that
+  `convlog projection create --slices N` hands out (`projections.distributed`).
 
 With `CONVLOG_BROKER_URL`, `convlog worker` processes run them. Without, the process
 that enqueues them runs an in-process worker of its own, started once with the
@@ -31,6 +33,8 @@ QUEUE = "convlog"
 log = logging.getLogger("convlog.worker")
 CatchUpActor = dramatiq.Actor[[str], None]
 BuildActor = dramatiq.Actor[[str, bool, str | None], None]
+SliceActor = dramatiq.Actor[[str, int, int, bool], None]
+SLICE_HOLDER_WAIT = 30.0  # seconds a slice job waits for a slice another process holds
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Jobs:
 
     catch_up: CatchUpActor
     build: BuildActor
+    fold_slice: SliceActor
 
 
 def make_broker(url: str | None) -> dramatiq.Broker:
@@ -145,6 +150,31 @@ def build_projection(name: str, activate: bool, context: str | None = None) -> N
         log.exception("building projection %s stopped; it resumes from its checkpoint", name)
 
 
+def fold_slice(name: str, index: int, batch_size: int, strict: bool) -> None:
+    """Fold slice `index` of the sliced build of `name` from its checkpoint; nothing when it
+    is done, merged, or folded by another process. Lost connections are raised, so
+    dramatiq retries them; a worker that dies mid-slice never acknowledges the job, so
+    the broker hands it to another worker, which resumes the slice."""
+    from projections.distributed import fold_slice as fold
+    from projections.errors import LockLost, PoisonEvent
+
+    app = worker_app()
+    try:
+        result = fold(app.engine, app.store, name, index, batch_size=batch_size,
+                      strict=strict or app.settings.strict_projection,
+                      wait_for_holder=SLICE_HOLDER_WAIT)
+    except PoisonEvent as error:
+        log.error("projection %s, slice %d stopped (strict mode): %s", name, index, error)
+        return
+    except LockLost as error:
+        log.warning("projection %s, slice %d: %s", name, index, error)
+        return
+    if result is not None and not result.skipped:
+        log.info("projection %s: slice %d folded, %d events in %.2fs%s", name, index,
+                 result.events, result.seconds,
+                 f", {result.quarantined} quarantined" if result.quarantined else "")
+
+
 def declare_actors(broker: dramatiq.Broker) -> Jobs:
     """Bind the jobs to `broker`; returns them for enqueueing with `.send(...)`."""
     dramatiq.set_broker(broker)
@@ -155,7 +185,13 @@ def declare_actors(broker: dramatiq.Broker) -> Jobs:
     build: BuildActor = dramatiq.Actor(
         build_projection, broker=broker, actor_name="build_projection", queue_name=QUEUE,
         priority=10, options={"max_retries": 0, "time_limit": 24 * 3_600_000})
-    return Jobs(catch_up, build)
+    # Retried on a lost connection (it resumes from the slice's checkpoint); a slice of a
+    # large build may fold for hours.
+    slice_job: SliceActor = dramatiq.Actor(
+        fold_slice, broker=broker, actor_name="fold_slice", queue_name=QUEUE, priority=10,
+        options={"max_retries": 5, "min_backoff": 500, "max_backoff": 10_000,
+                 "time_limit": 24 * 3_600_000})
+    return Jobs(catch_up, build, slice_job)
 
 
 def setup(settings: WorkerSettings | None = None) -> tuple[dramatiq.Broker, Jobs]:

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from rich.table import Table
 
 from projections.parallel import rebuild_parallel
-from projections.policy import load_policy
+from projections.policy import Policy, load_policy
 from projections.queries import quarantined_events
 from projections.registry import create, describe_holders, drop, get, list_projections
 from projections.rescoping import activate_when_caught_up, build, rollback_when_caught_up
@@ -42,6 +42,9 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         help="no progress on stderr (the final status is printed)")
     create.add_argument("--workers", type=positive_int, default=1,
                         help="processes for the rebuild (slices by agent/platform/account)")
+    create.add_argument("--slices", type=positive_int, metavar="N",
+                        help="hand the rebuild in N slices to the `convlog worker` processes "
+                        "on CONVLOG_BROKER_URL (any host), wait for them and merge")
     create.add_argument("--strict", action="store_true", help="stop at an event that cannot "
                         "be folded instead of quarantining it")
     create.set_defaults(handler=run_create)
@@ -83,6 +86,8 @@ def run_create(args: argparse.Namespace) -> int:
         err_console.print(plain(f"convlog: {args.name!r} does not exist yet; give --policy "
                                 "FILE"))
         return 2
+    if args.slices:
+        return _create_on_workers(app, args, policy, strict)
     if policy is not None:
         with app.engine.begin() as conn:
             create(conn, args.name, policy, app.settings.encoding)
@@ -99,6 +104,42 @@ def run_create(args: argparse.Namespace) -> int:
     progress, on_batch = build_progress(app, args.name, quiet=args.quiet, lines=True)
     with progress or nullcontext():
         build(app.engine, app.store, args.name, on_batch=on_batch, strict=strict)
+    if args.activate:
+        activate_when_caught_up(app.engine, app.store, args.name, wait=True)
+    _print_status(app, args.name, as_json=False)
+    return 0
+
+
+def _create_on_workers(app: App, args: argparse.Namespace, policy: Policy | None,
+                       strict: bool) -> int:
+    """`create --slices N`: the slices go to the workers through the broker; this process
+    creates the projection, hands them out, watches and merges, then waits until the
+    projection has caught up (a worker's catch-up may fold the rest)."""
+    from projections.distributed import build_on_workers, wait_caught_up
+    from workers.jobs import setup
+
+    if args.workers > 1:
+        err_console.print("convlog: --slices hands the build to the workers, --workers runs "
+                          "it in processes here; give one of them")
+        return 2
+    if not app.settings.broker_url:
+        err_console.print("convlog: --slices needs CONVLOG_BROKER_URL, the broker the "
+                          "`convlog worker` processes take jobs from; without one, use "
+                          "--workers N to build in processes here")
+        return 2
+    broker, jobs = setup(app.settings)
+    try:
+        started = time.perf_counter()
+        result = build_on_workers(
+            app.engine, app.store, args.name, args.slices, jobs.fold_slice.send,
+            policy=policy, encoding=app.settings.encoding, strict=strict,
+            on_stall=lambda line: err_console.print(plain(f"convlog: {line}")))
+    finally:
+        broker.close()
+    elapsed = time.perf_counter() - started
+    err_console.print(f"folded {result.positions:,} positions in {result.slices} slices on the "
+                      f"workers in {elapsed:.1f}s", highlight=False)
+    wait_caught_up(app.engine, app.store, args.name, strict=strict)
     if args.activate:
         activate_when_caught_up(app.engine, app.store, args.name, wait=True)
     _print_status(app, args.name, as_json=False)
