@@ -12,8 +12,8 @@ from eventlog.envelopes import Envelope, read_envelopes
 from eventlog.partition import Partition
 from eventlog.store import EventStore
 from projections.errors import LockLost, PoisonEvent, StaleCheckpoint
-from projections.projector.fold import fold_batch
-from projections.projector.interface import BatchFold, FoldOutcome
+from projections.projector.fold import fold_batch, prepare_batch
+from projections.projector.interface import BatchFold, BatchPrepare, FoldOutcome
 from projections.projector.quarantine import blame, fold_isolating, read_isolating, record
 from projections.projector.readahead import ReadAhead
 from projections.projector.slices import merge_slices, slice_states
@@ -59,7 +59,7 @@ class Projector:
     def __init__(self, engine: Engine, store: EventStore, name: str | None = None, *,
                  batch_size: int = BATCH_SIZE, hook: BatchHook | None = None,
                  partition: Partition | None = None, fold: BatchFold = fold_batch,
-                 strict: bool = False) -> None:
+                 prepare: BatchPrepare | None = None, strict: bool = False) -> None:
         self.engine = engine
         self.store = store
         self.name = name
@@ -67,9 +67,13 @@ class Projector:
         self.hook = hook  # tests use it to crash at chosen points
         self.partition = partition  # one slice of a parallel rebuild (projections.parallel)
         self.fold = fold  # what turns a batch of events into session rows
+        # The fold's pure work, done on the read-ahead thread: the default fold's own
+        # unless another fold (and its own preparation, if any) is given.
+        self.prepare = prepare or (prepare_batch if fold is fold_batch else None)
         self.strict = strict  # stop at a poison event instead of quarantining it
         self._label = repr(name) if name else "the active projection"
         self._ahead: ReadAhead | None = None  # while `_run` runs
+        self._prepared: object | None = None  # the read-ahead's preparation of this batch
         self._marked_caught_up = False  # caught_up_at is set (read by catch_up)
 
     def info(self) -> ProjectionInfo:
@@ -111,7 +115,10 @@ class Projector:
              policy: CompiledPolicy, result: CatchUpResult, on_batch: OnBatch | None,
              max_batches: int | None) -> bool:
         """Batches until there is nothing left (True) or max_batches is reached (False)."""
-        self._ahead = ReadAhead(self.engine, self.partition, TRIGGER_TEXT_CHARS)
+        prepare = self.prepare
+        self._ahead = ReadAhead(
+            self.engine, self.partition, TRIGGER_TEXT_CHARS,
+            prepare=(lambda events: prepare(policy, events)) if prepare is not None else None)
         try:
             while max_batches is None or result.batches < max_batches:
                 # A projector whose lock went away (its connection died) must not write
@@ -153,7 +160,7 @@ class Projector:
                 continue
             part = Projector(self.engine, self.store, info.name, batch_size=self.batch_size,
                              hook=self.hook, partition=state.partition, fold=self.fold,
-                             strict=self.strict)
+                             prepare=self.prepare, strict=self.strict)
             if not part._run(lock_conn, held, info.id, policy, result, on_batch, max_batches):
                 return False
             result.resumed_slices += 1
@@ -295,10 +302,12 @@ class Projector:
 
         if isolate:
             return read_isolating(conn, read, checkpoint, self.batch_size, window)
+        self._prepared = None
         if self._ahead is not None:
             ahead = self._ahead.take(checkpoint, self.batch_size, window)
             if ahead is not None:
-                return ahead, None
+                events, self._prepared = ahead
+                return events, None
         try:
             return read(checkpoint, self.batch_size, window), None
         except Exception as error:
@@ -313,8 +322,9 @@ class Projector:
         if not events:
             return FoldOutcome(0, 0), (), None
         if not isolate:
+            prepared, self._prepared = self._prepared, None
             try:
-                return self.fold(conn, projection_id, policy, events), (), None
+                return self.fold(conn, projection_id, policy, events, prepared), (), None
             except Exception as error:
                 if blame(error) is None:
                     raise

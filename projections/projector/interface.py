@@ -29,7 +29,16 @@ class BatchFold(Protocol):
     writes its rows on `conn` and neither commits nor touches the checkpoint,
     which the loop moves afterwards in the same transaction. Its result must
     depend only on the events and the tables, never on where batch boundaries fell.
+    `prepared` is what the fold's `prepare` (see BatchPrepare) made of exactly these
+    events ahead of time, or None: then the fold does that work itself.
     """
 
     def __call__(self, conn: Connection, projection_id: int, policy: CompiledPolicy,
-                 events: Sequence[Envelope], /) -> FoldOutcome: ...
+                 events: Sequence[Envelope], /, prepared: object | None = None
+                 ) -> FoldOutcome: ...
+
+
+class BatchPrepare(Protocol):
+    """A fold's pure work on a batch (no database), done ahead on another thread."""
+
+    def __call__(self, policy: CompiledPolicy, events: Sequence[Envelope], /) -> object: ...

@@ -7,10 +7,16 @@ catch-up takes a read only for exactly the range it asked for, and reads
 itself otherwise: when the range moved (the horizon grew, a poison event cut
 the batch short) or the read failed (the catch-up's own read meets the error
 again and isolates the event to blame, as without read-ahead).
+
+With `prepare`, the thread also does the batch's pure work once the events are read
+(the default fold resolves every event's key under the policy): it runs while the
+catch-up waits for the server to write the batch before, so the two overlap. A
+preparation that fails is dropped, and the fold prepares for itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import Engine, text
@@ -19,15 +25,19 @@ from eventlog.envelopes import Envelope, read_envelopes
 from eventlog.partition import Partition
 
 Range = tuple[int, int, int]  # (after, limit, upto) of read_envelopes
+Prepare = Callable[[list[Envelope]], object]
+Read = tuple[list[Envelope], object | None]  # the events and what `prepare` made of them
 
 
 class ReadAhead:
-    def __init__(self, engine: Engine, partition: Partition | None, text_chars: int) -> None:
+    def __init__(self, engine: Engine, partition: Partition | None, text_chars: int, *,
+                 prepare: Prepare | None = None) -> None:
         self.engine = engine
         self.partition = partition
         self.text_chars = text_chars
+        self.prepare = prepare
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convlog-read-ahead")
-        self._pending: tuple[Range, Future[list[Envelope]]] | None = None
+        self._pending: tuple[Range, Future[Read]] | None = None
 
     def schedule(self, after: int, limit: int, upto: int) -> None:
         """Start reading (after, upto], at most `limit` events."""
@@ -35,8 +45,9 @@ class ReadAhead:
         wanted = (after, limit, upto)
         self._pending = (wanted, self._pool.submit(self._read, wanted))
 
-    def take(self, after: int, limit: int, upto: int) -> list[Envelope] | None:
-        """The events read ahead for exactly this range; None: read them yourself."""
+    def take(self, after: int, limit: int, upto: int) -> Read | None:
+        """The events read ahead for exactly this range, and their preparation (None
+        when there was none or it failed); None: read them yourself."""
         pending, self._pending = self._pending, None
         if pending is None:
             return None
@@ -58,9 +69,15 @@ class ReadAhead:
             self._pending[1].cancel()
             self._pending = None
 
-    def _read(self, wanted: Range) -> list[Envelope]:
+    def _read(self, wanted: Range) -> Read:
         after, limit, upto = wanted
         with self.engine.connect() as conn, conn.begin():
             conn.execute(text("SET LOCAL jit = off"))  # as the catch-up's own batches
-            return read_envelopes(conn, after, limit, upto, partition=self.partition,
-                                  text_chars=self.text_chars)
+            events = read_envelopes(conn, after, limit, upto, partition=self.partition,
+                                    text_chars=self.text_chars)
+        if self.prepare is None or not events:
+            return events, None
+        try:
+            return events, self.prepare(events)
+        except Exception:  # an event to blame: the fold meets it again and isolates it
+            return events, None
