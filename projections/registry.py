@@ -113,6 +113,18 @@ def create(conn: Connection, name: str, policy: Policy,
     return get(conn, name)
 
 
+def index_partitions(conn: Connection, projection_id: int) -> None:
+    """Build the projection's secondary indexes if it has not got them yet.
+
+    A new projection's partitions have only their primary keys, which the fold reads
+    through; the indexes the readers use (sessions by key, members by running token
+    total) are built in one pass each when its build reaches the head (the catch-up
+    calls this in the batch that marks it caught up), rather than row by row during
+    the build. Idempotent and cheap once done.
+    """
+    conn.execute(text("SELECT convlog_index_partitions(:id)"), {"id": projection_id})
+
+
 def _exists(name: str) -> ProjectionError:
     return ProjectionError(f"a projection named {name!r} exists already; pick another name "
                            "or drop it first", code="PROJECTION_EXISTS")
@@ -124,12 +136,14 @@ def ensure_default(conn: Connection, encoding: str = DEFAULT_ENCODING) -> None:
         return
     info = (find(conn, DEFAULT_PROJECTION)
             or create(conn, DEFAULT_PROJECTION, Policy(), encoding))
+    index_partitions(conn, info.id)  # active from the start: readers need its indexes
     conn.execute(text("INSERT INTO active_projection (projection_id) VALUES (:id)"),
                  {"id": info.id})
 
 
 def activate(conn: Connection, info: ProjectionInfo) -> ProjectionInfo | None:
     """Make `info` the active projection in one statement; returns the one it replaced."""
+    index_partitions(conn, info.id)  # done when it was caught up; this is a look-up
     previous = conn.execute(text(
         "SELECT p.name FROM active_projection a JOIN projections p ON p.id = a.projection_id "
         "FOR UPDATE OF a")).scalar_one_or_none()

@@ -28,6 +28,7 @@ from projections.registry import (
     CHECKPOINT_CHANNEL,
     ProjectionInfo,
     get,
+    index_partitions,
     lock_holders,
     projector_lock_key,
     slice_lock_key,
@@ -286,6 +287,9 @@ class Projector:
     def _mark_caught_up(self, conn: Connection, projection_id: int) -> None:
         """The first time the projection reaches the head (a build's end), say when."""
         if not self._marked_caught_up:
+            # The build's end: its secondary indexes, in one pass each, in the same
+            # transaction, so a projection is never caught up (nor activated) without them.
+            index_partitions(conn, projection_id)
             conn.execute(text("UPDATE projections SET caught_up_at = coalesce(caught_up_at, "
                               "now()) WHERE id = :id"), {"id": projection_id})
             self._marked_caught_up = True
