@@ -39,6 +39,10 @@ READ_SETTING = "CONVLOG_READ_DATABASE_URL"
 _FIRST_PAUSE = 0.0005
 _LONGEST_PAUSE = 0.02
 _WARN_EVERY = 60.0  # seconds between two warnings about reads the primary took over
+# How long a stale read trusts the last look at the standby: a standby seen up is looked
+# at again after a second, one seen down after five (meanwhile the primary serves).
+_UP_FOR, _DOWN_FOR = 1.0, 5.0
+_PING = text("SELECT 1")
 # WAL positions as byte offsets (numeric), which every supported PostgreSQL compares.
 # The flush position, not the insert one: reads on the primary insert WAL too (pruning,
 # hint bits under checksums) that no commit follows and that may wait to be flushed,
@@ -126,10 +130,16 @@ class Reads:
         self.fallbacks = 0  # reads the primary took over, for the operator and the tests
         self._lock = threading.Lock()
         self._warned_at: float | None = None
+        self._standby_up = True
+        self._look_again_at = 0.0  # monotonic time after which the standby is looked at
 
     def stale_ok(self) -> Engine:
-        """The standby when there is one: it may be a little behind the primary."""
-        return self.standby if self.standby is not None else self.primary
+        """The standby when there is one and it answers (it may be a little behind the
+        primary); the primary while it does not, so a standby that went away costs the
+        analysts' reads their offload, not their answers."""
+        if self.standby is None or not self._standby_answers():
+            return self.primary
+        return self.standby
 
     def current(self) -> Engine:
         """An engine whose reads see every commit made before this call."""
@@ -150,6 +160,29 @@ class Reads:
     def close(self) -> None:
         if self.standby is not None:
             self.standby.dispose()
+
+    def _standby_answers(self) -> bool:
+        """Whether the standby answered when last looked at (at most a second ago while it
+        does, five while it does not)."""
+        assert self.standby is not None
+        now = time.monotonic()
+        if now < self._look_again_at:
+            return self._standby_up
+        try:
+            with self.standby.connect().execution_options(
+                    isolation_level=_ONE_STATEMENT) as conn:
+                conn.execute(_PING)
+            up = True
+        except DBAPIError as error:
+            up = False
+            if self._standby_up:
+                log.warning("the standby does not answer (%s: %s); the primary serves every "
+                            "read until it does", error.__class__.__name__,
+                            str(error.orig).strip())
+        with self._lock:
+            self._standby_up = up
+            self._look_again_at = now + (_UP_FOR if up else _DOWN_FOR)
+        return up
 
     def _fell_back(self, lsn: int) -> None:
         with self._lock:

@@ -1,0 +1,45 @@
+"""A standby that went away costs the analysts' reads their offload, not their answers."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from sqlalchemy import Engine, create_engine
+
+from eventlog.replica import Reads
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_stale_reads_go_to_the_primary_while_the_standby_does_not_answer(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a read URL whose server does not answer (nothing listens on its port)
+    gone = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/x",
+                         connect_args={"connect_timeout": 2})
+    reads = Reads(engine, gone)
+    try:
+        # When a read that needs no position asks where to go, twice
+        first, second = reads.stale_ok(), reads.stale_ok()
+        # Then the primary serves both, and the operator is told once
+        assert first is engine and second is engine
+        assert sum("does not answer" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        gone.dispose()
+
+
+def test_stale_reads_go_to_a_standby_that_answers(engine: Engine) -> None:
+    # Given a read URL whose server answers (here the same server: what is checked is
+    # that stale reads are sent there, not what it holds)
+    standby = create_engine(engine.url)
+    reads = Reads(engine, standby)
+    try:
+        # When a read that needs no position asks where to go
+        # Then it goes to the standby
+        assert reads.stale_ok() is standby
+    finally:
+        standby.dispose()
