@@ -27,6 +27,7 @@ def _lines(path: Path, items: list[dict[str, Any]], tail: str = "") -> None:
 
 # ----------------------------------------------------------------------- OpenClaw
 
+CHECKPOINT_ID = "0f4d3a52-1b2c-4d5e-8f90-123456789abc"
 INBOUND = ("Conversation info (untrusted metadata):\n```json\n"
            '{"message_id": "1001", "sender_id": "42", "sender": "Alice"}\n```\n\n')
 
@@ -34,9 +35,11 @@ INBOUND = ("Conversation info (untrusted metadata):\n```json\n"
 def openclaw_store(root: Path) -> Path:
     """~/.openclaw with agent main: a v3 DM with a branch, a compaction that keeps its last
     entry and a time envelope; a v2 channel; a v1 slack chat ending in a truncated line; a
-    forum topic file; and an earlier epoch of three of those keys, each tied to its key
+    forum topic file; an earlier epoch of three of those keys, each tied to its key
     another way: the entry's usage lineage (a /reset archive), a store backup (an archive
-    of a deleted session) and the archived header's usageFamilyKey (a topic's archive)."""
+    of a deleted session) and the archived header's usageFamilyKey (a topic's archive); and
+    copies that are no session: a compaction checkpoint, a .bak transcript, a store backup
+    equal to the store, a runtime trajectory."""
     sessions = root / "agents" / "main" / "sessions"
     sessions.mkdir(parents=True)
     index = {
@@ -120,6 +123,16 @@ def openclaw_store(root: Path) -> Path:
          "cwd": "/w", "usageFamilyKey": "agent:main:telegram:group:-1001:topic:7"},
         msg("f1", None, -3599, {"role": "user", "content": "an older topic question"}),
     ])
+    # Copies OpenClaw leaves beside the transcripts, none a session of its own: the DM's
+    # checkpoint taken before it compacted, a .bak of the channel's transcript, a backup
+    # of the store as it is now, and a runtime trajectory
+    transcript = (sessions / "s-main.jsonl").read_text(encoding="utf-8")
+    (sessions / f"s-main.checkpoint.{CHECKPOINT_ID}.jsonl").write_text(
+        "".join(transcript.splitlines(keepends=True)[:6]), encoding="utf-8")
+    (sessions / "s-v2.jsonl.bak.2026-03-01T10-30-00.000Z").write_bytes(
+        (sessions / "s-v2.jsonl").read_bytes())
+    (sessions / "sessions.json.bak.2").write_bytes((sessions / "sessions.json").read_bytes())
+    _lines(sessions / "s-v2.trajectory.jsonl", [{"type": "run", "at": iso(12)}])
     return root
 
 
@@ -266,49 +279,83 @@ def hermes_store(root: Path, *, current: bool) -> Path:
 
 # ---------------------------------------------------------------------- PicoClaw
 
+PICO_CHANNEL = "555"  # the Discord channel PicoClaw's dispatch rule splits per user
+
+
 def picoclaw_store(root: Path) -> Path:
-    """<workspace>/sessions: a Telegram forum topic (opaque key, scope, summary, skip, aliases),
-    a DM scoped by sender, a legacy .json and a corrupt meta file."""
+    """<workspace>/sessions and, beside the workspace, PicoClaw's config.json: a Telegram
+    forum topic (opaque key, scope, summary, aliases; a line a crash cut short before
+    `skip`, which counts it, and a blank one); a DM scoped by sender; a Discord channel
+    split per user by a dispatch rule, one of its metas with Go's zero time for the
+    created_at PicoClaw never set; a Slack channel (ids lower-cased in the scope); a
+    legacy .json; a JSONL whose meta file was never written (named by the sanitised
+    key); and a corrupt meta file."""
     from projections.gateways.picoclaw.keys import Scope
 
     folder = root / "sessions"
     folder.mkdir(parents=True)
+    (root.parent / "config.json").write_text(json.dumps({
+        "session": {"dimensions": ["chat"]},
+        "agents": {"dispatch": {"rules": [{
+            "name": "ops per user", "when": {"channel": "discord", "chat": PICO_CHANNEL},
+            "session_dimensions": ["chat", "sender"]}]}}}), encoding="utf-8")
+
+    def scoped(scope: Scope, lines: list[dict[str, Any]], tail: str = "",
+               **meta: Any) -> str:
+        key = scope.key()
+        _lines(folder / f"{key}.jsonl", lines, tail)
+        (folder / f"{key}.meta.json").write_text(json.dumps({
+            "key": key, "scope": {"version": 1, "agent_id": scope.agent,
+                                  "channel": scope.channel, "account": scope.account,
+                                  "dimensions": list(scope.dimensions),
+                                  "values": dict(scope.values)}, **meta}), encoding="utf-8")
+        return key
+
     topic_scope = Scope("main", "telegram", "default", ("chat",),
                         {"chat": "group:-1001234567890/42"})
     key = topic_scope.key()
     _lines(folder / f"{key}.jsonl", [
-        {"role": "user", "content": "old 1", "created_at": iso(0)},
-        {"role": "assistant", "content": "old 2", "created_at": iso(1)},
-        {"role": "user", "content": "new question", "created_at": iso(2)},
-        {"role": "assistant", "content": "", "created_at": iso(3),
-         "tool_calls": [{"id": "t1", "type": "function",
-                         "function": {"name": "exec", "arguments": "{\"cmd\": \"ls\"}"}}]},
-        {"role": "tool", "content": "a b", "tool_call_id": "t1", "created_at": iso(4)},
-        {"role": "assistant", "content": "done", "created_at": iso(5)},
-    ])
+        {"role": "user", "content": "old 1", "created_at": iso(0)}])
+    with (folder / f"{key}.jsonl").open("a", encoding="utf-8") as file:
+        file.write('\n{"role": "user", "content": "cut sh\n')  # PicoClaw counts it, not ""
+    with (folder / f"{key}.jsonl").open("a", encoding="utf-8") as file:
+        file.write("".join(json.dumps(line) + "\n" for line in [
+            {"role": "assistant", "content": "old 2", "created_at": iso(1)},
+            {"role": "user", "content": "new question", "created_at": iso(2)},
+            {"role": "assistant", "content": "", "created_at": iso(3),
+             "tool_calls": [{"id": "t1", "type": "function",
+                             "function": {"name": "exec", "arguments": "{\"cmd\": \"ls\"}"}}]},
+            {"role": "tool", "content": "a b", "tool_call_id": "t1", "created_at": iso(4)},
+            {"role": "assistant", "content": "done", "created_at": iso(5)}]))
     (folder / f"{key}.meta.json").write_text(json.dumps({
-        "key": key, "summary": "they said old things", "skip": 2, "count": 6,
+        "key": key, "summary": "they said old things", "skip": 3, "count": 7,
         "created_at": iso(0), "updated_at": iso(5),
         "scope": {"version": 1, "agent_id": "main", "channel": "telegram",
                   "account": "default", "dimensions": ["chat"],
                   "values": {"chat": "group:-1001234567890/42"}},
         "aliases": ["agent:main:telegram:group:-1001234567890/42"]}), encoding="utf-8")
-    dm_scope = Scope("main", "telegram", "default", ("sender",), {"sender": "user123"})
-    dm_key = dm_scope.key()
-    _lines(folder / f"{dm_key}.jsonl", [
-        {"role": "user", "content": "dm hello"}, {"role": "assistant", "content": "dm hi"}])
-    (folder / f"{dm_key}.meta.json").write_text(json.dumps({
-        "key": dm_key, "scope": {"version": 1, "agent_id": "main", "channel": "telegram",
-                                 "account": "default", "dimensions": ["sender"],
-                                 "values": {"sender": "user123"}},
-        "aliases": ["agent:main:main", "agent:main:direct:user123",
-                    "agent:main:telegram:direct:user123"],
-        "created_at": iso(50)}), encoding="utf-8")
+    scoped(Scope("main", "telegram", "default", ("sender",), {"sender": "user123"}),
+           [{"role": "user", "content": "dm hello"}, {"role": "assistant", "content": "dm hi"}],
+           aliases=["agent:main:main", "agent:main:direct:user123",
+                    "agent:main:telegram:direct:user123"], created_at=iso(50))
+    for sender, offset, created in (("alice", 80, iso(80)),
+                                    ("bob", 90, "0001-01-01T00:00:00Z")):
+        scoped(Scope("main", "discord", "default", ("chat", "sender"),
+                     {"chat": f"channel:{PICO_CHANNEL}", "sender": sender}),
+               [{"role": "user", "content": f"{sender} asks"},
+                {"role": "assistant", "content": f"{sender} is answered"}],
+               aliases=[f"agent:main:discord:channel:{PICO_CHANNEL}"], created_at=created,
+               updated_at=iso(offset + 1))
+    scoped(Scope("main", "slack", "workspace-a", ("chat",), {"chat": "channel:c0ops"}),
+           [{"role": "user", "content": "slack hello", "created_at": iso(100)}],
+           aliases=["agent:main:slack:channel:c0ops"], created_at=iso(100))
     (folder / "agent_main_telegram_direct_555.json").write_text(json.dumps({
         "key": "agent:main:telegram:direct:555", "summary": "",
         "messages": [{"role": "user", "content": "legacy hello"},
                      {"role": "assistant", "content": "legacy hi"}],
         "created": iso(60), "updated": iso(61)}), encoding="utf-8")
+    _lines(folder / "agent_main_telegram_direct_777.jsonl", [
+        {"role": "user", "content": "no meta file", "created_at": iso(110)}])
     _lines(folder / "broken.jsonl", [{"role": "user", "content": "orphan line",
                                       "created_at": iso(70)}])
     (folder / "broken.meta.json").write_text("{not json", encoding="utf-8")

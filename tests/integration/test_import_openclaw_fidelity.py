@@ -170,6 +170,14 @@ def test_reset_archives_are_earlier_epochs_of_their_key_and_the_round_trip_is_wh
     assert trip["splits"] == [] and trip["merges"] == []
     assert "3 archived transcript(s) (/reset or deleted) imported as earlier epochs of " \
            "their key, a session.reset before each later one" in report["notes"]
+    # And the copies beside the transcripts (a compaction checkpoint, a .bak transcript, a
+    # trajectory) are no sessions: each is named, and nothing of theirs was read twice
+    copies = [n for n in report["notes"] if "skipped" in n]
+    assert [n.split(" skipped")[0] for n in copies] == [
+        "1 compaction checkpoint(s)", "1 transcript backup(s) (.bak)",
+        "1 runtime trajectory file(s)"]
+    assert report["messages"]["duplicates"] == 0
+    assert len({e["id"] for e in events}) == len(events)
     # And each reset is at the key's address, the DM's naming its peer, so that it resets
     # that very session under the per-person DM scopes too
     resets = {e["meta"]["import"]["key"]: e for e in events if e["type"] == "session.reset"}
@@ -212,3 +220,69 @@ def test_an_archive_no_lineage_ties_to_one_key_keeps_its_own_session_id(
         "2 transcript(s) tied to no session key (no sessions.json entry, lineage or store "
         "backup names their session id, 1 of them claimed by more than one key): imported "
         "under their session id, chat unknown"]
+
+
+def test_copies_of_a_transcript_are_skipped_by_name_and_stand_in_when_it_is_gone(
+        tmp_path: Path, store: EventStore, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a channel whose transcript has a compaction checkpoint and a .bak copy beside
+    # it, and a second channel whose transcript is gone but its checkpoint is still there
+    checkpoint = "s-{}.checkpoint.0f4d3a52-1b2c-4d5e-8f90-123456789abc.jsonl"
+    index = {"agent:main:slack:channel:c1": {"sessionId": "s-a", "updatedAt": T0 * 1000},
+             "agent:main:slack:channel:c2": {"sessionId": "s-b", "updatedAt": T0 * 1000}}
+    root = _store(tmp_path / "openclaw", index, {
+        "s-a.jsonl": _transcript("s-a", "one", "two"),
+        checkpoint.format("a"): _transcript("s-a", "one"),
+        "s-a.jsonl.bak.2026-03-01T10-30-00.000Z": _transcript("s-a", "one", "two"),
+        checkpoint.format("b"): _transcript("s-b", "only in the checkpoint")})
+    # When it is imported
+    status, report = run_import(capsys, "openclaw", str(root))
+    # Then each message is in the log once, under its key: no transcript was an orphan
+    assert status == 0
+    keys = [(e["text"], e["meta"]["import"]["key"]) for e in imported(store, "openclaw")]
+    assert sorted(keys) == [("one", "agent:main:slack:channel:c1"),
+                            ("only in the checkpoint", "agent:main:slack:channel:c2"),
+                            ("two", "agent:main:slack:channel:c1")]
+    # And the two copies of a transcript that is read are named as skipped; the one whose
+    # transcript is gone was read as that key's live session (no reset before it)
+    assert report["notes"] == [
+        "1 compaction checkpoint(s) skipped: a copy of a transcript taken before it "
+        "compacted, whose entries are imported once, from it",
+        "1 transcript backup(s) (.bak) skipped: a copy of a transcript whose entries are "
+        "imported once, from it"]
+    assert report["sessions"]["imported"] == 2
+    trip = report["round_trip"]
+    assert (trip["gateway_sessions"], trip["reproduced"]) == (2, 2)
+    assert not [e for e in imported(store, "openclaw") if e["type"] == "session.reset"]
+
+
+def test_a_key_with_a_main_and_a_topic_transcript_has_no_reset_between_them(
+        tmp_path: Path, store: EventStore, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a thread's key whose session id has its transcript under both names OpenClaw
+    # has used (`<id>.jsonl`, `<id>-topic-<thread>.jsonl`), and a Slack thread whose
+    # thread id (a ts) keeps its dot in the file name
+    index = {"agent:main:discord:channel:c5:thread:t5": {"sessionId": "s-t",
+                                                         "updatedAt": T0 * 1000},
+             "agent:main:slack:channel:c9:thread:1772359800.000100": {
+                 "sessionId": "s-k", "updatedAt": T0 * 1000}}
+    root = _store(tmp_path / "openclaw", index, {
+        "s-t.jsonl": _transcript("s-t", "first part"),
+        "s-t-topic-t5.jsonl": _transcript("s-t2", "second part"),
+        "s-k-topic-1772359800.000100.jsonl": _transcript("s-k", "in the slack thread")})
+    # When it is imported and projected
+    status, report = run_import(capsys, "openclaw", str(root))
+    assert status == 0
+    # Then no reset separates the two files of one session: one epoch, both in context
+    events = imported(store, "openclaw")
+    assert [e["type"] for e in events].count("session.reset") == 0
+    assert main(["catch-up"]) == 0
+    context = _context(capsys, _current_session(
+        capsys, "agent:main:discord:channel:c5:thread:t5"))
+    assert [text for _, text in context] == ["first part", "second part"]
+    # And the Slack thread's transcript was found beside its entry, its thread id whole
+    slack = next(e for e in events if e["text"] == "in the slack thread")
+    assert (slack["meta"]["import"]["key"], slack["topic"]) == (
+        "agent:main:slack:channel:c9:thread:1772359800.000100", "1772359800.000100")
+    trip = report["round_trip"]
+    assert (trip["gateway_sessions"], trip["reproduced"], trip["splits"]) == (2, 2, [])

@@ -1,11 +1,17 @@
 """`convlog import tinyclaw`: the queue database (messages, responses, a team's chat room),
-read-only, one session per agent, malformed rows named and skipped, idempotent."""
+read-only, one session per agent, malformed rows named and skipped, idempotent; and the
+README's per-thread sessions, run as written."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import shlex
 import sqlite3
+import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +21,9 @@ from eventlog.events import Event, parse_event
 from eventlog.store import EventStore
 from projections.policy import load_policy
 from projections.resolver import compile_policy
+from tests.fixtures.http import ApiServer
 from tests.integration.import_helpers import by_session, fingerprint, imported, run_import
+from workers.cli.main import main
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in milliseconds, as TinyClaw writes times
 
@@ -267,3 +275,83 @@ def test_claude_code_transcripts_add_tool_use_without_reading_a_prompt_twice(
     _, again = run_import(capsys, "tinyclaw", str(root), "--claude-projects", str(projects))
     assert again["messages"]["appended"] == 0
     assert fingerprint(tmp_path / "claude") == before
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_per_thread_commands() -> list[str]:
+    """The shell lines of the README's TinyClaw per-thread example, as written."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Moving from a gateway"):text.index("## Documentation")]
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    return [line for line in block.group(1).splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def test_the_readmes_per_thread_sessions_for_tinyclaw_run_as_written(
+        tmp_path: Path, api_factory: Callable[..., ApiServer], store: EventStore,
+        cli_env: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a TinyClaw home and Claude Code's projects folder where the README has them
+    home = tinyclaw_store(tmp_path / ".tinyclaw")
+    (tmp_path / ".claude" / "projects").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    lines = readme_per_thread_commands()
+    imports, activate, ingest, resolve, claude = lines
+
+    def run(line: str) -> int:
+        capsys.readouterr()
+        words = [w.replace("~", str(tmp_path), 1) if w.startswith("~/") else w
+                 for w in shlex.split(line)]
+        assert words[0] == "convlog"
+        return main(words[1:])
+
+    def thread_session(address: dict[str, Any]) -> str:
+        capsys.readouterr()
+        assert main(["resolve", json.dumps(address), "--json"]) == 0
+        return str(json.loads(capsys.readouterr().out)["session_id"])
+
+    # When its lines run: the import (partial: the test store's damaged rows are named),
+    # a per-thread policy made active, the gateway's message of Telegram topic 652
+    assert run(imports) == 1
+    assert run(activate) == 0
+    event = json.loads(re.findall(r"'(\{.*?\})'", ingest)[0])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
+        json.dumps(event).encode() + b"\n")))
+    assert ingest.endswith("| convlog ingest -") and main(["ingest", "-"]) == 0
+    address = json.loads(re.findall(r"'(\{.*?\})'", resolve)[0])
+    assert "--json | jq -r .session_id" in resolve
+    sid = thread_session(address)
+    # Then the thread's session id is a UUID, as `claude --session-id` takes it
+    assert claude.startswith('claude --session-id "$SID"')
+    assert str(uuid.UUID(sid)) == sid
+    # And a turn over HTTP in that thread answers with the same id, the thread's context
+    # holding its two messages; another thread of the chat has another id
+    api = api_factory()
+    client = api.client(api.token("gw", agents=[event["agent"]]))
+    turn = client.turn({**event, "message_id": "9002", "text": "still red?",
+                        "occurred_at": "2026-03-01T10:05:00Z"})
+    assert turn["session_id"] == sid == client.resolve(address)["session_id"]
+    assert [m["content"] for m in turn["context"]["messages"]] == [
+        "the build is red", "still red?"]
+    assert thread_session({**address, "topic": "29"}) != sid
+    # And the id is the same after a rebuild of the projection and a second import
+    assert run(activate.replace("create per-thread", "create rebuilt")) == 0
+    capsys.readouterr()
+    _, again = run_import(capsys, "tinyclaw", str(home), "--claude-projects",
+                               str(tmp_path / ".claude" / "projects"))
+    assert again["messages"]["appended"] == 0
+    assert thread_session(address) == sid
+    # When the thread is reset over HTTP
+    client.reset(sid, id="reset-652")
+    # Then its next turn answers with a new id and starts from nothing; once the reset is
+    # folded, resolving the thread gives that id too
+    after = client.turn({**event, "message_id": "9003", "text": "fresh start",
+                         "occurred_at": "2026-03-01T11:00:00Z"})
+    fresh = after["session_id"]
+    assert fresh != sid and str(uuid.UUID(fresh)) == fresh
+    assert [m["content"] for m in after["context"]["messages"]] == ["fresh start"]
+    assert main(["catch-up"]) == 0
+    assert thread_session(address) == fresh

@@ -7,37 +7,47 @@ parentId, timestamp}` forming a tree whose active branch runs back from the last
 and `toolCall` blocks) and `toolResult`; `compaction` entries carry a summary of what
 came before `firstKeptEntryId`. Inbound metadata (sender, message id) sits in the user
 text's "untrusted metadata" JSON blocks. Archived transcripts (`*.jsonl.reset.<time>`,
-`.deleted.`) are earlier epochs of the key whose lineage names them (lineage.py).
+`.deleted.`) are earlier epochs of the key whose lineage names them (lineage.py). Copies
+are not sessions: a compaction's pre-compaction checkpoint (`<id>.checkpoint.<uuid>.jsonl`,
+a byte copy of the transcript) and a transcript backup (`*.jsonl.bak.<time>`) are skipped,
+named in the report, when the transcript they copy is read; a runtime trajectory
+(`*.trajectory.jsonl`) is no transcript at all. Which files are read, and as which key
+and epoch, is decided here; one transcript is read by transcript.py.
 """
 
 from __future__ import annotations
 
-import json
+import glob
 import re
 from collections.abc import Mapping
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from projections.gateways.openclaw import keys
-from workers.gateways.lines import json_file, json_lines
+from workers.gateways.lines import json_file
 from workers.gateways.openclaw.lineage import Lineage
-from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
-from workers.gateways.timeparse import parse_time
+from workers.gateways.openclaw.transcript import (
+    first_text,
+    read_transcript,
+    transcript_session,
+)
+from workers.gateways.records import Address, GatewaySession, StoreRead
 
-_META_BLOCK = re.compile(
-    r"(Conversation info|Sender) \(untrusted metadata\):\s*```(?:json)?\s*(\{.*?\})\s*```\s*",
-    re.DOTALL)
-# The time prefix OpenClaw puts before inbound text: `[Sun 2026-03-01 11:00 UTC] `
-_ENVELOPE = re.compile(
-    r"\A\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{4}-\d{2}-\d{2} \d{2}:\d{2}"
-    r"(?::\d{2})?(?: [A-Za-z][\w+\-:/]*)?\]\s?")
 _ARCHIVED = re.compile(r"^(?P<sid>.+?)\.jsonl\.(?P<why>reset|deleted|bak)\.(?P<at>.+)$")
-_TOPIC_FILE = re.compile(r"^(?P<sid>.+)-topic-(?P<topic>[^.]+)\.jsonl$")
-# A transcript as read: its header line (None before version 1's) and its other lines
-Transcript = tuple[dict[str, Any] | None, list[tuple[int, dict[str, Any]]]]
-_SKIPPED_TYPES = {"model_change", "thinking_level_change", "label", "session_info", "custom",
-                  "custom_message", "branch_summary"}
+# `<sessionId>-topic-<threadId>.jsonl`, the thread id URL-encoded (a Slack ts keeps its dot)
+_TOPIC_FILE = re.compile(r"^(?P<sid>.+)-topic-(?P<topic>.+)\.jsonl$")
+# A compaction's checkpoint: a byte copy of `<parent>.jsonl` taken before it compacted
+_CHECKPOINT = re.compile(r"^(?P<parent>.+)\.checkpoint\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                         r"[0-9a-f]{4}-[0-9a-f]{12}\.jsonl$", re.IGNORECASE)
+_TRAJECTORY = ".trajectory.jsonl"
+# What the report says of files that are not sessions of their own (after their count)
+_CHECKPOINT_COPIES = ("compaction checkpoint(s) skipped: a copy of a transcript taken "
+                      "before it compacted, whose entries are imported once, from it")
+_BACKUP_COPIES = ("transcript backup(s) (.bak) skipped: a copy of a transcript whose "
+                  "entries are imported once, from it")
+_NOT_TRANSCRIPTS = "runtime trajectory file(s) skipped: OpenClaw's traces, not transcripts"
 
 
 def read_store(path: Path, agent: str | None, zone: tzinfo, *,
@@ -73,13 +83,17 @@ def _read_folder(agent: str, folder: Path, zone: tzinfo, read: StoreRead) -> Non
     used: set[Path] = set()
     for key, entry in index.items():
         address = _address(agent, key, entry)
-        for file, topic in _transcripts(folder, entry):
+        for rank, (file, topic) in enumerate(_transcripts(folder, entry)):
             used.add(file)
             where = address if topic is None else _with_topic(address, topic)
-            transcript = _transcript(file, read)
+            transcript = read_transcript(file, read)
             lineage.add_header(key, entry, transcript[0])
-            read.sessions.append(_session(key, entry["sessionId"], where, file, 0, transcript,
-                                          zone, read))
+            session = transcript_session(key, entry["sessionId"], where, file, 0, transcript,
+                                         zone, read)
+            # A key's main and topic transcripts share its session id: one epoch, no reset
+            # between them (a thread's own session is kept apart by its address).
+            session.continues = rank > 0
+            read.sessions.append(session)
     lineage.add_backups(folder, read)
     _read_archives(agent, folder, used, index, lineage, zone, read)
 
@@ -102,38 +116,80 @@ def _index(folder: Path, read: StoreRead) -> dict[str, dict[str, Any]]:
 def _read_archives(agent: str, folder: Path, used: set[Path], index: dict[str, dict[str, Any]],
                    lineage: Lineage, zone: tzinfo, read: StoreRead) -> None:
     """Transcripts no entry names: reset or deleted archives of a key become its earlier
-    epochs (oldest first, by the time in their name); the rest keep their own session id."""
+    epochs (oldest first, by the time in their name); the rest keep their own session id.
+    Copies of a transcript that is read (checkpoints, backups) are skipped and counted."""
     epochs: dict[str, list[tuple[str, GatewaySession]]] = {}
     orphans = 0
-    for file in sorted(folder.iterdir()):
-        if file in used or not file.is_file():
+    files = [f for f in sorted(folder.iterdir()) if f not in used and f.is_file()]
+    read_bases = {f.name.removesuffix(".jsonl") for f in used} | {
+        base for f in files if (base := _transcript_base(f.name)) is not None}
+    copies: dict[str, int] = {}
+    for file in files:
+        if file.name.endswith(_TRAJECTORY):
+            copies[_NOT_TRANSCRIPTS] = copies.get(_NOT_TRANSCRIPTS, 0) + 1
             continue
         archived = _ARCHIVED.match(file.name)
+        checkpoint = _CHECKPOINT.match(file.name)
         if not archived and file.suffix != ".jsonl":
             continue
-        base = archived.group("sid") if archived else file.stem
+        copied = (checkpoint.group("parent") if checkpoint
+                  else archived.group("sid") if archived and archived.group("why") == "bak"
+                  else None)
+        if copied is not None and copied in read_bases:
+            reason = _CHECKPOINT_COPIES if checkpoint else _BACKUP_COPIES
+            copies[reason] = copies.get(reason, 0) + 1
+            continue
+        # A copy whose transcript is gone stands in for it: read like an archive of it
+        base = copied if copied is not None else (archived.group("sid") if archived
+                                                  else file.stem)
         topic = _TOPIC_FILE.match(f"{base}.jsonl")
-        transcript = _transcript(file, read)
+        transcript = read_transcript(file, read)
         owner = None
-        if archived and archived.group("why") in ("reset", "deleted"):
+        if copied is not None or archived:
             owner = lineage.owner(topic.group("sid") if topic else base, transcript[0], index)
+            if owner is None and copied is not None:
+                owner = _live_owner(topic.group("sid") if topic else base, index)
         if owner is None:
             orphans += 1
-            read.sessions.append(_session(f"orphan:{base}", base, Address(agent), file, -1,
-                                          transcript, zone, read))
+            read.sessions.append(transcript_session(f"orphan:{base}", base, Address(agent),
+                                                    file, -1, transcript, zone, read))
             continue
         key, entry = owner
         address = _address(agent, key, entry)
         if topic is not None:
-            address = _with_topic(address, topic.group("topic"))
-        session = _session(key, base, address, file, -1, transcript, zone, read)
+            address = _with_topic(address, unquote(topic.group("topic")))
+        live = key in index and index[key]["sessionId"] == (topic.group("sid") if topic
+                                                             else base)
+        session = transcript_session(key, base, address, file, 0 if live else -1, transcript,
+                                     zone, read)
         read.sessions.append(session)
-        epochs.setdefault(key, []).append((archived.group("at") if archived else "", session))
+        if not live:
+            epochs.setdefault(key, []).append((archived.group("at") if archived else "",
+                                               session))
     for found in epochs.values():
         found.sort(key=lambda item: item[0])
         for rank, (_, session) in enumerate(found):
             session.epoch = rank - len(found)
     _archive_notes(sum(len(found) for found in epochs.values()), orphans, lineage, read)
+    for reason, count in copies.items():
+        read.notes.append(f"{count} {reason}")
+
+
+def _transcript_base(name: str) -> str | None:
+    """The transcript a file is (`<base>.jsonl`) or archives (reset or deleted), else None."""
+    archived = _ARCHIVED.match(name)
+    if archived:
+        return archived.group("sid") if archived.group("why") != "bak" else None
+    if name.endswith(".jsonl") and not _CHECKPOINT.match(name) and not name.endswith(_TRAJECTORY):
+        return name.removesuffix(".jsonl")
+    return None
+
+
+def _live_owner(session_id: str, index: dict[str, dict[str, Any]]
+                ) -> tuple[str, dict[str, Any]] | None:
+    """The key whose live session id this is (its own transcript missing)."""
+    keys = [key for key, entry in index.items() if entry.get("sessionId") == session_id]
+    return (keys[0], index[keys[0]]) if len(keys) == 1 else None
 
 
 def _archive_notes(linked: int, orphans: int, lineage: Lineage, read: StoreRead) -> None:
@@ -154,13 +210,21 @@ def _transcripts(folder: Path, entry: dict[str, Any]) -> list[tuple[Path, str | 
     named = entry.get("sessionFile")
     # A relative sessionFile is the folder's; an absolute one stays itself (`/` keeps it)
     main = folder / (named if isinstance(named, str) and named else f"{sid}.jsonl")
+    prefix = f"{sid}-topic-"
     if main.exists():
-        found.append((main, None))
-    for file in sorted(folder.glob(f"{sid}-topic-*.jsonl")):
-        match = _TOPIC_FILE.match(file.name)
-        if match:
-            found.append((file, match.group("topic")))
+        found.append((main, _topic_of(main.name, prefix)))
+    for file in sorted(folder.glob(f"{glob.escape(prefix)}*.jsonl")):
+        topic = _topic_of(file.name, prefix)
+        if topic is not None and file != main:
+            found.append((file, topic))
     return found
+
+
+def _topic_of(name: str, prefix: str) -> str | None:
+    """The thread of `<sessionId>-topic-<threadId>.jsonl` (URL-decoded), else None."""
+    if not name.startswith(prefix) or _CHECKPOINT.match(name) or name.endswith(_TRAJECTORY):
+        return None
+    return unquote(name[len(prefix):-len(".jsonl")]) or None
 
 
 def _address(agent: str, key: str, entry: Mapping[str, Any]) -> Address:
@@ -171,38 +235,31 @@ def _address(agent: str, key: str, entry: Mapping[str, Any]) -> Address:
         origin = {}
     if not isinstance(delivery, dict):
         delivery = {}
-    platform = (parsed.platform if parsed and parsed.platform else None) or _first(
+    platform = (parsed.platform if parsed and parsed.platform else None) or first_text(
         entry.get("channel"), entry.get("provider"), entry.get("lastChannel"),
         origin.get("provider"), delivery.get("channel"))
     stored_type = _chat_type(origin.get("chatType") or entry.get("chatType"))
     chat_type = (parsed.chat_type if parsed and parsed.chat_type else None) or stored_type
     if stored_type == "dm" and chat_type == "channel":
         chat_type = "dm"  # a DM keyed by its room (Matrix dm.sessionScope per-room)
-    target = _strip_target(_first(delivery.get("to"), entry.get("lastTo"), origin.get("to")))
-    chat = (parsed.chat if parsed and parsed.chat else None) or _first(
+    target = _strip_target(first_text(delivery.get("to"), entry.get("lastTo"), origin.get("to")))
+    chat = (parsed.chat if parsed and parsed.chat else None) or first_text(
         entry.get("groupId"), origin.get("nativeChannelId"), target)
-    peer = (parsed.sender if parsed and parsed.sender else None) or _first(
+    peer = (parsed.sender if parsed and parsed.sender else None) or first_text(
         origin.get("nativeDirectUserId"), target if chat_type == "dm" else None)
-    topic = (parsed.topic if parsed and parsed.topic else None) or _first(
+    topic = (parsed.topic if parsed and parsed.topic else None) or first_text(
         delivery.get("threadId"), origin.get("threadId"), entry.get("lastThreadId"))
-    account = (parsed.account if parsed and parsed.account else None) or _first(
+    account = (parsed.account if parsed and parsed.account else None) or first_text(
         delivery.get("accountId"), entry.get("lastAccountId"), origin.get("accountId"))
     return Address(agent=(parsed.agent if parsed and parsed.agent else agent),
                    platform=platform, account=account or "default",
-                   space=_first(entry.get("space")), chat=chat, chat_type=chat_type or "dm",
+                   space=first_text(entry.get("space")), chat=chat, chat_type=chat_type or "dm",
                    topic=topic, peer=peer)
 
 
 def _with_topic(address: Address, topic: str) -> Address:
     return Address(address.agent, address.platform, address.account, address.space,
                    address.chat, address.chat_type, topic, address.peer)
-
-
-def _first(*values: Any) -> str | None:
-    for value in values:
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()
-    return None
 
 
 def _chat_type(value: Any) -> str | None:
@@ -218,153 +275,3 @@ def _strip_target(value: str | None) -> str | None:
         if value.startswith(prefix):
             value = value[len(prefix):]
     return value.split(":topic:")[0]
-
-
-def _transcript(file: Path, read: StoreRead) -> Transcript:
-    """A transcript's header line (None before version 1's) and its other lines."""
-    lines = list(json_lines(file, read))
-    if lines and lines[0][1].get("type") == "session":
-        return lines[0][1], lines[1:]
-    return None, lines
-
-
-def _session(key: str, sid: str, address: Address, file: Path, epoch: int,
-             transcript: Transcript, zone: tzinfo, read: StoreRead) -> GatewaySession:
-    session = GatewaySession("openclaw", key, sid, address, source=str(file), epoch=epoch)
-    header, lines = transcript
-    if header is not None and isinstance(header.get("id"), str) and epoch < 0:
-        session.session_id = header["id"]
-    starts: dict[str, int] = {}  # entry id -> how many entries were read before it
-    summaries: list[tuple[int, Entry]] = []
-    for number, item in _active_branch(lines, session):
-        if isinstance(item.get("id"), str):
-            starts.setdefault(item["id"], len(session.entries))
-        if item.get("type") == "compaction":
-            placed = _compaction(item, number, starts, session, zone, read)
-            if placed is not None:
-                summaries.append(placed)
-        else:
-            _entry(item, number, session, zone, read)
-    # A summary covers the entries before it in the list. The gateway keeps the entries
-    # from firstKeptEntryId on (up to the compaction) in context beside the summary, so
-    # the summary goes where they begin; without a kept entry on the branch it covers
-    # everything before the compaction, as the gateway's context then holds nothing older.
-    for index in sorted(range(len(summaries)), key=lambda i: (summaries[i][0], i),
-                        reverse=True):  # the last place first: earlier places stay put
-        session.entries.insert(*summaries[index])
-    return session
-
-
-def _compaction(item: dict[str, Any], number: int, starts: dict[str, int],
-                session: GatewaySession, zone: tzinfo,
-                read: StoreRead) -> tuple[int, Entry] | None:
-    """The compaction's summary and where it goes: before the first entry it kept."""
-    summary = item.get("summary")
-    if not isinstance(summary, str) or not summary:
-        session.skip("compaction entries without a summary")
-        return None
-    kept = item.get("firstKeptEntryId")
-    at = starts.get(kept, len(session.entries)) if isinstance(kept, str) else len(session.entries)
-    entry_id = str(item.get("id") or f"line-{number}")
-    when = parse_time(item.get("timestamp"), zone, read)
-    return at, Entry(entry_id, "summary", summary, when, meta={"first_kept_entry_id": kept})
-
-
-def _active_branch(lines: list[tuple[int, dict[str, Any]]],
-                   session: GatewaySession) -> list[tuple[int, dict[str, Any]]]:
-    """v2/v3: the chain of parentId back from the last entry; v1 (no ids): every line."""
-    with_ids = [(n, item) for n, item in lines if isinstance(item.get("id"), str)]
-    if not with_ids:
-        return lines
-    by_id = {item["id"]: (n, item) for n, item in with_ids}
-    chain = []
-    current: tuple[int, dict[str, Any]] | None = with_ids[-1]
-    for _ in range(len(by_id) + 1):  # bounded: a parent cycle cannot loop forever
-        if current is None:
-            break
-        chain.append(current)
-        parent = current[1].get("parentId")
-        current = by_id.get(parent) if isinstance(parent, str) else None
-    off_branch = len(with_ids) - len(chain)
-    if off_branch:
-        session.skip("entries on abandoned branches", off_branch)
-    return list(reversed(chain))
-
-
-def _entry(item: dict[str, Any], number: int, session: GatewaySession, zone: tzinfo,
-           read: StoreRead) -> None:
-    kind = item.get("type", "message" if "role" in item else None)
-    entry_id = str(item.get("id") or f"line-{number}")
-    when = parse_time(item.get("timestamp"), zone, read)
-    if kind != "message":
-        session.skip(f"{kind} entries" if kind in _SKIPPED_TYPES else "entries of unknown type")
-        return
-    nested = item.get("message")
-    message: dict[str, Any] = nested if isinstance(nested, dict) else item
-    role = message.get("role")
-    when = parse_time(message.get("timestamp"), zone, read) or when
-    if role == "user":
-        _user(message, entry_id, when, session)
-    elif role == "assistant":
-        _assistant(message, entry_id, when, session)
-    elif role == "toolResult":
-        text = _text(message.get("content"))
-        session.entries.append(Entry(entry_id, "tool", text or "(no output)", when, meta={
-            "tool_call_id": message.get("toolCallId"), "tool": message.get("toolName"),
-            "is_error": bool(message.get("isError"))}))
-    else:
-        session.skip(f"{role} messages" if isinstance(role, str) else "messages without role")
-
-
-def _user(message: dict[str, Any], entry_id: str, when: Any, session: GatewaySession) -> None:
-    text = _text(message.get("content"))
-    info: dict[str, Any] = {}
-    for match in _META_BLOCK.finditer(text):
-        try:
-            block = json.loads(match.group(2))
-        except ValueError:
-            continue
-        if isinstance(block, dict):
-            info.update({f"{match.group(1).split()[0].lower()}.{k}": v for k, v in block.items()})
-    visible = _META_BLOCK.sub("", text).strip() if info else text
-    envelope = _ENVELOPE.match(visible.lstrip())
-    if envelope:  # only that prefix goes: the text after it is kept as written
-        visible = visible.lstrip()[envelope.end():]
-    sender = _first(info.get("conversation.sender_id"), info.get("sender.id"))
-    name = _first(info.get("conversation.sender"), info.get("sender.name"),
-                  info.get("sender.label"))
-    message_id = _first(info.get("conversation.message_id"))
-    session.entries.append(Entry(entry_id, "user", visible or text, when, sender=sender,
-                                 sender_name=name, message_id=message_id))
-
-
-def _assistant(message: dict[str, Any], entry_id: str, when: Any,
-               session: GatewaySession) -> None:
-    content = message.get("content")
-    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
-    text = "".join(b.get("text", "") for b in blocks
-                   if isinstance(b, dict) and b.get("type") == "text"
-                   and isinstance(b.get("text"), str))
-    meta = {"model": message.get("model"), "provider": message.get("provider")}
-    if text:
-        session.entries.append(Entry(entry_id, "assistant", text, when, meta=meta))
-    for index, block in enumerate(b for b in blocks
-                                  if isinstance(b, dict) and b.get("type") == "toolCall"):
-        arguments = json.dumps(block.get("arguments"), ensure_ascii=False, default=str)
-        session.entries.append(Entry(f"{entry_id}/call-{index}", "tool",
-                                     f"{block.get('name')}({arguments})", when,
-                                     meta={"tool_call_id": block.get("id")}))
-    if not text and not any(isinstance(b, dict) and b.get("type") == "toolCall"
-                            for b in blocks):
-        session.skip("assistant messages without text (thinking only)")
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [b.get("text", "") if isinstance(b, dict) and b.get("type") == "text"
-                 else "[image]" if isinstance(b, dict) and b.get("type") == "image" else ""
-                 for b in content]
-        return "".join(parts)
-    return ""
