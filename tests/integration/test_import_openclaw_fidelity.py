@@ -286,3 +286,21 @@ def test_a_key_with_a_main_and_a_topic_transcript_has_no_reset_between_them(
         "agent:main:slack:channel:c9:thread:1772359800.000100", "1772359800.000100")
     trip = report["round_trip"]
     assert (trip["gateway_sessions"], trip["reproduced"], trip["splits"]) == (2, 2, [])
+
+
+def test_a_topic_transcript_under_a_key_that_names_no_thread_is_a_gateway_session_of_its_own(
+        tmp_path: Path, store: EventStore, cli_env: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a group's key that names no thread, with its main transcript and a topic's
+    root = _store(tmp_path / "openclaw", {
+        "agent:main:telegram:group:-100777": {"sessionId": "s-g", "updatedAt": T0 * 1000}}, {
+        "s-g.jsonl": _transcript("s-g", "in the group"),
+        "s-g-topic-42.jsonl": _transcript("s-g2", "in topic 42")})
+    # When it is imported
+    status, report = run_import(capsys, "openclaw", str(root))
+    assert status == 0
+    # Then the round trip counts the topic's transcript as the gateway kept it, apart,
+    # and finds each in one convlog session of its own: nothing split, nothing merged
+    trip = report["round_trip"]
+    assert (trip["gateway_sessions"], trip["reproduced"], trip["splits"], trip["merges"]) == (
+        2, 2, [], [])

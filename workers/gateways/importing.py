@@ -177,7 +177,11 @@ def _record_summaries(store: EventStore, built_all: list[Built], report: ImportR
 
 
 def round_trip(built_all: list[Built], policy: Policy) -> RoundTrip:
-    """Per gateway key, the convlog sessions its messages land in under `policy`."""
+    """Per gateway session, the convlog sessions its messages land in under `policy`.
+
+    A gateway session is a key, or a key and a topic where the gateway kept a topic's
+    transcript apart under a key that does not name it (OpenClaw's `-topic-` files).
+    """
     compiled = compile_policy(policy)
     trip = RoundTrip(policy.name or "the default policy")
     by_gateway: dict[str, set[str]] = {}
@@ -191,8 +195,9 @@ def round_trip(built_all: list[Built], policy: Policy) -> RoundTrip:
                 event, lookup_reply=lambda reply_to, _e: answered.get(reply_to))
             if event.type == "message.received" and event.message_id:
                 answered[event.message_id] = resolution.key
-            by_gateway.setdefault(built.session.key, set()).add(resolution.key)
-            by_convlog.setdefault(resolution.key, set()).add(built.session.key)
+            gateway = _gateway_session(built.session)
+            by_gateway.setdefault(gateway, set()).add(resolution.key)
+            by_convlog.setdefault(resolution.key, set()).add(gateway)
     trip.gateway_sessions = len(by_gateway)
     for key, convlog_keys in sorted(by_gateway.items()):
         exact = len(convlog_keys) == 1 and len(by_convlog[next(iter(convlog_keys))]) == 1
@@ -202,3 +207,9 @@ def round_trip(built_all: list[Built], policy: Policy) -> RoundTrip:
     trip.merges = [{"convlog_key": key, "gateway_keys": sorted(gateway_keys)}
                    for key, gateway_keys in sorted(by_convlog.items()) if len(gateway_keys) > 1]
     return trip
+
+
+def _gateway_session(session: GatewaySession) -> str:
+    """How the round trip names a gateway session: its key, and its topic when it has one."""
+    topic = session.address.topic
+    return session.key if topic is None else f"{session.key} (topic {topic})"
