@@ -12,7 +12,8 @@ from eventlog.envelopes import Envelope, read_envelopes
 from eventlog.partition import Partition
 from eventlog.store import EventStore
 from projections.errors import LockLost, PoisonEvent, StaleCheckpoint
-from projections.projector.fold import fold_batch, prepare_batch
+from projections.projector.assign import Known, Wanted
+from projections.projector.fold import fold_batch, plan_batch, prepare_batch
 from projections.projector.interface import BatchFold, BatchPrepare, FoldOutcome
 from projections.projector.quarantine import blame, fold_isolating, read_isolating, record
 from projections.projector.readahead import ReadAhead
@@ -117,9 +118,16 @@ class Projector:
              max_batches: int | None) -> bool:
         """Batches until there is nothing left (True) or max_batches is reached (False)."""
         prepare = self.prepare
+
+        def plan(events: list[Envelope], want: object, before: object) -> object:
+            assert isinstance(want, Wanted) and isinstance(before, Known)
+            return plan_batch(self.engine, projection_id, policy, events, want, before)
+
         self._ahead = ReadAhead(
             self.engine, self.partition, TRIGGER_TEXT_CHARS,
-            prepare=(lambda events: prepare(policy, events)) if prepare is not None else None)
+            prepare=(lambda events: prepare(policy, events)) if prepare is not None else None,
+            # Plans are the default fold's: another fold decides for itself.
+            plan=plan if self.fold is fold_batch and prepare is prepare_batch else None)
         try:
             while max_batches is None or result.batches < max_batches:
                 # A projector whose lock went away (its connection died) must not write
@@ -223,6 +231,10 @@ class Projector:
         try:
             return self._batch(projection_id, policy, isolate=False)
         except _Poisoned:
+            if self._ahead is not None:
+                # What this batch decided before it failed may have reached the next
+                # batch's plan: that plan must not outlive it.
+                self._ahead.discard()
             return self._batch(projection_id, policy, isolate=True)
 
     def _batch(self, projection_id: int, policy: CompiledPolicy, *,
@@ -327,8 +339,10 @@ class Projector:
             return FoldOutcome(0, 0), (), None
         if not isolate:
             prepared, self._prepared = self._prepared, None
+            decided = self._ahead.hand_over if self._ahead is not None else None
             try:
-                return self.fold(conn, projection_id, policy, events, prepared), (), None
+                return (self.fold(conn, projection_id, policy, events, prepared, decided), (),
+                        None)
             except Exception as error:
                 if blame(error) is None:
                     raise

@@ -4,23 +4,39 @@ A batch costs a handful of statements whatever its size: four loads of what
 earlier batches left (heads, indexed messages, thread origins, sessions), the
 sequential walk in `assign`, and the set-based writes in `sets`. Small batches
 (a gateway's read-your-writes catch-up) and a rebuild's large ones take the
-same path, so there is one fold to trust. Resolving each event's key needs no
-database (`prepare_batch`): a catch-up does it for the next batch while the server
-writes this one.
+same path, so there is one fold to trust.
+
+A catch-up overlaps the next batch's decisions with this batch's writes. Resolving each
+event's key needs no database (`prepare_batch`); deciding its session needs what the
+batches before left (`Known`), and `plan_batch` has it without waiting for this
+batch's commit: what this batch decided is in memory (the state its fold hands over),
+and everything else is as the last committed batch left it, which the next batch's
+loads read on a connection of their own. The writes stay in order, one transaction per
+batch; a plan whose batch before did not commit, or was folded otherwise (isolating a
+poison event), is never used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, text
 
 from eventlog.envelopes import Envelope
 from eventlog.tokens import ensure_counted
 from projections.projector import preload, sets
-from projections.projector.assign import Assigner, Wanted, wanted
+from projections.projector.assign import Assigner, Assignment, Known, Wanted, wanted
 from projections.projector.interface import FoldOutcome
 from projections.resolver import CompiledPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A batch's decisions, made before the batch before it committed (`plan_batch`)."""
+
+    known: Known  # the state after this batch's decisions, handed over to the next plan
+    out: Assignment
 
 
 def prepare_batch(policy: CompiledPolicy, events: Sequence[Envelope], /) -> Wanted:
@@ -28,13 +44,43 @@ def prepare_batch(policy: CompiledPolicy, events: Sequence[Envelope], /) -> Want
     return wanted(policy, events)
 
 
+def plan_batch(engine: Engine, projection_id: int, policy: CompiledPolicy,
+               events: Sequence[Envelope], want: Wanted, before: Known) -> Plan:
+    """Decide `events`' sessions given `before`, the state the batch just before them left
+    in memory (it may not have committed yet).
+
+    The loads read what committed batches left; every key, message, thread and session
+    the batch before touched is in `before`, and its values win. Heads are copied: the
+    batch before's writer may still be reading its own.
+    """
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text("SET LOCAL jit = off"))  # as the catch-up's own batches
+        known = preload.load(conn, projection_id, want,
+                             (events[0].position, events[-1].position))
+    known.heads.update({key: replace(head) for key, head in before.heads.items()})
+    known.index.update(before.index)
+    known.origins.update(before.origins)
+    known.sessions.update(before.sessions)
+    return Plan(known, Assigner(policy, known).run(events, want.resolutions))
+
+
 def fold_batch(conn: Connection, projection_id: int, policy: CompiledPolicy,
-               events: Sequence[Envelope], /, prepared: object | None = None) -> FoldOutcome:
-    """The default BatchFold: load what the batch needs, assign, count, write."""
+               events: Sequence[Envelope], /, prepared: object | None = None,
+               decided: Callable[[object], None] | None = None) -> FoldOutcome:
+    """The default BatchFold: load what the batch needs, assign, count, write.
+
+    `prepared`: the batch's Wanted (`prepare_batch`), or its Plan (`plan_batch`), whose
+    decisions are written as they are. `decided` gets the batch's Known before the writes.
+    """
     span = (events[0].position, events[-1].position)
-    want = prepared if isinstance(prepared, Wanted) else wanted(policy, events)
-    known = preload.load(conn, projection_id, want, span)
-    out = Assigner(policy, known).run(events, want.resolutions)
+    if isinstance(prepared, Plan):
+        known, out = prepared.known, prepared.out
+    else:
+        want = prepared if isinstance(prepared, Wanted) else wanted(policy, events)
+        known = preload.load(conn, projection_id, want, span)
+        out = Assigner(policy, known).run(events, want.resolutions)
+    if decided is not None:
+        decided(known)
     # Counts are the workers' job (once per event and encoding); a fold that outruns
     # them counts what it needs, so it never meets a missing count.
     encoding = policy.encoding

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,12 +30,15 @@ class BatchFold(Protocol):
     which the loop moves afterwards in the same transaction. Its result must
     depend only on the events and the tables, never on where batch boundaries fell.
     `prepared` is what the fold's `prepare` (see BatchPrepare) made of exactly these
-    events ahead of time, or None: then the fold does that work itself.
+    events ahead of time, or None: then the fold does that work itself. `decided`, if
+    given, is called with the state the batch's decisions leave in memory once they are
+    made and before they are written (the default fold's Known), so that the next
+    batch's decisions can be made while this one's rows are written.
     """
 
     def __call__(self, conn: Connection, projection_id: int, policy: CompiledPolicy,
-                 events: Sequence[Envelope], /, prepared: object | None = None
-                 ) -> FoldOutcome: ...
+                 events: Sequence[Envelope], /, prepared: object | None = None,
+                 decided: Callable[[object], None] | None = None) -> FoldOutcome: ...
 
 
 class BatchPrepare(Protocol):

@@ -1,0 +1,105 @@
+"""A batch decided before the batch before it committed lands exactly where a lone batch would.
+
+The catch-up plans each batch's sessions on the read-ahead thread from the state the
+batch before handed over while that batch's rows are written. These builds use plans
+(counted) and must equal a build in one batch, row for row, under several policies; a
+batch before that fails after handing over its state must leave no plan behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from eventlog.events import Event
+from eventlog.store import EventStore
+from projections.policy import Policy
+from projections.projector import Projector, catchup, fold, sets
+from projections.projector.fold import Plan
+from tests.fixtures.builders import make_event
+from tests.fixtures.projections import new_projection, snapshot
+from workers.tools.workload import generate
+
+POLICIES = {
+    "default": {},
+    "per-user, resets, summaries": {
+        "dimensions": ["chat", "sender"], "threads": {"inherit_parent": True},
+        "reset": {"mode": "both", "idle_minutes": 90, "at_hour": 4},
+        "compaction": {"summarize_threshold": 4, "context_limit_tokens": 400}},
+    "per-space, DMs in one": {
+        "dimensions": ["space"], "threads": {"isolate": False}, "dm_scope": "main",
+        "reset": {"mode": "idle", "idle_minutes": 30}},
+}
+
+
+def counted_plans(monkeypatch: pytest.MonkeyPatch) -> list[Plan]:
+    made: list[Plan] = []
+    original: Callable[..., Plan] = fold.plan_batch
+
+    def counting(*args: Any) -> Plan:
+        plan = original(*args)
+        made.append(plan)
+        return plan
+
+    monkeypatch.setattr(catchup, "plan_batch", counting)
+    return made
+
+
+@pytest.mark.parametrize("policy_name", list(POLICIES))
+def test_planned_batches_equal_one_batch(store: EventStore, engine: Engine,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         policy_name: str) -> None:
+    # Given a realistic log (replies, edits, threads, resets, summaries) and a policy
+    policy = Policy.model_validate(POLICIES[policy_name])
+    store.append([Event.model_validate(e) for e in generate(700, seed=7)])
+    plans = counted_plans(monkeypatch)
+    # When one projection is built in batches of 37, each planned while the one before
+    # is written, and another in one batch
+    new_projection(engine, "planned", policy)
+    Projector(engine, store, "planned", batch_size=37).catch_up()
+    new_projection(engine, "whole", policy)
+    Projector(engine, store, "whole", batch_size=100_000).catch_up()
+    # Then plans were made for the batches after the first
+    assert len(plans) >= 700 // 37 - 1
+    # And both projections hold exactly the same rows
+    planned, whole = snapshot(engine, "planned"), snapshot(engine, "whole")
+    for table in planned:
+        assert planned[table] == whole[table], table
+
+
+def test_a_batch_refused_after_handing_over_its_decisions_leaves_no_plan(
+        store: EventStore, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given one chat of 30 messages whose 10th is a reset command, and a database that
+    # refuses to write any batch holding that command (so it is quarantined, and the
+    # conversation never starts over)
+    store.append([make_event(chat="c", sender="u1", text="/new" if i == 9 else f"t {i}")
+                  for i in range(30)])
+    with engine.connect() as conn:
+        poison = conn.execute(text(
+            "SELECT position FROM events e JOIN event_content c USING (position) "
+            "WHERE c.text = '/new'")).scalar_one()
+    write = sets.write
+
+    def refusing(conn: Any, projection_id: int, encoding: str, compaction: Any,
+                 out: Any, span: tuple[int, int]) -> int:
+        if span[0] <= poison <= span[1]:
+            raise psycopg.errors.NumericValueOutOfRange("refused for the test")
+        return write(conn, projection_id, encoding, compaction, out, span)
+
+    monkeypatch.setattr(sets, "write", refusing)
+    # When it is built in batches of 10 (the reset's batch decides the reset, hands
+    # that over to the next batch's plan, and is then refused and folded again,
+    # isolating the command) and in one batch
+    new_projection(engine, "batched")
+    Projector(engine, store, "batched", batch_size=10).catch_up()
+    new_projection(engine, "whole")
+    Projector(engine, store, "whole", batch_size=100_000).catch_up()
+    # Then both quarantined the command, and neither started the conversation over
+    batched, whole = snapshot(engine, "batched"), snapshot(engine, "whole")
+    assert {row[2] for row in batched["sessions"]} == {0}  # one epoch
+    for table in batched:
+        assert batched[table] == whole[table], table
