@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import psycopg
+from psycopg import sql
 from sqlalchemy import Connection, text
 
 from eventlog.schema import log_horizon
@@ -15,15 +18,73 @@ from eventlog.tokens import TokenCounter, ensure_counted
 from projections.errors import ContextError
 
 PAGE = 128
+# What the rendered members kept for the next contexts may hold, about, per assembler (a
+# server process has one): past it the older half is let go.
+KEPT_BYTES = 64 * 2**20
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Item:
-    """One member of the context: one event, rendered as one or two chat messages."""
+    """One member of the context: one event, rendered as one or two chat messages.
+
+    An assembler keeps the items it rendered and hands the same ones to later contexts
+    (`Kept`): they are read, never changed. `wire` is the edge's encoding of the
+    messages, made once by the first answer that needs it and kept with the item.
+    """
 
     messages: tuple[dict[str, Any], ...]
     tokens: int
     position: int
+    wire: Any = field(default=None, compare=False, repr=False)
+
+
+class Kept:
+    """Members rendered once and kept, each with the row it was rendered from.
+
+    Rendering is a pure function of a member's row (its content, its latest change,
+    whether either was erased): a later context reads the row again, as it always
+    does, and takes the kept item only when the row reads the same, field for field.
+    So nothing changed since (an edit, a delete, a redaction, an erasure, a rebuild,
+    another projection) can be served from here; an erased or removed member's entry
+    is dropped when its row is read, and `forget` (on an erasure's notice) drops all.
+    Two generations bound the memory: new and used entries go to the young one; when
+    it holds KEPT_BYTES / 2, it becomes the old one and the old one is let go.
+    """
+
+    def __init__(self, limit: int = KEPT_BYTES) -> None:
+        self._half = limit // 2
+        self._young: dict[tuple[int, bool], tuple[tuple[Any, ...], Item]] = {}
+        self._old: dict[tuple[int, bool], tuple[tuple[Any, ...], Item]] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+    def get(self, key: tuple[int, bool], row: tuple[Any, ...]) -> Item | None:
+        found = self._young.get(key)
+        if found is None:
+            found = self._old.pop(key, None)
+            if found is None:
+                return None
+            self._young[key] = found
+        kept_row, item = found
+        return item if kept_row == row else None
+
+    def put(self, key: tuple[int, bool], row: tuple[Any, ...], item: Item) -> None:
+        # About what the entry holds: the row's strings, the messages' copies of them
+        # and their JSON, and a few hundred bytes of objects.
+        self._size += 3 * sum(len(v) for v in row if isinstance(v, str)) + 600
+        if self._size > self._half:
+            self._old, self._young, self._size = self._young, {}, 0
+        self._old.pop(key, None)
+        self._young[key] = (row, item)
+
+    def drop(self, key: tuple[int, bool]) -> None:
+        self._young.pop(key, None)
+        self._old.pop(key, None)
+
+    def forget(self) -> None:
+        self._young, self._old, self._size = {}, {}, 0
 
 
 @dataclass
@@ -97,6 +158,9 @@ _MEMBERS = text("""
      ORDER BY m.position DESC
      LIMIT :page
 """)
+# The same for the driver's own cursor: a context reads hundreds of rows on a gateway's
+# every turn, and plain tuples are what `Kept` compares.
+_MEMBERS_DRIVER = sql.SQL(re.sub(r"(?<!:):(\w+)", r"%(\1)s", str(_MEMBERS)))
 # The same members with their counts in another encoding than the projection's:
 # token_counts of the member and of its latest edit replace the projection's own.
 _MEMBERS_IN = text(str(_MEMBERS).replace(
@@ -117,6 +181,7 @@ class ContextAssembler:
     def __init__(self, counter: TokenCounter) -> None:
         self.counter = counter
         self.encoding: str | None = None  # of the assembly under way; None: the projection's
+        self.kept = Kept()  # members rendered in the projection's counts, for later contexts
 
     def assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
                  budget: int, as_of: int | None = None, tag_senders: bool = False,
@@ -195,27 +260,38 @@ class ContextAssembler:
               floor: int, remaining: int, context: Context, tag_senders: bool) -> bool:
         """Add members newest first while they fit; True when the budget stopped the walk."""
         cursor = upper
+        kept = self.kept if self.encoding is None else None
         while True:
-            rows = conn.execute(
-                _MEMBERS if self.encoding is None else _MEMBERS_IN,
-                {"p": projection_id, "s": session_id, "upper": cursor, "floor": floor,
-                 "as_of": upper, "page": PAGE, "encoding": self.encoding}).all()
+            params = {"p": projection_id, "s": session_id, "upper": cursor, "floor": floor,
+                      "as_of": upper, "page": PAGE, "encoding": self.encoding}
+            rows = (_members(conn, params) if kept is not None
+                    else conn.execute(_MEMBERS_IN, params).all())
             for row in rows:
-                item = self._render(row, tag_senders)
+                if kept is None:
+                    item = self._render(row, tag_senders)
+                else:
+                    key = (row[0], tag_senders)
+                    item = kept.get(key, row)
+                    if item is None:
+                        item = self._render(row, tag_senders)
+                        if item is None:
+                            kept.drop(key)  # erased, deleted, redacted: not kept either
+                        else:
+                            kept.put(key, row, item)
                 if item is None:
                     continue
                 if item.tokens > remaining:
                     seq, running = self._at(conn, projection_id, session_id, floor)
-                    context.left_out_messages += row.seq - seq
+                    context.left_out_messages += row[1] - seq
                     context.left_out_tokens += (
-                        row.running_tokens - running if self.encoding is None
-                        else self._sum_in(conn, projection_id, session_id, floor, row.position))
+                        row[5] - running if self.encoding is None
+                        else self._sum_in(conn, projection_id, session_id, floor, row[0]))
                     return True
                 remaining -= item.tokens
                 context.items.append(item)
             if len(rows) < PAGE:
                 return False
-            cursor = rows[-1].position - 1
+            cursor = rows[-1][0] - 1
 
     def _sum_in(self, conn: Connection, projection_id: int, session_id: uuid.UUID,
                 floor: int, position: int) -> int:
@@ -283,6 +359,16 @@ class ContextAssembler:
                     "arguments": _arguments(meta.get("arguments", meta.get("args", {})))}}]}
         result = {"role": "tool", "tool_call_id": call_id, "content": body, "source": source}
         return Item((call, result), tokens, position)
+
+
+def _members(conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """A page of members as the driver's tuples (through SQLAlchemy with another driver)."""
+    driver = conn.connection.dbapi_connection
+    if not isinstance(driver, psycopg.Connection):
+        return [tuple(row) for row in conn.execute(_MEMBERS, params)]
+    with driver.cursor() as cursor:
+        cursor.execute(_MEMBERS_DRIVER, params)
+        return cursor.fetchall()
 
 
 def _place(chat: str | None, topic: str | None) -> str:

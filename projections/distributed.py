@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from eventlog.encoding_names import DEFAULT_ENCODING
 from eventlog.store import EventStore
@@ -36,6 +35,7 @@ from projections.registry import (
     lock_holders,
     projector_lock_key,
     slice_lock_key,
+    unlock_all,
 )
 
 __all__ = ["MAX_SLICES", "SendSlice", "SlicedBuild", "build_on_workers", "fold_slice",
@@ -114,7 +114,7 @@ def build_on_workers(engine: Engine, store: EventStore, name: str, slices: int,
             with lock_conn.begin():
                 merge_slices(lock_conn, info.id, strict=strict)
         finally:
-            _unlock(lock_conn)
+            unlock_all(lock_conn)
     upto = max(s.upto for s in plan)
     return SlicedBuild(len(plan), upto, upto - start, folded_here)
 
@@ -146,15 +146,6 @@ def _create_and_lock(conn: Connection, name: str, policy: Policy | None,
             f"{name!r} is being caught up by {describe_holders(lock_holders(conn, key))}; "
             "wait for it to finish or stop it, then build again", code="PROJECTION_BUSY")
     return info
-
-
-def _unlock(conn: Connection) -> None:
-    try:
-        conn.rollback()
-        conn.execute(text("SELECT pg_advisory_unlock_all()"))
-        conn.commit()
-    except SQLAlchemyError:
-        conn.invalidate()  # the connection died; its locks went with it
 
 
 class _Watch:

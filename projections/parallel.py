@@ -6,7 +6,6 @@ import multiprocessing
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from eventlog.partition import Partition
 from eventlog.store import EventStore
@@ -14,7 +13,13 @@ from eventlog.tokens import TokenCounter
 from projections.errors import ProjectionError
 from projections.projector import BATCH_SIZE, Projector
 from projections.projector.slices import SliceState, merge_slices, slice_columns, slice_states
-from projections.registry import describe_holders, get, lock_holders, projector_lock_key
+from projections.registry import (
+    describe_holders,
+    get,
+    lock_holders,
+    projector_lock_key,
+    unlock_all,
+)
 
 __all__ = ["ParallelResult", "plan_slices", "rebuild_parallel", "slice_columns"]
 
@@ -104,10 +109,5 @@ def rebuild_parallel(engine: Engine, store: EventStore, name: str, workers: int,
             with lock_conn.begin():
                 merge_slices(lock_conn, projection_id, strict=strict)
         finally:
-            try:
-                lock_conn.rollback()
-                lock_conn.execute(text("SELECT pg_advisory_unlock_all()"))
-                lock_conn.commit()
-            except SQLAlchemyError:
-                lock_conn.invalidate()  # the connection died; its locks went with it
+            unlock_all(lock_conn)
     return ParallelResult(processes, upto, sum(counts), len(slices))

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from eventlog.encoding_names import DEFAULT_ENCODING
 from projections.errors import ProjectionError
@@ -225,6 +225,20 @@ def drop(conn: Connection, info: ProjectionInfo, *, timeout_seconds: float = 30.
     conn.execute(text("UPDATE active_projection SET previous_id = NULL "
                       "WHERE previous_id = :id"), {"id": info.id})
     conn.execute(text("DELETE FROM projections WHERE id = :id"), {"id": info.id})
+
+
+def unlock_all(conn: Connection) -> None:
+    """Release every session advisory lock `conn` holds (a projector's, a build's).
+
+    Whatever transaction is open is rolled back first; a connection that died took its
+    locks with it and is invalidated.
+    """
+    try:
+        conn.rollback()
+        conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        conn.commit()
+    except SQLAlchemyError:
+        conn.invalidate()
 
 
 def lock_holders(conn: Connection, key: int) -> list[int]:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 from eventlog.envelopes import Envelope, read_envelopes
 from eventlog.partition import Partition
@@ -33,6 +33,7 @@ from projections.registry import (
     lock_holders,
     projector_lock_key,
     slice_lock_key,
+    unlock_all,
 )
 from projections.resolver import CompiledPolicy, compile_policy
 
@@ -109,7 +110,7 @@ class Projector:
                         lock_conn, held, info, compiled, result, on_batch, max_batches):
                     self._run(lock_conn, held, info.id, compiled, result, on_batch, max_batches)
             finally:
-                _unlock(lock_conn)
+                unlock_all(lock_conn)
         result.seconds = time.perf_counter() - started
         return result
 
@@ -391,11 +392,3 @@ def _check_lock(conn: Connection, held: HeldLocks, label: str) -> None:
                        "lock; it stopped before its next batch. What committed stays; run "
                        "the catch-up again", code="LOCK_LOST")
 
-
-def _unlock(conn: Connection) -> None:
-    try:
-        conn.execute(text("SELECT pg_advisory_unlock_all()"))
-        conn.commit()
-    except SQLAlchemyError:
-        # The connection is gone, and its session locks went with it.
-        conn.invalidate()
