@@ -28,6 +28,7 @@ from eventlog.tokens import ensure_counted
 from projections.projector import preload, sets
 from projections.projector.assign import Assigner, Assignment, Known, Wanted, wanted
 from projections.projector.interface import FoldOutcome
+from projections.projector.state import MessageRef
 from projections.resolver import CompiledPolicy
 
 
@@ -49,19 +50,46 @@ def plan_batch(engine: Engine, projection_id: int, policy: CompiledPolicy,
     """Decide `events`' sessions given `before`, the state the batch just before them left
     in memory (it may not have committed yet).
 
-    The loads read what committed batches left; every key, message, thread and session
-    the batch before touched is in `before`, and its values win. Heads are copied: the
-    batch before's writer may still be reading its own.
+    The loads read what committed batches left; of what the batch before loaded or
+    decided (`before`), what these events can touch wins. Only that is kept, so what a
+    plan holds, and hands on, stays the size of a batch: anything older has committed
+    by the time the next plan loads. Heads are copied: the batch before's writer may
+    still be reading its own.
     """
     with engine.connect() as conn, conn.begin():
         conn.execute(text("SET LOCAL jit = off"))  # as the catch-up's own batches
         known = preload.load(conn, projection_id, want,
                              (events[0].position, events[-1].position))
-    known.heads.update({key: replace(head) for key, head in before.heads.items()})
-    known.index.update(before.index)
-    known.origins.update(before.origins)
-    known.sessions.update(before.sessions)
+    keys = want.keys
+    known.heads.update({key: replace(head) for key, head in before.heads.items()
+                        if key in keys})
+    known.origins.update({key: origin for key, origin in before.origins.items()
+                          if key in keys})
+    named = _named(events, want)
+    known.index.update({ref: place for ref, place in before.index.items() if ref in named})
+    sessions = want.sessions | {head.session_id for head in known.heads.values()}
+    known.sessions.update({session: covers for session, covers in before.sessions.items()
+                           if session in sessions})
     return Plan(known, Assigner(policy, known).run(events, want.resolutions))
+
+
+_OWN_IDS = frozenset({"message.received", "message.sent", "tool.used", "message.edited",
+                      "message.deleted", "content.redacted"})
+_REPLIES = frozenset({"message.sent", "tool.used"})
+
+
+def _named(events: Sequence[Envelope], want: Wanted) -> set[MessageRef]:
+    """The messages `events` can look up in the index, as the loads name them
+    (`preload._INDEX`): members' and changes' own ids, replies' targets, thread parents."""
+    named = set(want.parents)
+    for e in events:
+        if e.chat is None:
+            continue
+        if e.message_id is not None and e.type in _OWN_IDS:
+            named.add((e.agent, e.platform, e.account, e.chat, e.message_id))
+        if e.reply_to is not None and e.type in _REPLIES:
+            named.add((e.agent, e.platform, e.account, e.chat, e.reply_to))
+    return named
 
 
 def fold_batch(conn: Connection, projection_id: int, policy: CompiledPolicy,
