@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -43,6 +44,7 @@ _WARN_EVERY = 60.0  # seconds between two warnings about reads the primary took 
 # at again after a second, one seen down after five (meanwhile the primary serves).
 _UP_FOR, _DOWN_FOR = 1.0, 5.0
 _PING = text("SELECT 1")
+_CONNECT_TIMEOUT = 2  # seconds
 # WAL positions as byte offsets (numeric), which every supported PostgreSQL compares.
 # The flush position, not the insert one: reads on the primary insert WAL too (pruning,
 # hint bits under checksums) that no commit follows and that may wait to be flushed,
@@ -50,8 +52,12 @@ _PING = text("SELECT 1")
 # (The WAL writer may leave the flush position at a page boundary inside such a record;
 # a standby reaches it at the next commit, and a read waiting for it until then is
 # served by the primary after the bound.)
+# Whether commits are asynchronous is asked of this session and of every role's and
+# database's own setting (a worker's login may be tuned that way), not only of the reader.
 _WRITTEN = text(
-    "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' "
+    "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' OR EXISTS ("
+    "  SELECT 1 FROM pg_db_role_setting s, unnest(s.setconfig) c "
+    "   WHERE lower(replace(c, ' ', '')) = 'synchronous_commit=off') "
     "THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END - '0/0'::pg_lsn, "
     "current_setting('wal_block_size')::bigint, "
     "pg_size_bytes(current_setting('wal_segment_size'))")
@@ -94,10 +100,10 @@ def lsn_text(position: int) -> str:
     return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
 
 
-def replayed(standby: Engine, lsn: int, timeout: float) -> bool:
+def replayed(standby: Engine, lsn: int, timeout: float) -> bool | None:
     """Whether `standby` has replayed the WAL up to `lsn`, polled for up to `timeout` s.
 
-    False at once when the server is not in recovery or cannot be reached.
+    False at once when the server is not in recovery; None when it cannot be reached.
     """
     deadline = time.monotonic() + timeout
     pause = _FIRST_PAUSE
@@ -112,10 +118,8 @@ def replayed(standby: Engine, lsn: int, timeout: float) -> bool:
                     return False
                 time.sleep(min(pause, remaining))
                 pause = min(pause * 2, _LONGEST_PAUSE)
-    except DBAPIError as error:
-        log.warning("the standby could not say what it replayed (%s: %s); the primary "
-                    "serves the read", error.__class__.__name__, str(error.orig).strip())
-        return False
+    except DBAPIError:
+        return None
 
 
 class Reads:
@@ -152,8 +156,14 @@ class Reads:
         the timeout, the primary."""
         if self.standby is None:
             return self.primary
-        if replayed(self.standby, lsn, self.timeout):
+        if not self._standby_answers():  # known down: no connect attempt per read
+            self._fell_back(lsn)
+            return self.primary
+        done = replayed(self.standby, lsn, self.timeout)
+        if done:
             return self.standby
+        if done is None:
+            self._went_away()
         self._fell_back(lsn)
         return self.primary
 
@@ -165,24 +175,37 @@ class Reads:
         """Whether the standby answered when last looked at (at most a second ago while it
         does, five while it does not)."""
         assert self.standby is not None
-        now = time.monotonic()
-        if now < self._look_again_at:
-            return self._standby_up
+        with self._lock:
+            now = time.monotonic()
+            if now < self._look_again_at:
+                return self._standby_up
+            # One request looks; the others go by the last look meanwhile.
+            self._look_again_at = now + _DOWN_FOR
         try:
             with self.standby.connect().execution_options(
                     isolation_level=_ONE_STATEMENT) as conn:
                 conn.execute(_PING)
-            up = True
         except DBAPIError as error:
-            up = False
-            if self._standby_up:
-                log.warning("the standby does not answer (%s: %s); the primary serves every "
-                            "read until it does", error.__class__.__name__,
-                            str(error.orig).strip())
+            self._went_away(error)
+            return False
         with self._lock:
-            self._standby_up = up
-            self._look_again_at = now + (_UP_FOR if up else _DOWN_FOR)
-        return up
+            if not self._standby_up:
+                log.warning("the standby answers again; reads go to it")
+            self._standby_up = True
+            self._look_again_at = time.monotonic() + _UP_FOR
+        return True
+
+    def _went_away(self, error: DBAPIError | None = None) -> None:
+        """The standby did not answer: the primary serves every read for the next five
+        seconds; said once, until it answers again."""
+        with self._lock:
+            was_up, self._standby_up = self._standby_up, False
+            self._look_again_at = time.monotonic() + _DOWN_FOR
+        if was_up:
+            why = (f" ({error.__class__.__name__}: {str(error.orig).strip()})"
+                   if error is not None else "")
+            log.warning("the standby does not answer%s; the primary serves every read until "
+                        "it does", why)
 
     def _fell_back(self, lsn: int) -> None:
         with self._lock:
@@ -230,9 +253,17 @@ def check_standby(primary: Engine, standby: Engine) -> None:
                     "position go to the primary", READ_SETTING)
 
 
+def standby_engine(url: str, **pool: Any) -> Engine:
+    """An engine for the standby whose connection attempts give up after two seconds
+    (libpq's least), so a standby host that vanished costs a read that long, once,
+    before the primary serves reads; not the system's TCP timeout of minutes."""
+    connect_args = {"connect_timeout": _CONNECT_TIMEOUT, **pool.pop("connect_args", {})}
+    return create_engine(url, connect_args=connect_args, **pool)
+
+
 @cache
 def _standby_engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return standby_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
 def reads_for(settings: Settings, primary: Engine) -> Reads:

@@ -7,7 +7,7 @@ import socket
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from eventlog.replica import Reads
+from eventlog.replica import Reads, standby_engine
 
 
 def closed_port() -> int:
@@ -19,8 +19,7 @@ def closed_port() -> int:
 def test_stale_reads_go_to_the_primary_while_the_standby_does_not_answer(
         engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     # Given a read URL whose server does not answer (nothing listens on its port)
-    gone = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/x",
-                         connect_args={"connect_timeout": 2})
+    gone = standby_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/x")
     reads = Reads(engine, gone)
     try:
         # When a read that needs no position asks where to go, twice
@@ -43,3 +42,19 @@ def test_stale_reads_go_to_a_standby_that_answers(engine: Engine) -> None:
         assert reads.stale_ok() is standby
     finally:
         standby.dispose()
+
+
+def test_reads_at_a_position_go_to_the_primary_while_the_standby_does_not_answer(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a read URL whose server does not answer
+    gone = standby_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/x")
+    reads = Reads(engine, gone, timeout=30)
+    try:
+        # When three reads that must see the newest commit ask where to go
+        sources = [reads.current() for _ in range(3)]
+        # Then the primary serves them at once (not after the 30 s bound), each counted,
+        # and that the standby does not answer is said once
+        assert sources == [engine] * 3 and reads.fallbacks == 3
+        assert sum("does not answer" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        gone.dispose()

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine
 from eventlog.access import PrincipalCache
 from eventlog.database import resolve_url
 from eventlog.errors import DatabaseError
-from eventlog.replica import Reads, check_standby, standby_url
+from eventlog.replica import Reads, check_standby, standby_engine, standby_url
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
 from projections.context import ContextAssembler
@@ -65,12 +65,12 @@ def build_services(settings: ApiSettings) -> Services:
 
 def _reads(settings: ApiSettings, engine: Engine, pool: dict[str, Any]) -> Reads:
     """The standby's engine, pooled as the primary's. A read URL that reaches another
-    database is refused; an unreachable standby is only logged: reads that must see a
-    position fall back to the primary, the others answer 503 until it is back."""
+    database is refused; an unreachable standby is only logged: the primary serves every
+    read while it does not answer (`Reads`)."""
     url = standby_url(settings)
     if url is None:
         return Reads(engine)
-    standby = create_engine(url, **pool)
+    standby = standby_engine(url, **pool)
     try:
         check_standby(engine, standby)
     except DatabaseError as error:

@@ -70,7 +70,9 @@ def replacing(path: Path) -> Iterator[Path]:
 def run_export(args: argparse.Namespace) -> int:
     app = bootstrap()
     path = Path(args.output)
-    source = reads_for(app.settings, app.engine).stale_ok()  # the standby when there is one
+    # The standby once it has replayed every commit made before the export starts: an
+    # export's files outlive it, so content erased before it must not be in them.
+    source = reads_for(app.settings, app.engine).current()
     with source.connect() as conn:
         projection, total = resolve_projection(conn, args.projection)
     try:
