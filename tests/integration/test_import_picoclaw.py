@@ -113,6 +113,8 @@ def test_the_store_round_trips_whole_under_picoclaws_own_config_quirks_and_all(
     assert no_meta["meta"]["import"]["key"] == "agent:main:telegram:direct:777"
     assert (no_meta["platform"], no_meta["chat_type"], no_meta["chat"]) == (
         "telegram", "dm", "777")
+    assert any("no meta file; its key 'agent:main:telegram:direct:777' was read back" in n
+               for n in report["notes"])
     # And the Slack ids PicoClaw lower-cased are named as such in the report
     assert any(n.startswith("1 session(s) have ids with letters") for n in report["notes"])
     # And the summary sits where `skip` puts it, counting the damaged line as PicoClaw

@@ -76,6 +76,10 @@ def _case_note(read: StoreRead) -> None:
 def _session(file: Path, meta: dict[str, Any], has_meta: bool, agent: str | None,
              zone: tzinfo, read: StoreRead) -> GatewaySession:
     key = str(meta.get("key") or ("" if has_meta else _unsanitised(file.stem)) or file.stem)
+    if not has_meta and key != file.stem:
+        read.notes.append(f"{file.name}: no meta file; its key {key!r} was read back from the "
+                          "file name, where PicoClaw wrote ':' as '_' (an id that had '_' "
+                          "in it would read back wrong)")
     scope_data = meta.get("scope") if isinstance(meta.get("scope"), dict) else None
     aliases = [str(a) for a in meta.get("aliases") or [] if isinstance(a, str)]
     address = _address(agent, scope_data, [key, *aliases])
