@@ -40,6 +40,7 @@ def assert_equals_a_single_build(engine: Engine, store: EventStore, name: str) -
     assert snapshot(engine, name) == snapshot(engine, "single")
 
 
+@pytest.mark.slow
 @pytest.mark.broker
 def test_create_with_slices_is_folded_by_the_workers(
         log: EventStore, engine: Engine, cli_env: str, rabbitmq_url: str, tmp_path: Path,
@@ -67,6 +68,7 @@ def test_create_with_slices_is_folded_by_the_workers(
     assert_equals_a_single_build(engine, log, "sliced")
 
 
+@pytest.mark.slow
 @pytest.mark.broker
 def test_slices_no_worker_takes_are_folded_by_the_build_itself(
         log: EventStore, engine: Engine, cli_env: str, rabbitmq_url: str,
