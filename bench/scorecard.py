@@ -89,11 +89,17 @@ def targets(results: dict[str, Any]) -> list[Target]:
     return [
         check("ingest / raw COPY", _get(results, "ingest", "ratio"), "≥ 0.50 (goal ≥ 0.75)",
               lambda v: v >= 0.5, lambda v: v >= 0.75),
+        check("ingest / binary COPY into events and event_content",
+              _get(results, "ingest", "ratio_log"), "≥ 0.50 (goal ≥ 0.75)",
+              lambda v: v >= 0.5, lambda v: v >= 0.75),
         check("token counting / tiktoken loop, per core",
               _least(c.get("speedup") for c in counters.values()), "≥ 1.5 (goal ≥ 2)",
               lambda v: v >= 1.5, lambda v: v >= 2),
         check("rebuild / SQL window", _get(results, "rebuild", "ratio"),
               "≥ 0.40 at 1M (goal ≥ 0.80)", lambda v: v >= 0.4, lambda v: v >= 0.8),
+        check("per-user projection create / the write limit",
+              _get(results, "rebuild", "per_user_ratio"), "≥ 0.50 (goal ≥ 0.80)",
+              lambda v: v >= 0.5, lambda v: v >= 0.8),
         check("rebuild, 2 workers / 1", _get(results, "workers", "speedup"), "≥ 1.8",
               lambda v: v >= 1.8),
         check("context p99 largest / 10k", _get(results, "context", "ratio_p99_vs_10k"),
@@ -202,6 +208,11 @@ def rows_ingest(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
         ["ingest, events/s (informative)", _n(r["convlog_events_per_s"]),
          f"COPY + unique event_id {_n(r['copy_unique_events_per_s'])}",
          _n(r["ratio_unique"], 2), "—", "—"],
+        *([["ingest, events/s", _n(r["convlog_events_per_s"]),
+             f"binary COPY into events + event_content {_n(r['copy_log_events_per_s'])}",
+             _n(r["ratio_log"], 2),
+             *_goal(goals, "ingest / binary COPY into events and event_content")]]
+          if r.get("ratio_log") is not None else []),
         ["prepare alone (parse, ids, digests; no tokens), events/s",
          _n(r["prepare_events_per_s"]),
          "—", "—", "—", "—"],
@@ -224,9 +235,16 @@ def rows_tokens(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
 
 
 def rows_rebuild(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
-    return [["rebuild, events/s (default policy)", _n(r["projector_events_per_s"]),
+    rows = [["rebuild, events/s (default policy)", _n(r["projector_events_per_s"]),
              f"SQL window {_n(r['sql_events_per_s'])}", _n(r["ratio"], 2),
              *_goal(goals, "rebuild / SQL window")]]
+    if r.get("per_user_ratio") is not None:
+        rows.append(["projection create, events/s (per-user policy)",
+                     _n(r["per_user_events_per_s"]),
+                     f"the write limit {_n(r['write_limit_events_per_s'])}",
+                     _n(r["per_user_ratio"], 2),
+                     *_goal(goals, "per-user projection create / the write limit")])
+    return rows
 
 
 def rows_workers(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
