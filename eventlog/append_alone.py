@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from eventlog.appending import FEW, AppendResult, PreparedEvent, id_conflict
+from eventlog.database import driver_rows, driver_statement
 
-_APPEND_NEW = text(
+# Through the driver (`driver_rows`): a turn's append is one call of it.
+_APPEND_NEW = driver_statement(text(
     "SELECT event_id, position FROM convlog_append_new(:ids, :fingerprints, :types, "
     ":agents, :platforms, :accounts, :spaces, :chats, :chat_types, :topics, :senders, "
     ":message_ids, :reply_tos, :occurred, CAST(:payloads AS jsonb[]), :texts, "
-    ":sender_names, CAST(:metas AS jsonb[]))")
+    ":sender_names, CAST(:metas AS jsonb[]))"))
 
 
 def can_append_alone(batch: Sequence[PreparedEvent]) -> bool:
@@ -44,7 +46,8 @@ def append_alone(conn: Connection, batch: list[PreparedEvent], result: AppendRes
     values["texts"] = [item.event.text for item in batch]
     values["sender_names"] = [item.event.sender_name for item in batch]
     values["metas"] = [item.meta_json for item in batch]
-    inserted = {event_id: position for event_id, position in conn.execute(_APPEND_NEW, values)}
+    inserted = {event_id: position for event_id, position in driver_rows(conn, _APPEND_NEW,
+                                                                          values)}
     if None in inserted:
         return False
     others = [item for item in batch if item.event_id not in inserted]

@@ -3,90 +3,22 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import Connection, text
 
+from eventlog.database import driver_rows, driver_statement
 from eventlog.schema import log_horizon
 from eventlog.tokens import TokenCounter, ensure_counted
 from projections.errors import ContextError
+from projections.rendered import Item, Kept
 
 PAGE = 128
-# What the rendered members kept for the next contexts may hold, about, per assembler (a
-# server process has one): past it the older half is let go.
-KEPT_BYTES = 64 * 2**20
-
-
-@dataclass(slots=True)
-class Item:
-    """One member of the context: one event, rendered as one or two chat messages.
-
-    An assembler keeps the items it rendered and hands the same ones to later contexts
-    (`Kept`): they are read, never changed. `wire` is the edge's encoding of the
-    messages, made once by the first answer that needs it and kept with the item.
-    """
-
-    messages: tuple[dict[str, Any], ...]
-    tokens: int
-    position: int
-    wire: Any = field(default=None, compare=False, repr=False)
-
-
-class Kept:
-    """Members rendered once and kept, each with the row it was rendered from.
-
-    Rendering is a pure function of a member's row (its content, its latest change,
-    whether either was erased): a later context reads the row again, as it always
-    does, and takes the kept item only when the row reads the same, field for field.
-    So nothing changed since (an edit, a delete, a redaction, an erasure, a rebuild,
-    another projection) can be served from here; an erased or removed member's entry
-    is dropped when its row is read, and `forget` (on an erasure's notice) drops all.
-    Two generations bound the memory: new and used entries go to the young one; when
-    it holds KEPT_BYTES / 2, it becomes the old one and the old one is let go.
-    """
-
-    def __init__(self, limit: int = KEPT_BYTES) -> None:
-        self._half = limit // 2
-        self._young: dict[tuple[int, bool], tuple[tuple[Any, ...], Item]] = {}
-        self._old: dict[tuple[int, bool], tuple[tuple[Any, ...], Item]] = {}
-        self._size = 0
-
-    def __len__(self) -> int:
-        return len(self._young) + len(self._old)
-
-    def get(self, key: tuple[int, bool], row: tuple[Any, ...]) -> Item | None:
-        found = self._young.get(key)
-        if found is None:
-            found = self._old.pop(key, None)
-            if found is None:
-                return None
-            self._young[key] = found
-        kept_row, item = found
-        return item if kept_row == row else None
-
-    def put(self, key: tuple[int, bool], row: tuple[Any, ...], item: Item) -> None:
-        # About what the entry holds: the row's strings, the messages' copies of them
-        # and their JSON, and a few hundred bytes of objects.
-        self._size += 3 * sum(len(v) for v in row if isinstance(v, str)) + 600
-        if self._size > self._half:
-            self._old, self._young, self._size = self._young, {}, 0
-        self._old.pop(key, None)
-        self._young[key] = (row, item)
-
-    def drop(self, key: tuple[int, bool]) -> None:
-        self._young.pop(key, None)
-        self._old.pop(key, None)
-
-    def forget(self) -> None:
-        self._young, self._old, self._size = {}, {}, 0
-
-
+_TOKENS, _POSITION = attrgetter("tokens"), attrgetter("position")
 @dataclass
 class Context:
     session_id: uuid.UUID
@@ -104,31 +36,39 @@ class Context:
     def messages(self) -> list[dict[str, Any]]:
         rendered: list[dict[str, Any]] = []
         if self.summary is not None:
-            rendered.append({"role": "system", "content": self.summary["text"],
-                             "source": {"summary_of": self.summary["covers_position"],
-                                        "tokens": self.summary["tokens"]}})
+            rendered.append(self.summary_message())
         for item in self.items:
             rendered.extend(item.messages)
         return rendered
 
+    def summary_message(self) -> dict[str, Any]:
+        """The summary as the context's first message (only when there is one)."""
+        assert self.summary is not None
+        return {"role": "system", "content": self.summary["text"],
+                "source": {"summary_of": self.summary["covers_position"],
+                           "tokens": self.summary["tokens"]}}
+
     @property
     def message_tokens(self) -> int:
-        return sum(item.tokens for item in self.items)
+        return sum(map(_TOKENS, self.items))
 
     @property
     def summary_tokens(self) -> int:
         return self.summary["tokens"] if self.summary else 0
 
     def as_dict(self) -> dict[str, Any]:
+        return {**self.fields(), "messages": self.messages}
+
+    def fields(self) -> dict[str, Any]:
+        """`as_dict` without the messages."""
+        summary, messages = self.summary_tokens, self.message_tokens
         return {
             "session_id": str(self.session_id), "key": self.key, "budget": self.budget,
             "as_of": self.as_of,
-            "tokens": {"summary": self.summary_tokens, "messages": self.message_tokens,
-                       "total": self.summary_tokens + self.message_tokens},
+            "tokens": {"summary": summary, "messages": messages, "total": summary + messages},
             "left_out": {"messages": self.left_out_messages, "tokens": self.left_out_tokens,
                          "summary": self.summary_left_out},
             "inherited_from": str(self.inherited_from) if self.inherited_from else None,
-            "messages": self.messages,
         }
 
 
@@ -137,6 +77,36 @@ def _prefix_tokens(counter: TokenCounter, prefix: str) -> int:
     return counter.count(prefix)
 
 
+# The session and its newest summary in one statement (a turn's hot path); an erased
+# summary (derived from erased messages) counts as never recorded. Made once: a statement
+# made anew per call costs SQLAlchemy its cache key on every turn.
+class _Session(NamedTuple):
+    """A row of _SESSION: the summary's fields are None without one, the parent's without
+    a parent."""
+
+    key: str
+    parent_session_id: uuid.UUID | None
+    parent_position: Any
+    first_position: int
+    covers_position: int | None
+    tokens: Any
+    text: str | None
+
+
+_SESSION_SQL = (
+    "SELECT s.key, s.parent_session_id, s.parent_position, s.first_position, "
+    "summary.covers_position, summary.tokens, summary.text FROM sessions s "
+    "LEFT JOIN LATERAL (SELECT x.covers_position, {tokens} AS tokens, c.text "
+    "FROM session_summaries x JOIN event_content c ON c.position = x.position "
+    "WHERE x.projection_id = s.projection_id AND x.session_id = s.session_id "
+    "AND x.position <= :upper AND c.erased_by IS NULL "
+    "ORDER BY x.covers_position DESC, x.position DESC LIMIT 1) summary ON true "
+    "WHERE s.projection_id = :p AND s.session_id = :s")
+_SESSION = driver_statement(text(_SESSION_SQL.format(tokens="x.tokens")))
+# The same with the summary's count in another encoding than the projection's.
+_SESSION_IN = text(_SESSION_SQL.format(
+    tokens="(SELECT t.tokens FROM token_counts t WHERE t.encoding = :encoding "
+           "AND t.position = x.position)"))
 # Content comes from event_content, where erasure removes it: an erased member is
 # left out of every context, --as-of ones included, as a redacted one is.
 _MEMBERS = text("""
@@ -158,9 +128,9 @@ _MEMBERS = text("""
      ORDER BY m.position DESC
      LIMIT :page
 """)
-# The same for the driver's own cursor: a context reads hundreds of rows on a gateway's
+# The same for the driver (`driver_rows`): a context reads hundreds of rows on a gateway's
 # every turn, and plain tuples are what `Kept` compares.
-_MEMBERS_DRIVER = sql.SQL(re.sub(r"(?<!:):(\w+)", r"%(\1)s", str(_MEMBERS)))
+_MEMBERS_DRIVER = driver_statement(_MEMBERS)
 # The same members with their counts in another encoding than the projection's:
 # token_counts of the member and of its latest edit replace the projection's own.
 _MEMBERS_IN = text(str(_MEMBERS).replace(
@@ -181,7 +151,14 @@ class ContextAssembler:
     def __init__(self, counter: TokenCounter) -> None:
         self.counter = counter
         self.encoding: str | None = None  # of the assembly under way; None: the projection's
-        self.kept = Kept()  # members rendered in the projection's counts, for later contexts
+        # Members rendered in the projection's counts, for later contexts: without and
+        # with their senders tagged (`tag_senders`).
+        self.kept = (Kept(), Kept())
+
+    def forget_rendered(self) -> None:
+        """Let go of every member kept (an erasure's notice: see `Kept`)."""
+        for kept in self.kept:
+            kept.forget()
 
     def assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
                  budget: int, as_of: int | None = None, tag_senders: bool = False,
@@ -213,25 +190,13 @@ class ContextAssembler:
     def _assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
                   budget: int, as_of: int | None, tag_senders: bool) -> Context:
         upper = as_of if as_of is not None else 2**62
-        # The session and its newest summary in one statement (a turn's hot path); an
-        # erased summary (derived from erased messages) counts as never recorded.
-        tokens = "x.tokens" if self.encoding is None else (
-            "(SELECT t.tokens FROM token_counts t WHERE t.encoding = :encoding "
-            "AND t.position = x.position)")
-        session = conn.execute(text(
-            "SELECT s.key, s.parent_session_id, s.parent_position, s.first_position, "
-            "summary.covers_position, summary.tokens, summary.text FROM sessions s "
-            f"LEFT JOIN LATERAL (SELECT x.covers_position, {tokens} AS tokens, c.text "
-            "FROM session_summaries x JOIN event_content c ON c.position = x.position "
-            "WHERE x.projection_id = s.projection_id AND x.session_id = s.session_id "
-            "AND x.position <= :upper AND c.erased_by IS NULL "
-            "ORDER BY x.covers_position DESC, x.position DESC LIMIT 1) summary ON true "
-            "WHERE s.projection_id = :p AND s.session_id = :s"),
-            {"p": projection_id, "s": session_id, "upper": upper,
-             "encoding": self.encoding}).first()
-        if session is None:
+        params = {"p": projection_id, "s": session_id, "upper": upper, "encoding": self.encoding}
+        found = (driver_rows(conn, _SESSION, params) if self.encoding is None
+                 else conn.execute(_SESSION_IN, params).all())
+        if not found:
             raise ContextError(f"no session {session_id} in this projection; see "
                                "`convlog sessions`", code="UNKNOWN_SESSION")
+        session = _Session(*found[0])
         context = Context(session_id, session.key, budget, as_of)
         floor = 0
         if session.covers_position is not None:
@@ -253,31 +218,38 @@ class ContextAssembler:
             used = context.summary_tokens + context.message_tokens
             self._walk(conn, projection_id, session.parent_session_id, parent_upper, 0,
                        budget - used, context, tag_senders)
-        context.items.sort(key=lambda item: item.position)
+        if context.inherited_from is None:
+            context.items.reverse()  # walked newest first
+        else:
+            context.items.sort(key=_POSITION)
         return context
 
     def _walk(self, conn: Connection, projection_id: int, session_id: uuid.UUID, upper: int,
               floor: int, remaining: int, context: Context, tag_senders: bool) -> bool:
         """Add members newest first while they fit; True when the budget stopped the walk."""
         cursor = upper
-        kept = self.kept if self.encoding is None else None
+        kept = self.kept[tag_senders] if self.encoding is None else None
         while True:
             params = {"p": projection_id, "s": session_id, "upper": cursor, "floor": floor,
                       "as_of": upper, "page": PAGE, "encoding": self.encoding}
-            rows = (_members(conn, params) if kept is not None
+            rows = (driver_rows(conn, _MEMBERS_DRIVER, params) if kept is not None
                     else conn.execute(_MEMBERS_IN, params).all())
+            young = kept.young if kept is not None else {}
             for row in rows:
-                if kept is None:
+                # Per row, hundreds a context: the kept item when its row reads the same.
+                found = young.get(row[0])
+                if found is not None and found[0] == row:
+                    item: Item | None = found[1]
+                elif kept is None:
                     item = self._render(row, tag_senders)
                 else:
-                    key = (row[0], tag_senders)
-                    item = kept.get(key, row)
+                    item = kept.get(row[0], row)
                     if item is None:
                         item = self._render(row, tag_senders)
                         if item is None:
-                            kept.drop(key)  # erased, deleted, redacted: not kept either
+                            kept.drop(row[0])  # erased, deleted, redacted: not kept either
                         else:
-                            kept.put(key, row, item)
+                            kept.put(row[0], row, item)
                 if item is None:
                     continue
                 if item.tokens > remaining:
@@ -359,16 +331,6 @@ class ContextAssembler:
                     "arguments": _arguments(meta.get("arguments", meta.get("args", {})))}}]}
         result = {"role": "tool", "tool_call_id": call_id, "content": body, "source": source}
         return Item((call, result), tokens, position)
-
-
-def _members(conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """A page of members as the driver's tuples (through SQLAlchemy with another driver)."""
-    driver = conn.connection.dbapi_connection
-    if not isinstance(driver, psycopg.Connection):
-        return [tuple(row) for row in conn.execute(_MEMBERS, params)]
-    with driver.cursor() as cursor:
-        cursor.execute(_MEMBERS_DRIVER, params)
-        return cursor.fetchall()
 
 
 def _place(chat: str | None, topic: str | None) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from eventlog.address import Address
+from eventlog.database import driver_rows, driver_statement
 from projections.errors import ContextError
 
 _COLUMNS = (
@@ -123,6 +124,18 @@ def page_sessions(conn: Connection, projection_id: int, wanted: SessionFilter, *
     return [_row(r) for r in rows]
 
 
+# Made once (a turn asks on every call, the first through the driver: `driver_rows`).
+_INDEXED_SESSION = driver_statement(text(
+    "SELECT session_id FROM message_index WHERE projection_id = :p AND agent = :a "
+    "AND platform = :pl AND account = :ac AND chat = :c AND message_id = :m "
+    "AND position = :pos"))
+_SPANNING_SESSION = text(
+    "SELECT m.session_id FROM sessions s JOIN session_members m "
+    "ON m.projection_id = s.projection_id AND m.session_id = s.session_id "
+    "AND m.position = :pos WHERE s.projection_id = :p AND s.agent = :a "
+    "AND s.first_position <= :pos AND s.last_position >= :pos LIMIT 1")
+
+
 def session_of_event(conn: Connection, projection_id: int, position: int,
                      message: MessageRef | None = None) -> uuid.UUID | None:
     """The session the event at `position` is a member of in the projection, if any.
@@ -141,19 +154,13 @@ def session_of_event(conn: Connection, projection_id: int, position: int,
         message = (row.agent, row.platform, row.account, row.chat, row.message_id)
     agent, platform, account, chat, message_id = message
     if chat is not None and message_id is not None:
-        found = conn.execute(text(
-            "SELECT session_id FROM message_index WHERE projection_id = :p AND agent = :a "
-            "AND platform = :pl AND account = :ac AND chat = :c AND message_id = :m "
-            "AND position = :pos"),
-            {"p": projection_id, "a": agent, "pl": platform, "ac": account, "c": chat,
-             "m": message_id, "pos": position}).scalar()
-        if found is not None:
-            return uuid.UUID(str(found))
-    found = conn.execute(text(
-        "SELECT m.session_id FROM sessions s JOIN session_members m "
-        "ON m.projection_id = s.projection_id AND m.session_id = s.session_id "
-        "AND m.position = :pos WHERE s.projection_id = :p AND s.agent = :a "
-        "AND s.first_position <= :pos AND s.last_position >= :pos LIMIT 1"),
+        rows = driver_rows(conn, _INDEXED_SESSION, {
+            "p": projection_id, "a": agent, "pl": platform, "ac": account, "c": chat,
+            "m": message_id, "pos": position})
+        if rows:
+            return uuid.UUID(str(rows[0][0]))
+    found = conn.execute(
+        _SPANNING_SESSION,
         {"p": projection_id, "a": agent, "pos": position}).scalar()
     return None if found is None else uuid.UUID(str(found))
 

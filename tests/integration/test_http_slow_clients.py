@@ -77,3 +77,20 @@ def test_a_body_that_stops_arriving_is_answered_408(
     assert b"REQUEST_TIMEOUT" in answer
     with api.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar() == 0
+
+
+def test_the_next_request_on_a_kept_connection_has_its_own_head_deadline(
+        api_factory: Callable[..., ApiServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a server that gives a request's head half a second, and a connection that
+    # was answered once
+    monkeypatch.setenv("CONVLOG_API_HEADER_TIMEOUT", "0.5")
+    api = api_factory()
+    with _connect(api) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'{"status":"ok"}'):
+            answer += client.recv(4096)
+        # When its next request's head starts and never ends
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        # Then the server closes it soon after that head's deadline, answering nothing more
+        assert _closed_within(client, 4) == b""

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from eventlog.access import TOKENS_CHANNEL
 from eventlog.event_fields import fields_required
 from eventlog.events import EVENT_TYPES, Event
+from eventlog.schema import ERASURES_CHANNEL
 from projections.following import Follower
 from projections.policy import Policy
 from workers.api import (
@@ -30,6 +31,7 @@ from workers.api import (
 from workers.api.problems import ApiError, error_response
 from workers.api.schemas import MODEL_MARKER
 from workers.api.services import Services, build_services
+from workers.api.shortcut import TurnShortcut
 from workers.bootstrap import App
 from workers.jobs import QueuedJobs, bind, setup, start_in_process, unbind
 from workers.settings import ApiSettings
@@ -75,7 +77,10 @@ class EdgeMiddleware:
 
         async def limited_receive() -> Message:
             try:
-                message = await asyncio.wait_for(receive(), api.settings.api_body_timeout)
+                # A deadline on this task, not a task of its own as wait_for would start
+                # for every piece of every body.
+                async with asyncio.timeout(api.settings.api_body_timeout):
+                    message = await receive()
             except TimeoutError:
                 raise ApiError(408, "REQUEST_TIMEOUT", "the request's body stopped arriving "
                                f"for {api.settings.api_body_timeout:g}s; nothing was "
@@ -159,9 +164,13 @@ def create_app(settings: ApiSettings | None = None, *,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = app.state.services = built or build_services(settings or ApiSettings())
-        # One folder for every turn of this process (projections.following).
+        # One folder for every turn of this process (projections.following). It also
+        # hears revocations (the tokens seen lately are forgotten) and erasures (the
+        # members this process rendered and kept are let go: an erased one would never
+        # be served from there, its row reads otherwise, but need not stay in memory).
         follower = services.follower = Follower(
-            services.engine, services.store, {TOKENS_CHANNEL: services.principals.forget},
+            services.engine, services.store, {TOKENS_CHANNEL: services.principals.forget,
+                                              ERASURES_CHANNEL: services.assembler.forget_rendered},
             folds=not services.settings.api_separate_folder)
         follower.start()
         # Builds are jobs: a broker's workers take them, or (no broker) this process's own
@@ -189,6 +198,7 @@ def create_app(settings: ApiSettings | None = None, *,
     for module in (routes_events, routes_sessions, routes_leases, routes_projections,
                    routes_search, routes_health):
         app.include_router(module.router)
+    app.add_middleware(TurnShortcut)  # inside the edge's limits and latency histogram
     app.add_middleware(EdgeMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from eventlog.access import Principal
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Event, Rejection, parse_event
 from eventlog.tokens import check_encoding
@@ -21,7 +22,7 @@ from workers.api.auth import Ingester, IngestReader
 from workers.api.intake import SessionOf, append_parsed, fence, parse_body
 from workers.api.problems import ERROR_RESPONSES, ApiError
 from workers.api.schemas import MODEL_MARKER, AppendResponse, TurnRequest, TurnResponse
-from workers.api.scoped import context_body
+from workers.api.scoped import context_json
 from workers.api.services import Api, Services
 
 router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
@@ -81,6 +82,11 @@ def fenced_sessions(api: Services, info: ProjectionInfo) -> SessionOf:
              summary="The gateway's hot path: append one message, get its session's context")
 def post_turn(body: TurnRequest, principal: IngestReader,
               api: Api) -> Response:
+    return answer_turn(body, principal, api)
+
+
+def answer_turn(body: TurnRequest, principal: Principal, api: Services) -> Response:
+    """The turn's answer, for the route and for its shortcut (`workers.api.shortcut`)."""
     settings = api.settings
     if body.encoding is not None:
         check_encoding(body.encoding)  # before anything is appended
@@ -105,9 +111,10 @@ def post_turn(body: TurnRequest, principal: IngestReader,
         raise
     (api.metrics.appended if turn.appended else api.metrics.duplicates).inc()
     # Serialized once, as data: the documented shape is TurnResponse (response_model).
-    return Response(orjson.dumps({
+    head = orjson.dumps({
         "status": "appended" if turn.appended else "duplicate", "event_id": turn.event_id,
         "position": turn.position, "session_id": str(turn.session_id),
-        "projection": turn.projection.name,
-        "context": context_body(turn.context, turn.projection, turn.checkpoint)}),
-        media_type="application/json")
+        "projection": turn.projection.name})
+    context = context_json(turn.context, turn.projection, turn.checkpoint)
+    return Response(b"".join((head[:-1], b',"context":', context, b"}")),
+                    media_type="application/json")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from sqlalchemy import Connection
 
 from eventlog.access import Principal
 from projections.context import Context
 from projections.errors import ContextError
 from projections.registry import ProjectionInfo
+from projections.rendered import Item
 from projections.sessions import Session, find_session, get_session
 from workers.api.schemas import ContextResponse
 
@@ -39,11 +43,24 @@ def context_response(context: Context, info: ProjectionInfo, checkpoint: int) ->
 _MESSAGE_DEFAULTS = {"name": None, "tool_calls": None, "tool_call_id": None}
 
 
-def context_body(context: Context, info: ProjectionInfo, checkpoint: int) -> dict[str, object]:
-    """A ContextResponse as plain data, for the turn's hot path: the assembler's output
-    is already of that shape, so ~200 messages are not validated again on the way out
-    (a test holds the two equal)."""
-    body = context.as_dict()
-    body["messages"] = [{**_MESSAGE_DEFAULTS, **message} for message in body["messages"]]
-    return {**body, "projection": info.name, "checkpoint": checkpoint}
+def _wire(message: dict[str, Any]) -> bytes:
+    return orjson.dumps({**_MESSAGE_DEFAULTS, **message})
 
+
+def _encoded(item: Item) -> bytes:
+    wire: bytes = b",".join([_wire(message) for message in item.messages])
+    item.wire = wire
+    return wire
+
+
+def context_json(context: Context, info: ProjectionInfo, checkpoint: int) -> bytes:
+    """A ContextResponse as JSON, for the turn's hot path: the assembler's output is
+    already of that shape, so ~200 messages are not validated again on the way out (a
+    test holds the two equal), and each member's messages are encoded once, kept with
+    the item the assembler keeps for the next context of its session."""
+    parts = [item.wire or _encoded(item) for item in context.items]
+    if context.summary is not None:
+        parts.insert(0, _wire(context.summary_message()))
+    head = orjson.dumps({**context.fields(), "projection": info.name,
+                         "checkpoint": checkpoint})
+    return b"".join((head[:-1], b',"messages":[', b",".join(parts), b"]}"))

@@ -54,9 +54,13 @@ def build_services(settings: ApiSettings) -> Services:
     # The server's own engine: its pool is sized for concurrent requests, not for one CLI
     # verb. No ping per checkout (a round trip on every request's every connection): a
     # connection the server dropped fails its request with a retryable 503 and the pool
-    # is invalidated, and connections are renewed every few minutes anyway.
-    pool = {"pool_pre_ping": False, "pool_recycle": 300, "pool_size": settings.api_pool_size,
-            "max_overflow": settings.api_pool_size, "pool_timeout": 10}
+    # is invalidated, and connections are renewed every few minutes anyway. Every
+    # connection it opens is kept (up to twice the setting, as many as it may open): an
+    # overflow connection would be closed as it came back and opened again for the next
+    # busy moment, and 32 busy chats opened one every three or four turns, each a new
+    # backend with cold caches.
+    pool = {"pool_pre_ping": False, "pool_recycle": 300,
+            "pool_size": 2 * settings.api_pool_size, "max_overflow": 0, "pool_timeout": 10}
     engine = create_engine(resolve_url(settings), **pool)
     counter = TokenCounter(settings.encoding)
     return Services(settings, engine, EventStore(engine, counter), ContextAssembler(counter),

@@ -96,7 +96,7 @@ def run_serve(args: argparse.Namespace) -> int:
                     port=args.port, workers=args.workers, log_level=args.log_level,
                     proxy_headers=False, server_header=False, log_config=log_config(),
                     timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                    http="workers.api.protocol:TimedH11Protocol")
+                    http="workers.api.protocol:TimedHttpToolsProtocol")
     finally:
         folder.stop()
         if metrics_dir is not None:
