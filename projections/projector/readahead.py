@@ -33,13 +33,13 @@ from eventlog.partition import Partition
 Range = tuple[int, int, int]  # (after, limit, upto) of read_envelopes
 Prepare = Callable[[list[Envelope]], object]
 # (events, their preparation, the state the batch before handed over) -> the plan
-Plan = Callable[[list[Envelope], object, object], object]
+Planner = Callable[[list[Envelope], object, object], object]
 Read = tuple[list[Envelope], object | None]  # the events and what `prepare` made of them
 
 
 class ReadAhead:
     def __init__(self, engine: Engine, partition: Partition | None, text_chars: int, *,
-                 prepare: Prepare | None = None, plan: Plan | None = None) -> None:
+                 prepare: Prepare | None = None, plan: Planner | None = None) -> None:
         self.engine = engine
         self.partition = partition
         self.text_chars = text_chars
