@@ -87,7 +87,7 @@ def run(job: ImportJob, progress: Progress | None = None) -> ImportReport:
 def _append(store: EventStore, built: Built, report: ImportReport) -> None:
     events = built.events
     if len(events) > 1 and events[0].type == "session.reset" \
-            and _in_log(store, events[1]) and not _in_log(store, events[0]):
+            and _epoch_without_its_reset(store, events[0], events[1]):
         # The epoch is in the log already, without a reset before it (imported before
         # its earlier epoch was known): a reset appended now would land after it.
         events = events[1:]
@@ -99,9 +99,11 @@ def _append(store: EventStore, built: Built, report: ImportReport) -> None:
         report.rejected.update(r.code for r in result.rejected)
 
 
-def _in_log(store: EventStore, event: Event) -> bool:
+def _epoch_without_its_reset(store: EventStore, reset: Event, first: Event) -> bool:
+    """Whether the log holds an epoch's first event but not the reset before it."""
     with store.engine.connect() as conn:
-        return store.find(conn, event.event_id) is not None
+        return (store.find(conn, first.event_id) is not None
+                and store.find(conn, reset.event_id) is None)
 
 
 def _record_aliases(engine: Engine, sessions: Iterable[GatewaySession]) -> int:
