@@ -8,6 +8,7 @@ retryable answer (HTTP 503 with Retry-After), POSITION_PAST_HEAD a caller's mist
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine, text
 
@@ -15,6 +16,10 @@ from eventlog.store import EventStore
 from projections.errors import ProjectionError
 from projections.projector import Projector
 from projections.registry import ProjectionInfo
+
+# A process's own way to wait for a position (a server's follower, woken by notices):
+# the checkpoint once reached, or None where it cannot tell (the caller polls).
+Waiter = Callable[[ProjectionInfo, int, float], "int | None"]
 
 _FIRST_PAUSE = 0.002
 _LONGEST_PAUSE = 0.05
@@ -67,3 +72,25 @@ def wait_until_projected(engine: Engine, store: EventStore, info: ProjectionInfo
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, _LONGEST_PAUSE)
         checkpoint = checkpoint_of(engine, info.id)
+
+
+def wait_for(engine: Engine, store: EventStore, info: ProjectionInfo, position: int, *,
+             timeout: float, max_lag: int, waiter: Waiter | None = None) -> int:
+    """`wait_until_projected`, woken by `waiter` where it can tell."""
+    checkpoint = waiter(info, position, timeout) if waiter is not None else None
+    if checkpoint is None:
+        checkpoint = wait_until_projected(engine, store, info, position, timeout=timeout,
+                                          max_lag=max_lag)
+    return checkpoint
+
+
+def settle(engine: Engine, store: EventStore, info: ProjectionInfo, *, timeout: float,
+           max_lag: int) -> bool:
+    """The projection brought up to the log's head as it is now, if it is behind; True
+    when it was. A session a turn answered ahead of the fold (`projections.ahead`) is in
+    the projection once this returns: a look-up that found nothing looks again."""
+    head = store.horizon()
+    if checkpoint_of(engine, info.id) >= head:
+        return False
+    wait_until_projected(engine, store, info, head, timeout=timeout, max_lag=max_lag)
+    return True

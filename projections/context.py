@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -15,10 +16,16 @@ from eventlog.database import driver_rows, driver_statement
 from eventlog.schema import log_horizon
 from eventlog.tokens import TokenCounter, ensure_counted
 from projections.errors import ContextError
+from projections.members import FULL_IN, kept_page
 from projections.rendered import Item, Kept
 
-PAGE = 128
+PAGE = 512  # members a page: a budget of 8,000 tokens holds a few hundred messages
 _TOKENS, _POSITION = attrgetter("tokens"), attrgetter("position")
+# A member after the projection's checkpoint (`projections.ahead`): its position, its own
+# count (what running totals add for it) and its rendering (None: erased, not shown).
+Ahead = tuple[int, int, Item | None]
+
+
 @dataclass
 class Context:
     session_id: uuid.UUID
@@ -91,11 +98,13 @@ class _Session(NamedTuple):
     covers_position: int | None
     tokens: Any
     text: str | None
+    generation: int  # of content (projections.members): kept items stand while it does
 
 
 _SESSION_SQL = (
     "SELECT s.key, s.parent_session_id, s.parent_position, s.first_position, "
-    "summary.covers_position, summary.tokens, summary.text FROM sessions s "
+    "summary.covers_position, summary.tokens, summary.text, "
+    "(SELECT g.n FROM content_generation g) FROM sessions s "
     "LEFT JOIN LATERAL (SELECT x.covers_position, {tokens} AS tokens, c.text "
     "FROM session_summaries x JOIN event_content c ON c.position = x.position "
     "WHERE x.projection_id = s.projection_id AND x.session_id = s.session_id "
@@ -107,40 +116,6 @@ _SESSION = driver_statement(text(_SESSION_SQL.format(tokens="x.tokens")))
 _SESSION_IN = text(_SESSION_SQL.format(
     tokens="(SELECT t.tokens FROM token_counts t WHERE t.encoding = :encoding "
            "AND t.position = x.position)"))
-# Content comes from event_content, where erasure removes it: an erased member is
-# left out of every context, --as-of ones included, as a redacted one is.
-_MEMBERS = text("""
-    SELECT m.position, m.seq, m.kind, m.sender, m.tokens AS original_tokens, m.running_tokens,
-           e.platform, e.chat, e.topic, ec.text, ec.sender_name, ec.meta,
-           ec.erased_by IS NOT NULL AS erased, c.change, c.tokens AS changed_tokens,
-           cc.text AS edited_text, cc.erased_by IS NOT NULL AS edit_erased
-      FROM session_members m
-      JOIN events e ON e.position = m.position
-      LEFT JOIN event_content ec ON ec.position = m.position
-      LEFT JOIN LATERAL (
-            SELECT mc.change, mc.tokens, mc.position FROM member_changes mc
-             WHERE mc.projection_id = m.projection_id AND mc.session_id = m.session_id
-               AND mc.target_position = m.position AND mc.position <= :as_of
-             ORDER BY mc.position DESC LIMIT 1) c ON true
-      LEFT JOIN event_content cc ON cc.position = c.position AND c.change = 'edited'
-     WHERE m.projection_id = :p AND m.session_id = :s
-       AND m.position <= :upper AND m.position > :floor
-     ORDER BY m.position DESC
-     LIMIT :page
-""")
-# The same for the driver (`driver_rows`): a context reads hundreds of rows on a gateway's
-# every turn, and plain tuples are what `Kept` compares.
-_MEMBERS_DRIVER = driver_statement(_MEMBERS)
-# The same members with their counts in another encoding than the projection's:
-# token_counts of the member and of its latest edit replace the projection's own.
-_MEMBERS_IN = text(str(_MEMBERS).replace(
-    "m.tokens AS original_tokens", "mt.tokens AS original_tokens").replace(
-    "c.tokens AS changed_tokens", "ct.tokens AS changed_tokens").replace(
-    "LEFT JOIN event_content cc ON", "LEFT JOIN token_counts mt ON mt.encoding = :encoding "
-    "AND mt.position = m.position LEFT JOIN token_counts ct ON ct.encoding = :encoding "
-    "AND ct.position = c.position LEFT JOIN event_content cc ON"))
-
-
 class ContextAssembler:
     """Builds contexts by walking a session backwards from its newest member.
 
@@ -187,8 +162,38 @@ class ContextAssembler:
         other.encoding = encoding
         return other
 
+    def assemble_ahead(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
+                       checkpoint: int, ahead: Sequence[Ahead], budget: int,
+                       tag_senders: bool) -> Context:
+        """The context of a session the projection holds up to `checkpoint`, completed by
+        `ahead`: its members after the checkpoint, newest first, rendered by the caller
+        (`projections.ahead`). In the projection's own counts."""
+        context = self._assemble(conn, projection_id, session_id, budget=budget,
+                                 as_of=checkpoint, tag_senders=tag_senders, ahead=ahead)
+        context.as_of = None
+        return context
+
+    @staticmethod
+    def take_ahead(context: Context, ahead: Sequence[Ahead], floor: int,
+                   remaining: int) -> int | None:
+        """Add `ahead` (newest first; those above `floor`) while it fits, as `_walk` adds
+        members: the budget left, or None when it stopped the walk, having counted as left
+        out the member that did not fit and every older one (as running totals would)."""
+        for n, (position, _, item) in enumerate(ahead):
+            if position <= floor or item is None:
+                continue
+            if item.tokens > remaining:
+                rest = [member for member in ahead[n:] if member[0] > floor]
+                context.left_out_messages += len(rest)
+                context.left_out_tokens += sum(member[1] for member in rest)
+                return None
+            remaining -= item.tokens
+            context.items.append(item)
+        return remaining
+
     def _assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
-                  budget: int, as_of: int | None, tag_senders: bool) -> Context:
+                  budget: int, as_of: int | None, tag_senders: bool,
+                  ahead: Sequence[Ahead] = ()) -> Context:
         upper = as_of if as_of is not None else 2**62
         params = {"p": projection_id, "s": session_id, "upper": upper, "encoding": self.encoding}
         found = (driver_rows(conn, _SESSION, params) if self.encoding is None
@@ -197,6 +202,9 @@ class ContextAssembler:
             raise ContextError(f"no session {session_id} in this projection; see "
                                "`convlog sessions`", code="UNKNOWN_SESSION")
         session = _Session(*found[0])
+        if self.encoding is None:
+            for kept in self.kept:
+                kept.advance(session.generation)
         context = Context(session_id, session.key, budget, as_of)
         floor = 0
         if session.covers_position is not None:
@@ -206,9 +214,18 @@ class ContextAssembler:
                                    "covers_position": session.covers_position}
             else:
                 context.summary_left_out = True
-        remaining = budget - context.summary_tokens
-        full = self._walk(conn, projection_id, session_id, upper, floor, remaining, context,
-                          tag_senders)
+        remaining: int | None = budget - context.summary_tokens
+        if ahead:
+            remaining = self.take_ahead(context, ahead, floor, budget - context.summary_tokens)
+        if remaining is None:  # the budget stopped within `ahead`: the rest is left out too
+            seq, running = self._at(conn, projection_id, session_id, floor)
+            last_seq, last_running = self._at(conn, projection_id, session_id, upper)
+            context.left_out_messages += last_seq - seq
+            context.left_out_tokens += last_running - running
+            full = True
+        else:
+            full = self._walk(conn, projection_id, session_id, upper, floor, remaining,
+                              context, tag_senders, session.generation)
         if (not full and floor == 0 and session.parent_session_id is not None
                 and (as_of is None or as_of >= session.first_position)):
             # inherit_parent: the thread begins with its parent's context up to the
@@ -217,7 +234,7 @@ class ContextAssembler:
             parent_upper = min(session.parent_position, upper)
             used = context.summary_tokens + context.message_tokens
             self._walk(conn, projection_id, session.parent_session_id, parent_upper, 0,
-                       budget - used, context, tag_senders)
+                       budget - used, context, tag_senders, session.generation)
         if context.inherited_from is None:
             context.items.reverse()  # walked newest first
         else:
@@ -225,31 +242,20 @@ class ContextAssembler:
         return context
 
     def _walk(self, conn: Connection, projection_id: int, session_id: uuid.UUID, upper: int,
-              floor: int, remaining: int, context: Context, tag_senders: bool) -> bool:
+              floor: int, remaining: int, context: Context, tag_senders: bool,
+              generation: int) -> bool:
         """Add members newest first while they fit; True when the budget stopped the walk."""
         cursor = upper
         kept = self.kept[tag_senders] if self.encoding is None else None
+        render = partial(self.render, tag_senders=tag_senders)
         while True:
             params = {"p": projection_id, "s": session_id, "upper": cursor, "floor": floor,
                       "as_of": upper, "page": PAGE, "encoding": self.encoding}
-            rows = (driver_rows(conn, _MEMBERS_DRIVER, params) if kept is not None
-                    else conn.execute(_MEMBERS_IN, params).all())
-            young = kept.young if kept is not None else {}
-            for row in rows:
-                # Per row, hundreds a context: the kept item when its row reads the same.
-                found = young.get(row[0])
-                if found is not None and found[0] == row:
-                    item: Item | None = found[1]
-                elif kept is None:
-                    item = self._render(row, tag_senders)
-                else:
-                    item = kept.get(row[0], row)
-                    if item is None:
-                        item = self._render(row, tag_senders)
-                        if item is None:
-                            kept.drop(row[0])  # erased, deleted, redacted: not kept either
-                        else:
-                            kept.put(row[0], row, item)
+            if kept is not None:
+                page = kept_page(conn, params, kept, generation, render)
+            else:
+                page = [(row, render(row)) for row in conn.execute(FULL_IN, params).all()]
+            for row, item in page:
                 if item is None:
                     continue
                 if item.tokens > remaining:
@@ -261,9 +267,9 @@ class ContextAssembler:
                     return True
                 remaining -= item.tokens
                 context.items.append(item)
-            if len(rows) < PAGE:
+            if len(page) < PAGE:
                 return False
-            cursor = rows[-1][0] - 1
+            cursor = page[-1][0][0] - 1
 
     def _sum_in(self, conn: Connection, projection_id: int, session_id: uuid.UUID,
                 floor: int, position: int) -> int:
@@ -288,7 +294,7 @@ class ContextAssembler:
             {"p": projection_id, "s": session_id, "pos": position}).first()
         return (int(row.seq), int(row.running_tokens)) if row else (0, 0)
 
-    def _render(self, row: Any, tag_senders: bool) -> Item | None:
+    def render(self, row: Any, tag_senders: bool) -> Item | None:
         # Unpacked once: a context renders hundreds of rows on a gateway's every turn, and
         # a row's fields by name cost more than the rest of the rendering.
         (position, _seq, kind, sender, original_tokens, _running, platform, chat, topic,

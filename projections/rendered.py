@@ -3,6 +3,7 @@ for the next contexts of their sessions (a gateway's turn renders only what is n
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,18 +27,21 @@ class Item:
     wire: Any = field(default=None, compare=False, repr=False)
 
 
-_Entry = tuple[tuple[Any, ...], Item, int]  # the row, what it rendered, about its bytes
+_Entry = tuple[tuple[Any, ...], "Item | None", int]  # the row, its rendering, about its bytes
 
 
 class Kept:
     """Members rendered once and kept by position, each with the row it was rendered from.
 
     Rendering is a pure function of a member's row (its content, its latest change,
-    whether either was erased): a later context reads the row again, as it always
-    does, and takes the kept item only when the row reads the same, field for field.
-    So nothing changed since (an edit, a delete, a redaction, an erasure, a rebuild,
-    another projection) can be served from here; an erased or removed member's entry
-    is dropped when its row is read, and `forget` (on an erasure's notice) drops all.
+    whether either was erased). The row kept is the member's own (`projections.members`:
+    position, counts, latest change), without its content: content changes only by
+    erasure, and every erasure moves the content generation, which a context reads with
+    its session (`advance`): a generation this has not seen forgets everything, and an
+    item rendered under an older one is not kept. So a kept item is taken only when its
+    member's row reads the same, field for field, and no erasure happened since: nothing
+    changed (an edit, a delete, a redaction, an erasure, a rebuild, another projection)
+    is served from here. A member that renders nothing (erased, deleted) is kept as None.
     Two generations bound the memory: new and used entries go to the young one; when
     it holds half the limit, it becomes the old one and the old one is let go.
     """
@@ -47,26 +51,47 @@ class Kept:
         self.young: dict[int, _Entry] = {}  # read directly by the assembler's walk
         self._old: dict[int, _Entry] = {}
         self._size = 0  # about what the young generation holds
+        self.generation = -1  # of content, as the last reader that moved it saw it
+        self._lock = threading.Lock()  # a reader moving the generation, another keeping
 
     def __len__(self) -> int:
         return len(self.young) + len(self._old)
 
-    def get(self, position: int, row: tuple[Any, ...]) -> Item | None:
-        """The item kept for `position` if it was rendered from a row equal to `row`."""
+    def advance(self, generation: int) -> None:
+        """A reader saw content at `generation`: a newer one than this has seen may have
+        erased anything kept, so everything is let go. (An older one is a reader whose
+        snapshot came first: what is kept was rendered later, still unerased.)"""
+        if generation > self.generation:
+            with self._lock:
+                if generation > self.generation:
+                    self.young, self._old, self._size = {}, {}, 0
+                    self.generation = generation
+
+    def get(self, position: int, row: tuple[Any, ...]) -> tuple[bool, Item | None]:
+        """(True, the item) kept for `position` if it was rendered from a row equal to
+        `row`; (False, None) if none is."""
         found = self.young.get(position)
         if found is None:
-            found = self._old.pop(position, None)
-            if found is None:
-                return None
-            self._keep(position, found)
-        return found[1] if found[0] == row else None
+            with self._lock:  # never carried over a `forget`
+                found = self._old.pop(position, None)
+                if found is None:
+                    return False, None
+                self._keep(position, found)
+        return (True, found[1]) if found[0] == row else (False, None)
 
-    def put(self, position: int, row: tuple[Any, ...], item: Item) -> None:
-        # About what the entry holds: the row's strings, the messages' copies of them
-        # and their JSON, and a few hundred bytes of objects.
-        self._old.pop(position, None)
-        self._keep(position, (row, item,
-                              3 * sum(len(v) for v in row if isinstance(v, str)) + 600))
+    def put(self, position: int, row: tuple[Any, ...], item: Item | None,
+            generation: int) -> None:
+        """Keep `item`, rendered from content read under `generation` (not kept if the
+        generation has moved since: an erasure may have come between)."""
+        # About what the entry holds: the messages' text, their JSON, a few hundred bytes
+        # of objects.
+        size = 200 if item is None else 600 + 3 * sum(
+            len(m.get("content") or "") for m in item.messages)
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._old.pop(position, None)
+            self._keep(position, (row, item, size))
 
     def _keep(self, position: int, entry: _Entry) -> None:
         self._size += entry[2]
@@ -74,9 +99,6 @@ class Kept:
             self._old, self.young, self._size = self.young, {}, entry[2]
         self.young[position] = entry
 
-    def drop(self, position: int) -> None:
-        self.young.pop(position, None)
-        self._old.pop(position, None)
-
     def forget(self) -> None:
-        self.young, self._old, self._size = {}, {}, 0
+        with self._lock:
+            self.young, self._old, self._size = {}, {}, 0

@@ -1,5 +1,9 @@
-"""A turn, the gateway's hot path as one service: append one message, wait until the
-active projection holds it, and answer its session's context within a budget.
+"""A turn, the gateway's hot path as one service: append one message and answer its
+session's context within a budget, as the active projection holds it once folded.
+
+The answer is given ahead of the fold where the fold's decision can be made in memory
+(`projections.ahead`: the common case, a message after other messages); otherwise the
+turn waits until the projection holds its message.
 
 Any edge calls `take_turn` (the HTTP API's POST /v1/turns today); it authorizes and
 renders, nothing more. Read-your-writes is the contract: the context holds the
@@ -20,7 +24,8 @@ from eventlog.appending import Admit, prepare
 from eventlog.events import Event
 from eventlog.store import EventStore
 from eventlog.tokens import check_encoding
-from projections.consistency import wait_until_projected
+from projections.ahead import answer_ahead
+from projections.consistency import wait_for
 from projections.context import Context, ContextAssembler
 from projections.errors import ContextError, ProjectionError
 from projections.following import Follower
@@ -44,8 +49,9 @@ class Turn:
     position: int
     session_id: uuid.UUID
     projection: ProjectionInfo
-    checkpoint: int
+    checkpoint: int  # the log's position the context reflects (the turn's own, if ahead)
     context: Context
+    ahead: bool  # answered ahead of the fold (`projections.ahead`), not after waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +95,16 @@ def take_turn(engine: Engine, store: EventStore, assembler: ContextAssembler, ev
         raise TurnRefused(rejection.reason, code=rejection.code)
     event_id = prepared[0].event_id
     position = result.positions[event_id]
-    checkpoint = follower.wait(info, position, bounds.timeout) if follower is not None else None
-    if checkpoint is None:
-        checkpoint = wait_until_projected(engine, store, info, position,
-                                          timeout=bounds.timeout, max_lag=bounds.max_lag)
+    if encoding is None:
+        with engine.connect() as conn:
+            ahead = answer_ahead(conn, info, assembler, event, position, budget=budget,
+                                 tag_senders=tag_senders, max_tail=bounds.max_lag)
+        if ahead is not None:
+            return Turn(event_id in result.fresh, event_id, position, ahead.session_id, info,
+                        position, ahead.context, ahead=True)
+    checkpoint = wait_for(engine, store, info, position, timeout=bounds.timeout,
+                          max_lag=bounds.max_lag,
+                          waiter=follower.wait if follower is not None else None)
     with engine.connect() as conn:
         session_id = session_of_event(conn, info.id, position, (
             event.agent, event.platform, event.account, event.chat, event.message_id))
@@ -108,4 +120,4 @@ def take_turn(engine: Engine, store: EventStore, assembler: ContextAssembler, ev
                 raise
             context = Context(session_id, key, budget, None)
     return Turn(event_id in result.fresh, event_id, position, session_id, info, checkpoint,
-                context)
+                context, ahead=False)

@@ -219,8 +219,19 @@ async def _load(url: str, token: str, base: datetime, budget: int, *, clients: i
     return latencies, errors, time.perf_counter() - started
 
 
+def _turns_answered(server: Server) -> dict[str, float]:
+    """The server's `convlog_turns_total` by how each turn was answered (ahead, after_fold)."""
+    found: dict[str, float] = {}
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        if line.startswith("convlog_turns_total{"):
+            label, value = line.split("}", 1)
+            found[label.split('"')[1]] = float(value)
+    return found
+
+
 def measure_turns(bench: Bench, server: Server, token: str) -> dict[str, Any]:
     base = _prepare_sessions(bench)
+    answered = _turns_answered(server)
     budget = bench.args.context_budget
     own = psutil.Process()
     server_cpu, db_cpu = server.cpu(), postgres_cpu(bench.database)
@@ -231,6 +242,8 @@ def measure_turns(bench: Bench, server: Server, token: str) -> dict[str, Any]:
     server_cpu = server.cpu() - server_cpu
     db_cpu = postgres_cpu(bench.database) - db_cpu
     client_cpu = sum(own.cpu_times()[:2]) - client_cpu
+    answered = {how: count - answered.get(how, 0.0)
+                for how, count in _turns_answered(server).items()}
     solo, _, _ = asyncio.run(_load(server.url, token, base, budget, clients=1,
                                    limit=SOLO_TURNS, first=SESSION_EVENTS + TURN_LIMIT))
     context = _context_reference(bench, budget)
@@ -255,7 +268,9 @@ def measure_turns(bench: Bench, server: Server, token: str) -> dict[str, Any]:
             "server_cpu_ms_per_turn": server_cpu / max(turns, 1) * 1e3,
             "db_cpu_ms_per_turn": db_cpu / max(turns, 1) * 1e3,
             "client_cpu_ms_per_turn": client_cpu / max(turns, 1) * 1e3,
-            "cpu_cores": psutil.cpu_count()}
+            "cpu_cores": psutil.cpu_count(),
+            "answered_ahead_share": (answered.get("ahead", 0.0) / sum(answered.values())
+                                     if sum(answered.values()) else None)}
 
 
 def _least_work(bench: Bench, base: datetime) -> dict[str, Any]:

@@ -80,7 +80,7 @@ _REPLIES = frozenset({"message.sent", "tool.used"})
 
 def _named(events: Sequence[Envelope], want: Wanted) -> set[MessageRef]:
     """The messages `events` can look up in the index, as the loads name them
-    (`preload._INDEX`): members' and changes' own ids, replies' targets, thread parents."""
+    (`preload.INDEX`): members' and changes' own ids, replies' targets, thread parents."""
     named = set(want.parents)
     for e in events:
         if e.chat is None:

@@ -15,7 +15,7 @@ _HEADS = native(
 # before keeps its first place), the targets of replies and of changes, and thread
 # parents (which live in payloads, so the caller lists them). Read from the events
 # of the batch's range on the server, so no reference travels from Python.
-_INDEX = native("""
+INDEX = native("""
 WITH named AS (
     SELECT e.agent, e.platform, e.account, e.chat, e.message_id
       FROM events e
@@ -61,7 +61,7 @@ def load(conn: Connection, projection_id: int, want: Wanted, span: tuple[int, in
                          for r in run(conn, _ORIGINS, {"p": p, "keys": keys})}
     agents, platforms, accounts, chats, ids = columns(list(want.parents), 5)
     index: dict[MessageRef, Indexed] = {}
-    for r in run(conn, _INDEX, {"p": p, "lo": span[0], "hi": span[1], "agents": agents,
+    for r in run(conn, INDEX, {"p": p, "lo": span[0], "hi": span[1], "agents": agents,
                                  "platforms": platforms, "accounts": accounts,
                                  "chats": chats, "ids": ids}):
         index[r[:5]] = (r[5], r[6])

@@ -58,8 +58,8 @@ def _kept_texts(assembler: ContextAssembler) -> str:
     kept: list[Kept] = list(assembler.kept)
     entries = [entry for k in kept for generation in (k.young, k._old)
                for entry in generation.values()]
-    return json.dumps([[entry[0][9], entry[0][15], list(entry[1].messages)]
-                       for entry in entries], default=str)
+    return json.dumps([list(entry[1].messages) for entry in entries if entry[1] is not None],
+                      default=str)
 
 
 def test_a_kept_assembler_answers_as_a_fresh_one_through_every_change(
@@ -135,26 +135,49 @@ def test_erased_content_is_neither_served_nor_kept(store: EventStore, engine: En
 def test_kept_members_are_bounded_and_forgotten() -> None:
     # Given a small bound, and an item per position kept
     kept = Kept(limit=20_000)
+    kept.advance(7)
     for position in range(1, 1_001):
         row = (position, "x" * 50)
-        kept.put(position, row, Item(({"content": row[1]},), 1, position))
+        kept.put(position, row, Item(({"content": row[1]},), 1, position), 7)
     # Then it holds about the bound, the newest still there, each only for its own row
     assert 0 < len(kept) < 100
-    assert kept.get(1_000, (1_000, "x" * 50)) is not None
-    assert kept.get(1_000, (1_000, "y" * 50)) is None
-    assert kept.get(1, (1, "x" * 50)) is None
+    assert kept.get(1_000, (1_000, "x" * 50))[1] is not None
+    assert kept.get(1_000, (1_000, "y" * 50)) == (False, None)
+    assert kept.get(1, (1, "x" * 50)) == (False, None)
     # and after `forget`, nothing
     kept.forget()
     assert len(kept) == 0
 
 
+def test_kept_members_go_when_content_moves_on_and_are_not_kept_from_before() -> None:
+    # Given an item kept at content generation 3
+    kept = Kept()
+    kept.advance(3)
+    item = Item(({"content": "hi"},), 1, 1)
+    kept.put(1, (1,), item, 3)
+    # When a reader that saw an older generation advances, nothing changes
+    kept.advance(2)
+    assert kept.get(1, (1,)) == (True, item)
+    # When a reader sees a newer generation (an erasure since), everything goes
+    kept.advance(4)
+    assert kept.get(1, (1,)) == (False, None)
+    # and what a reader rendered from content read under generation 3 is not kept now
+    kept.put(1, (1,), item, 3)
+    assert kept.get(1, (1,)) == (False, None)
+    # while what it renders under the current one is, even a member that renders nothing
+    kept.put(2, (2,), None, 4)
+    assert kept.get(2, (2,)) == (True, None)
+
+
 def test_a_server_lets_go_of_what_it_kept_when_an_erasure_is_announced(
         api: ApiServer) -> None:
-    # Given her secret in a context the server rendered for a turn, and kept
+    # Given her secret in a context the server rendered from the projection, and kept (a
+    # turn answered ahead of the fold renders its tail afresh; the read after it keeps)
     client = api.client(api.token("gw"))
     client.turn(event_dict(text=SECRET, message_id="s1"))
-    client.turn(event_dict(sender="222", sender_name="bob", text="bob's words",
-                           message_id="s2"))
+    second = client.turn(event_dict(sender="222", sender_name="bob", text="bob's words",
+                                    message_id="s2"))
+    client.context(second["session_id"], after=second["position"])
     app: Any = api.server.config.app  # the server runs in this process
     assembler: ContextAssembler = app.state.services.assembler
     assert SECRET in _kept_texts(assembler)

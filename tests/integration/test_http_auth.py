@@ -24,8 +24,10 @@ def test_a_token_never_sees_another_agents_sessions(api: ApiServer) -> None:
     theirs = other.turn(event_dict(agent="other", chat="2000"))
 
     # When the main token lists sessions, reads the other session, its context, or leases it
-    listed = [s["session_id"] for s in main.iter_sessions(limit=1)]
-    filtered = main.sessions(agent="other")
+    # (listed after the turns' positions: a turn may be answered before it is folded)
+    after = max(mine["position"], theirs["position"])
+    listed = [s["session_id"] for s in main.iter_sessions(limit=1, after=after)]
+    filtered = main.sessions(agent="other", after=after)
     errors = []
     for call in (lambda: main.session(theirs["session_id"]),
                  lambda: main.context(theirs["session_id"]),

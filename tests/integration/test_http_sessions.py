@@ -26,17 +26,19 @@ def test_sessions_page_by_cursor_and_filter(api: ApiServer) -> None:
     for chat in range(7):
         client.turn(event_dict(chat=f"c{chat}", sender="alice" if chat < 3 else "bob"))
     last = client.turn(event_dict(agent="ops", chat="c0"))
-    # When they are read in pages of three, and filtered
+    # When they are read in pages of three, and filtered, each read after the last turn
+    # (a turn may be answered before the projection holds its session)
     pages = []
     cursor = None
+    after = last["position"]
     for _ in range(10):
-        page = client.sessions(agent="main", limit=3, cursor=cursor)
+        page = client.sessions(agent="main", limit=3, cursor=cursor, after=after)
         pages.append([s["key"] for s in page["sessions"]])
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    alice = client.sessions(participant="alice")["sessions"]
-    prefix = client.sessions(key_prefix="agent=ops/")["sessions"]
+    alice = client.sessions(participant="alice", after=after)["sessions"]
+    prefix = client.sessions(key_prefix="agent=ops/", after=after)["sessions"]
     # Then the pages hold every main session once, newest first, and the filters narrow
     assert [len(p) for p in pages] == [3, 3, 1]
     keys = [key for page in pages for key in page]
@@ -140,7 +142,8 @@ def test_context_and_turns_count_in_the_encoding_the_caller_names(api: ApiServer
     turns = [client.turn(event_dict(text=text)) for text in texts]
     session = turns[-1]["session_id"]
     # When its context is asked for in each encoding (and a turn names one)
-    by_encoding = {name: client.context(session, budget=10_000, encoding=name)
+    by_encoding = {name: client.context(session, budget=10_000, encoding=name,
+                                        after=turns[-1]["position"])
                    for name in ("cl100k_base", "o200k_base")}
     with api.engine.connect() as conn:
         info = get(conn, None)

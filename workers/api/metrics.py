@@ -67,6 +67,9 @@ class Metrics:
                                   "retried events that were already in the log", registry=own)
         self.rejected = Counter("convlog_events_rejected_total", "events refused, by code",
                                 ["code"], registry=own)
+        self.turns = Counter("convlog_turns_total",
+                             "turns answered: ahead of the fold, or once the fold passed them",
+                             ["answered"], registry=own)
         self.latency = Histogram("convlog_http_request_duration_seconds",
                                  "request latency by route and status",
                                  ["method", "route", "status"], buckets=_BUCKETS, registry=own)

@@ -110,6 +110,7 @@ def answer_turn(body: TurnRequest, principal: Principal, api: Services) -> Respo
         api.metrics.rejected.labels(code=refused.code).inc()
         raise
     (api.metrics.appended if turn.appended else api.metrics.duplicates).inc()
+    api.metrics.turns.labels(answered="ahead" if turn.ahead else "after_fold").inc()
     # Serialized once, as data: the documented shape is TurnResponse (response_model).
     head = orjson.dumps({
         "status": "appended" if turn.appended else "duplicate", "event_id": turn.event_id,

@@ -26,7 +26,8 @@ def _response(lease: Lease) -> LeaseResponse:
 
 def _session(api: Services, ref: str, principal: Principal) -> Session:
     with api.engine.connect() as conn:
-        return scoped_session(conn, get(conn, None), ref, principal)
+        info = get(conn, None)
+        return scoped_session(conn, info, ref, principal, lambda: api.settle(info))
 
 
 @router.post("/sessions/{session:path}/lease", response_model=LeaseResponse,

@@ -10,7 +10,7 @@ from eventlog.access import Principal
 from eventlog.edge import MAX_POSITION
 from eventlog.events import Rejection, parse_event
 from eventlog.tokens import check_encoding
-from projections.consistency import checkpoint_of, ensure_appended, wait_until_projected
+from projections.consistency import checkpoint_of
 from projections.queries import resolve_in_projection
 from projections.session_events import reset_event, summary_event
 from projections.sessions import Session, SessionFilter
@@ -35,6 +35,8 @@ from workers.api.services import Api, Services
 router = APIRouter(prefix="/v1", tags=["sessions"], responses=ERROR_RESPONSES)
 ProjectionName = Annotated[str | None, Query(max_length=63,
                                              description="default: the active projection")]
+AFTER_HELP = ("a position an append returned: the answer then reflects every event up to it, "
+              "or is a 503 with Retry-After")
 _PROBE = {"occurred_at": "1970-01-01T00:00:00Z", "message_id": "resolve-probe", "text": ""}
 
 
@@ -53,6 +55,7 @@ def list_sessions(
     needs_summary: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    after: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description=AFTER_HELP)] = None,
 ) -> SessionPage:
     agents = principal.agent_list()
     if agent is not None:
@@ -60,7 +63,11 @@ def list_sessions(
     wanted = SessionFilter(agents=agents, key_prefix=key_prefix, participant=participant,
                            needs_summary=needs_summary)
     info = api.projection(projection)
-    with api.reads.stale_ok().connect() as conn:
+    source = api.reads.stale_ok()
+    if after is not None:  # the standby once it has replayed the fold, else the primary
+        api.projected(info, after)
+        source = api.reads.current()
+    with source.connect() as conn:
         page = page_of_sessions(conn, info.id, wanted, cursor=cursor, limit=limit)
     return SessionPage(projection=info.name, sessions=[_model(r) for r in page.sessions],
                        next_cursor=page.next_cursor)
@@ -75,9 +82,7 @@ def get_context(
     budget: Annotated[int, Query(ge=0, le=10_000_000)] = 8_000,
     as_of: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
     tag_senders: bool = False,
-    after: Annotated[int | None, Query(
-        ge=0, le=MAX_POSITION, description="a position an append returned: the answer then "
-        "reflects every event up to it, or is a 503 with Retry-After")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description=AFTER_HELP)] = None,
     projection: ProjectionName = None,
     encoding: Annotated[str | None, Query(max_length=32, description=ENCODING_HELP)] = None,
 ) -> ContextResponse:
@@ -86,10 +91,7 @@ def get_context(
     info = api.projection(projection)
     checkpoint: int | None = None
     if after is not None:
-        ensure_appended(api.store, after)
-        checkpoint = wait_until_projected(
-            api.engine, api.store, info, after, timeout=api.settings.api_consistency_timeout,
-            max_lag=api.settings.api_catch_up_max_lag)
+        checkpoint = api.projected(info, after)
     if encoding is not None:  # another encoding may count what is missing: a write
         source = api.engine
     elif after is not None:  # the standby once it has replayed the fold, else the primary
@@ -99,7 +101,8 @@ def get_context(
     if checkpoint is None:
         checkpoint = checkpoint_of(source, info.id)
     with source.connect() as conn:
-        row = scoped_session(conn, info, session, principal)
+        row = scoped_session(conn, info, session, principal,
+                             lambda: api.settle(info))
         context = api.assembler.assemble(conn, info.id, row.session_id, budget=budget,
                                          as_of=as_of, tag_senders=tag_senders,
                                          encoding=encoding)
@@ -116,7 +119,8 @@ def get_session(
 ) -> SessionModel:
     info = api.projection(projection)
     with api.reads.stale_ok().connect() as conn:
-        return _model(scoped_session(conn, info, session, principal))
+        return _model(scoped_session(conn, info, session, principal,
+                                     lambda: api.settle(info)))
 
 
 @router.post("/resolve", response_model=ResolveResponse,
@@ -160,7 +164,8 @@ def post_summary(
 ) -> AppendedOne:
     info = api.projection(projection)
     with api.engine.connect() as conn:
-        row = scoped_session(conn, info, session, principal)
+        row = scoped_session(conn, info, session, principal,
+                             lambda: api.settle(info))
         data = summary_event(conn, api.store, row, body.covers_position, body.text, body.id)
     return _append_one(api, principal, data)
 
@@ -176,7 +181,8 @@ def post_reset(
 ) -> AppendedOne:
     info = api.projection(projection)
     with api.engine.connect() as conn:
-        row = scoped_session(conn, info, session, principal)
+        row = scoped_session(conn, info, session, principal,
+                             lambda: api.settle(info))
         made = reset_event(conn, api.store, info.id, row, body.id)
     if isinstance(made, tuple):  # a retried reset the log already holds
         return AppendedOne(status="duplicate", event_id=made[0], position=made[1])

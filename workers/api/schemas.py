@@ -96,7 +96,9 @@ class ContextResponse(BaseModel):
     projection: str
     budget: int
     as_of: int | None
-    checkpoint: int = Field(description="the projection's position this answer reflects")
+    checkpoint: int = Field(description="the log's position this answer reflects: the "
+                            "projection's checkpoint, or a turn's own position when the turn "
+                            "was answered ahead of the fold")
     tokens: TokenTotals
     left_out: LeftOut
     inherited_from: str | None

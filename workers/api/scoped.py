@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,16 +24,26 @@ def not_found(ref: str) -> ContextError:
                         "see GET /v1/sessions", code="UNKNOWN_SESSION")
 
 
-def scoped_session(conn: Connection, info: ProjectionInfo, ref: str,
-                   principal: Principal) -> Session:
-    try:
-        session_id = find_session(conn, info.id, ref)
-    except ContextError:
-        raise not_found(ref) from None
-    row = get_session(conn, info.id, session_id)
+def scoped_session(conn: Connection, info: ProjectionInfo, ref: str, principal: Principal,
+                   settle: Callable[[], bool] | None = None) -> Session:
+    """The session `ref` names, if the token may read it. Not found while the projection
+    is behind the log (a turn answered ahead of the fold names a session not yet folded),
+    `settle` brings the projection up to the log's head and the session is looked up
+    again: a gateway may hold, summarize or reset its turn's session at once."""
+    row = _lookup(conn, info, ref)
+    if row is None and settle is not None and settle():
+        row = _lookup(conn, info, ref)
     if row is None or not principal.allows(row.agent):
         raise not_found(ref)
     return row
+
+
+def _lookup(conn: Connection, info: ProjectionInfo, ref: str) -> Session | None:
+    try:
+        session_id = find_session(conn, info.id, ref)
+    except ContextError:
+        return None
+    return get_session(conn, info.id, session_id)
 
 
 def context_response(context: Context, info: ProjectionInfo, checkpoint: int) -> ContextResponse:

@@ -16,6 +16,7 @@ from eventlog.errors import DatabaseError
 from eventlog.replica import Reads, check_standby, standby_engine, standby_url
 from eventlog.store import EventStore
 from eventlog.tokens import TokenCounter
+from projections.consistency import ensure_appended, settle, wait_until_projected
 from projections.context import ContextAssembler
 from projections.following import Follower
 from projections.registry import ProjectionInfo, get
@@ -42,6 +43,21 @@ class Services:
             return self.follower.active
         with self.engine.connect() as conn:
             return get(conn, name)
+
+    def projected(self, info: ProjectionInfo, position: int) -> int:
+        """Read-your-writes: `info`'s checkpoint once at or past `position` (an append's),
+        folded here if the projector is free; POSITION_PAST_HEAD, PROJECTION_LAGGING."""
+        ensure_appended(self.store, position)
+        return wait_until_projected(self.engine, self.store, info, position,
+                                    timeout=self.settings.api_consistency_timeout,
+                                    max_lag=self.settings.api_catch_up_max_lag)
+
+    def settle(self, info: ProjectionInfo) -> bool:
+        """`info` brought up to the log's head, if behind (`projections.consistency.settle`):
+        for a session look-up that found nothing, before it looks again."""
+        return settle(self.engine, self.store, info,
+                      timeout=self.settings.api_consistency_timeout,
+                      max_lag=self.settings.api_catch_up_max_lag)
 
     def close(self) -> None:
         if self.follower is not None:

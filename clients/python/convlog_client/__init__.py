@@ -149,7 +149,8 @@ class ConvlogClient:
     # -- sessions -----------------------------------------------------------------------------
 
     def sessions(self, **filters: Any) -> Json:
-        """One page: filters agent, key_prefix, participant, needs_summary, cursor, limit."""
+        """One page: filters agent, key_prefix, participant, needs_summary, cursor, limit;
+        after (a position an append returned: the page reflects it)."""
         return dict(self.request(**_Calls.sessions(**filters)))
 
     def iter_sessions(self, **filters: Any) -> Iterator[Json]:

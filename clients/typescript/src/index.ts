@@ -95,6 +95,8 @@ export interface SessionFilters {
   cursor?: string;
   limit?: number;
   projection?: string;
+  /** a position an append returned: the page then reflects every event up to it */
+  after?: number;
 }
 
 /** What an openapi-fetch call resolves to, loosely. */
@@ -197,6 +199,7 @@ export class ConvlogClient {
             cursor: filters.cursor,
             limit: filters.limit,
             projection: filters.projection,
+            after: filters.after,
           },
         },
         signal,

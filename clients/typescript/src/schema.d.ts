@@ -415,7 +415,7 @@ export interface components {
             as_of: number | null;
             /**
              * Checkpoint
-             * @description the projection's position this answer reflects
+             * @description the log's position this answer reflects: the projection's checkpoint, or a turn's own position when the turn was answered ahead of the fold
              */
             checkpoint: number;
             tokens: components["schemas"]["TokenTotals"];
@@ -1587,6 +1587,8 @@ export interface operations {
                 needs_summary?: boolean | null;
                 cursor?: string | null;
                 limit?: number;
+                /** @description a position an append returned: the answer then reflects every event up to it, or is a 503 with Retry-After */
+                after?: number | null;
             };
             header?: never;
             path?: never;

@@ -1,0 +1,103 @@
+"""A turn answered ahead of the fold (`projections.ahead`) is the context the fold makes.
+
+A realistic log (replies across chats, tools, edits, threads, resets by command, idle
+and daily gaps, summaries) is appended in chunks of random size; after each chunk,
+every message of it is answered ahead with the projection as the chunk before left it
+(so the tail holds the message and what came before it in the chunk), and only then is
+the projection folded. Every answer given ahead must equal, session and context, the
+context read at the message's position once the fold has passed it.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine
+
+from eventlog.appending import prepare
+from eventlog.events import Event
+from eventlog.store import EventStore
+from projections.ahead import Ahead, answer_ahead
+from projections.context import ContextAssembler
+from projections.policy import Policy
+from projections.projector import Projector
+from projections.registry import get
+from projections.sessions import session_of_event
+from projections.turns import TURN_TYPES
+from tests.fixtures.projections import new_projection
+from workers.tools.workload import generate
+
+POLICIES = {
+    "default": {},
+    "per-user, resets, threads inherit, summaries": {
+        "dimensions": ["chat", "sender"], "threads": {"inherit_parent": True},
+        "reset": {"mode": "both", "idle_minutes": 90, "at_hour": 4},
+        "compaction": {"summarize_threshold": 4, "context_limit_tokens": 400}},
+    "per-space, DMs in one, idle": {
+        "dimensions": ["space"], "threads": {"isolate": False}, "dm_scope": "main",
+        "reset": {"mode": "idle", "idle_minutes": 30}},
+}
+BUDGETS = (40, 300, 8_000)  # within the tail, within the projection, everything
+
+
+@dataclass(frozen=True)
+class Asked:
+    event: Event
+    position: int
+    budget: int
+    tag_senders: bool
+    ahead: Ahead | None
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+@pytest.mark.parametrize("policy_name", list(POLICIES))
+def test_every_answer_given_ahead_is_the_context_the_fold_makes(
+        store: EventStore, engine: Engine, policy_name: str, seed: int) -> None:
+    # Given a projection under the policy and a realistic log to come, in random chunks
+    new_projection(engine, "p", Policy.model_validate(POLICIES[policy_name]))
+    events = [Event.model_validate(e) for e in generate(500, seed=seed)]
+    rng = random.Random(seed)
+    assembler = ContextAssembler(store.counter)
+    asked: list[Asked] = []
+    start = 0
+    while start < len(events):
+        chunk = prepare(events[start:start + rng.randint(1, 30)])
+        start += len(chunk)
+        positions = store.append_prepared(chunk).positions
+        # When each message of the chunk is answered ahead of the fold
+        with engine.connect() as conn:
+            info = get(conn, "p")
+            for prepared in chunk:
+                event = prepared.event
+                if event.type not in TURN_TYPES:
+                    continue
+                budget, tag = rng.choice(BUDGETS), rng.random() < 0.3
+                position = positions[prepared.event_id]
+                asked.append(Asked(event, position, budget, tag, answer_ahead(
+                    conn, info, assembler, event, position, budget=budget,
+                    tag_senders=tag, max_tail=1_000)))
+        Projector(engine, store, "p").catch_up()
+    # Then most are answered so (the rest wait for the fold: a reset command, an edit
+    # or a thread in the tail, a thread's first message)
+    answered = [a for a in asked if a.ahead is not None]
+    assert len(answered) > len(asked) // 3, (len(answered), len(asked))
+    assert len(answered) < len(asked)
+    # and each is the context the fold made, read at the message's position by a fresh
+    # assembler (nothing rendered before)
+    fresh = ContextAssembler(store.counter)
+    with engine.connect() as conn:
+        info = get(conn, "p")
+        for a in answered:
+            assert a.ahead is not None
+            event = a.event
+            session_id = session_of_event(conn, info.id, a.position, (
+                event.agent, event.platform, event.account, event.chat, event.message_id))
+            assert a.ahead.session_id == session_id, a.position
+            assert isinstance(session_id, uuid.UUID)
+            expected = fresh.assemble(conn, info.id, session_id, budget=a.budget,
+                                      as_of=a.position, tag_senders=a.tag_senders)
+            made = {**a.ahead.context.as_dict(), "as_of": a.position}
+            assert made == expected.as_dict(), (policy_name, a.position, a.budget)
