@@ -32,14 +32,22 @@ from sqlalchemy import Connection, text
 from eventlog.database import driver_rows, driver_statement
 from eventlog.envelopes import PAYLOAD_TYPES, Envelope
 from eventlog.events import Event
+from projections.context import (
+    SESSION_COLUMNS,
+    SESSION_SUMMARY,
+    Context,
+    ContextAssembler,
+    SessionRow,
+)
 from projections.context import Ahead as AheadMember
-from projections.context import Context, ContextAssembler
 from projections.errors import ResolveError, UnfoldableEvent
+from projections.members import kept_row
 from projections.projector.assign import Assigner, Known, wanted
 from projections.projector.native import run
 from projections.projector.preload import INDEX
 from projections.projector.state import MEMBER_KINDS, TRIGGER_TEXT_CHARS, Head
 from projections.registry import ProjectionInfo
+from projections.rendered import Kept
 from projections.resolver import compile_policy
 
 # The checkpoint, the head of the turn's key (with its session, if the fold opened it)
@@ -54,10 +62,12 @@ SELECT p.checkpoint, h.session_id, h.epoch, h.started_by, h.last_user_at,
        CASE WHEN e.type = 'message.received'
             THEN left(coalesce(c.text, c.command), {TRIGGER_TEXT_CHARS}) END,
        CASE WHEN e.type IN {PAYLOAD_TYPES!r} THEN e.payload END,
-       c.text, c.sender_name, c.meta, c.erased_by IS NOT NULL, t.tokens
+       c.text, c.sender_name, c.meta, c.erased_by IS NOT NULL, t.tokens,
+       {SESSION_COLUMNS}
   FROM projections p
   LEFT JOIN session_heads h ON h.projection_id = p.id AND h.key = :key
   LEFT JOIN sessions s ON s.projection_id = p.id AND s.session_id = h.session_id
+  {SESSION_SUMMARY.format(tokens="x.tokens", upper="p.checkpoint")}
   LEFT JOIN LATERAL (
         SELECT * FROM events e WHERE e.position > p.checkpoint AND e.position <= :upto
          ORDER BY e.position LIMIT :limit) e ON true
@@ -82,6 +92,7 @@ SELECT p.checkpoint, h.key, h.session_id, h.epoch, h.started_by, h.last_user_at,
  WHERE p.id = :p
 """))
 _ENVELOPE = slice(7, 22)
+_SESSION = slice(27, 35)  # the head's session as of the checkpoint (SessionRow)
 _REPLIES = ("message.sent", "tool.used")
 
 
@@ -133,16 +144,21 @@ def answer_ahead(conn: Connection, info: ProjectionInfo, assembler: ContextAssem
             resolution is not None and resolution.is_thread and resolution.key == key
             for resolution in want.resolutions):
         return None  # a thread's first context may begin with its parent's (origins)
-    ahead = [_member(assembler, row, tag_senders) for row in reversed(rows)
-             if joined.get(row[7]) == session_id]
+    head = SessionRow(*rows[0][_SESSION])
+    kept = assembler.kept[tag_senders]
+    kept.advance(head.generation)
+    ahead = [_member(assembler, kept, head.generation, row, tag_senders)
+             for row in reversed(rows) if joined.get(row[7]) == session_id]
     if session_id in opened:
         context = Context(session_id, str(opened[session_id][1]), budget, None)
         assembler.take_ahead(context, ahead, 0, budget)
         context.items.reverse()
     else:
+        # The head's session as the first statement read it, if that is the one joined.
+        session = head if session_id == rows[0][1] and rows[0][5] else None
         context = assembler.assemble_ahead(conn, info.id, session_id, checkpoint=rows[0][0],
                                            ahead=ahead, budget=budget,
-                                           tag_senders=tag_senders)
+                                           tag_senders=tag_senders, session=session)
     return Ahead(session_id, context)
 
 
@@ -175,14 +191,18 @@ def _known(conn: Connection, projection_id: int, head: tuple[Any, ...], keys: se
     return known
 
 
-def _member(assembler: ContextAssembler, row: tuple[Any, ...],
+def _member(assembler: ContextAssembler, kept: Kept, generation: int, row: tuple[Any, ...],
             tag_senders: bool) -> AheadMember:
-    """A tail event as the member the fold will write for it: position, count, rendering."""
+    """A tail event as the member the fold will write for it: position, count, rendering.
+    The rendering is kept for the contexts that read the member once folded (with the
+    row the fold will write, unchanged, and the generation its content was read under)."""
     (position, kind, sender, platform, chat, topic, content, sender_name, meta, erased,
      tokens) = (row[7], MEMBER_KINDS[row[8]], row[16], row[10], row[13], row[15], row[22],
                 row[23], row[24], row[25], row[26])
     if tokens is None:  # not counted yet: counted as the counters will count it
         tokens = assembler.counter.count(content or "")
-    return position, tokens, assembler.render(
-        (position, 0, kind, sender, tokens, 0, platform, chat, topic, content, sender_name,
-         meta, erased, None, None, None, False), tag_senders)
+    item = assembler.render((position, 0, kind, sender, tokens, 0, platform, chat, topic,
+                             content, sender_name, meta, erased, None, None, None, False),
+                            tag_senders)
+    kept.put(position, kept_row(position, kind, sender, tokens), item, generation)
+    return position, tokens, item

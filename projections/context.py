@@ -16,7 +16,7 @@ from eventlog.database import driver_rows, driver_statement
 from eventlog.schema import log_horizon
 from eventlog.tokens import TokenCounter, ensure_counted
 from projections.errors import ContextError
-from projections.members import FULL_IN, kept_page
+from projections.members import FULL_IN, full_page, kept_page
 from projections.rendered import Item, Kept
 
 PAGE = 512  # members a page: a budget of 8,000 tokens holds a few hundred messages
@@ -87,9 +87,9 @@ def _prefix_tokens(counter: TokenCounter, prefix: str) -> int:
 # The session and its newest summary in one statement (a turn's hot path); an erased
 # summary (derived from erased messages) counts as never recorded. Made once: a statement
 # made anew per call costs SQLAlchemy its cache key on every turn.
-class _Session(NamedTuple):
-    """A row of _SESSION: the summary's fields are None without one, the parent's without
-    a parent."""
+class SessionRow(NamedTuple):
+    """A row of _SESSION (SESSION_COLUMNS): the summary's fields are None without one, the
+    parent's without a parent."""
 
     key: str
     parent_session_id: uuid.UUID | None
@@ -101,21 +101,26 @@ class _Session(NamedTuple):
     generation: int  # of content (projections.members): kept items stand while it does
 
 
-_SESSION_SQL = (
-    "SELECT s.key, s.parent_session_id, s.parent_position, s.first_position, "
-    "summary.covers_position, summary.tokens, summary.text, "
-    "(SELECT g.n FROM content_generation g) FROM sessions s "
+# The session's columns (with `SESSION_SUMMARY` joined as `summary`), in SessionRow order.
+SESSION_COLUMNS = ("s.key, s.parent_session_id, s.parent_position, s.first_position, "
+                   "summary.covers_position, summary.tokens, summary.text, "
+                   "(SELECT g.n FROM content_generation g)")
+SESSION_SUMMARY = (
     "LEFT JOIN LATERAL (SELECT x.covers_position, {tokens} AS tokens, c.text "
     "FROM session_summaries x JOIN event_content c ON c.position = x.position "
     "WHERE x.projection_id = s.projection_id AND x.session_id = s.session_id "
-    "AND x.position <= :upper AND c.erased_by IS NULL "
-    "ORDER BY x.covers_position DESC, x.position DESC LIMIT 1) summary ON true "
-    "WHERE s.projection_id = :p AND s.session_id = :s")
+    "AND x.position <= {upper} AND c.erased_by IS NULL "
+    "ORDER BY x.covers_position DESC, x.position DESC LIMIT 1) summary ON true ")
+_SESSION_SQL = (f"SELECT {SESSION_COLUMNS} FROM sessions s "
+                f"{SESSION_SUMMARY.replace('{upper}', ':upper')}"
+                "WHERE s.projection_id = :p AND s.session_id = :s")
 _SESSION = driver_statement(text(_SESSION_SQL.format(tokens="x.tokens")))
 # The same with the summary's count in another encoding than the projection's.
 _SESSION_IN = text(_SESSION_SQL.format(
     tokens="(SELECT t.tokens FROM token_counts t WHERE t.encoding = :encoding "
            "AND t.position = x.position)"))
+
+
 class ContextAssembler:
     """Builds contexts by walking a session backwards from its newest member.
 
@@ -164,12 +169,14 @@ class ContextAssembler:
 
     def assemble_ahead(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
                        checkpoint: int, ahead: Sequence[Ahead], budget: int,
-                       tag_senders: bool) -> Context:
+                       tag_senders: bool, session: SessionRow | None = None) -> Context:
         """The context of a session the projection holds up to `checkpoint`, completed by
         `ahead`: its members after the checkpoint, newest first, rendered by the caller
-        (`projections.ahead`). In the projection's own counts."""
+        (`projections.ahead`). In the projection's own counts. `session`: its row as of
+        the checkpoint, if the caller read it."""
         context = self._assemble(conn, projection_id, session_id, budget=budget,
-                                 as_of=checkpoint, tag_senders=tag_senders, ahead=ahead)
+                                 as_of=checkpoint, tag_senders=tag_senders, ahead=ahead,
+                                 session=session)
         context.as_of = None
         return context
 
@@ -193,15 +200,16 @@ class ContextAssembler:
 
     def _assemble(self, conn: Connection, projection_id: int, session_id: uuid.UUID, *,
                   budget: int, as_of: int | None, tag_senders: bool,
-                  ahead: Sequence[Ahead] = ()) -> Context:
+                  ahead: Sequence[Ahead] = (), session: SessionRow | None = None) -> Context:
         upper = as_of if as_of is not None else 2**62
         params = {"p": projection_id, "s": session_id, "upper": upper, "encoding": self.encoding}
-        found = (driver_rows(conn, _SESSION, params) if self.encoding is None
-                 else conn.execute(_SESSION_IN, params).all())
-        if not found:
-            raise ContextError(f"no session {session_id} in this projection; see "
-                               "`convlog sessions`", code="UNKNOWN_SESSION")
-        session = _Session(*found[0])
+        if session is None:
+            found = (driver_rows(conn, _SESSION, params) if self.encoding is None
+                     else conn.execute(_SESSION_IN, params).all())
+            if not found:
+                raise ContextError(f"no session {session_id} in this projection; see "
+                                   "`convlog sessions`", code="UNKNOWN_SESSION")
+            session = SessionRow(*found[0])
         if self.encoding is None:
             for kept in self.kept:
                 kept.advance(session.generation)
@@ -251,25 +259,23 @@ class ContextAssembler:
         while True:
             params = {"p": projection_id, "s": session_id, "upper": cursor, "floor": floor,
                       "as_of": upper, "page": PAGE, "encoding": self.encoding}
-            if kept is not None:
-                page = kept_page(conn, params, kept, generation, render)
-            else:
-                page = [(row, render(row)) for row in conn.execute(FULL_IN, params).all()]
-            for row, item in page:
+            page = (kept_page(conn, params, kept, generation, render) if kept is not None
+                    else full_page(conn.execute(FULL_IN, params).all(), render))
+            for position, at_seq, at_running, item in page:
                 if item is None:
                     continue
                 if item.tokens > remaining:
                     seq, running = self._at(conn, projection_id, session_id, floor)
-                    context.left_out_messages += row[1] - seq
+                    context.left_out_messages += at_seq - seq
                     context.left_out_tokens += (
-                        row[5] - running if self.encoding is None
-                        else self._sum_in(conn, projection_id, session_id, floor, row[0]))
+                        at_running - running if self.encoding is None
+                        else self._sum_in(conn, projection_id, session_id, floor, position))
                     return True
                 remaining -= item.tokens
                 context.items.append(item)
             if len(page) < PAGE:
                 return False
-            cursor = page[-1][0][0] - 1
+            cursor = page[-1][0] - 1
 
     def _sum_in(self, conn: Connection, projection_id: int, session_id: uuid.UUID,
                 floor: int, position: int) -> int:

@@ -37,6 +37,10 @@ log = logging.getLogger("convlog.following")
 IDLE_SECONDS = 1.0  # a wake-up without a notification: activation changes, lost notices
 STALL_SECONDS = 2.0  # appends arrive and the checkpoint stands still: fold here
 REREAD_SECONDS = 1.0  # the active projection is read again at least this often
+# A folder folds at most this often while appends keep coming: turns are answered ahead
+# of the fold (`projections.ahead`), so a batch per append would only buy readers that
+# wait for a position (`after`) a few milliseconds, at a fold's fixed cost per append.
+FOLD_PACE = 0.03
 
 
 class Follower:
@@ -69,6 +73,7 @@ class Follower:
         self._stale = True  # the active projection is read again before the next fold
         self._read_at = 0.0  # when the active projection was last read
         self._connected = False  # listening now: notices reach this follower
+        self._folded_at = 0.0  # when the last fold ended (FOLD_PACE)
 
     @property
     def active(self) -> ProjectionInfo | None:
@@ -145,7 +150,10 @@ class Follower:
             self._listening.set()
             while not self._stopping.is_set():
                 if self._worth_a_fold(conn):
+                    if self._folds:
+                        self._stopping.wait(self._folded_at + FOLD_PACE - time.monotonic())
                     self._fold()
+                    self._folded_at = time.monotonic()
 
     def _worth_a_fold(self, conn: psycopg.Connection[tuple[object, ...]]) -> bool:
         """Wait for notices; True when one calls for a fold (or IDLE_SECONDS passed).

@@ -15,7 +15,7 @@ change, its tokens, the edit's text, whether the edit was erased.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -62,8 +62,8 @@ LEAN = driver_statement(text("""
          WHERE mc.projection_id = :p AND mc.session_id = :s AND mc.position <= :as_of
            AND mc.target_position <= :upper AND mc.target_position > :floor
          ORDER BY mc.target_position, mc.position DESC)
-    SELECT m.position, m.seq, m.kind, m.sender, m.tokens, m.running_tokens, c.change,
-           c.tokens, c.position
+    SELECT m.position, m.kind, m.sender, m.tokens, c.change, c.tokens, c.position, m.seq,
+           m.running_tokens
       FROM session_members m
       LEFT JOIN changes c ON c.target_position = m.position
      WHERE m.projection_id = :p AND m.session_id = :s
@@ -80,36 +80,55 @@ CONTENT = driver_statement(text("""
 """))
 
 Render = Callable[[tuple[Any, ...]], "Item | None"]
+# A member as a walk takes it: position, seq and running tokens (what is left out when
+# the budget stops there), and its rendering (None: nothing to show).
+Walked = tuple[int, int, int, "Item | None"]
+
+
+def kept_row(position: int, kind: str, sender: str | None, tokens: int,
+             change: tuple[Any, Any, Any] = (None, None, None)) -> tuple[Any, ...]:
+    """What a kept item is kept with, and must still match (`LEAN`'s first seven
+    columns): everything its rendering depends on but content, which only erasure
+    changes (the content generation)."""
+    return (position, kind, sender, tokens, *change)
+
+
+def full_page(rows: Sequence[Any], render: Render) -> list[Walked]:
+    """`FULL` rows as a walk takes them."""
+    return [(row[0], row[1], row[5], render(row)) for row in rows]
 
 
 def kept_page(conn: Connection, params: dict[str, Any], kept: Kept, generation: int,
-              render: Render) -> list[tuple[tuple[Any, ...], Item | None]]:
-    """One page of members (`LEAN`'s rows), each with its rendering: kept ones as kept,
-    the rest rendered from content read now and kept under `generation`."""
+              render: Render) -> list[Walked]:
+    """One page of members, each with its rendering: kept ones as kept, the rest rendered
+    from content read now and kept under `generation`."""
     rows = driver_rows(conn, LEAN, params)
     young = kept.young
-    page: list[tuple[tuple[Any, ...], Item | None]] = []
+    page: list[Walked] = []
     missing: list[int] = []
     for n, row in enumerate(rows):
         # Per row, hundreds a context: the kept item when its row reads the same.
+        key = row[:7]
         found = young.get(row[0])
-        if found is not None and found[0] == row:
-            page.append((row, found[1]))
+        if found is not None and found[0] == key:
+            page.append((row[0], row[7], row[8], found[1]))
             continue
-        known, item = kept.get(row[0], row)
-        page.append((row, item))
+        known, item = kept.get(row[0], key)
+        page.append((row[0], row[7], row[8], item))
         if not known:
             missing.append(n)
     if missing:
         wanted = [rows[n][0] for n in missing]
-        wanted += [rows[n][8] for n in missing if rows[n][6] == "edited"]
+        wanted += [rows[n][6] for n in missing if rows[n][4] == "edited"]
         content = {c[0]: c for c in driver_rows(conn, CONTENT, {"positions": wanted})}
         for n in missing:
-            row = rows[n]
-            said = content[row[0]]
-            edit = content.get(row[8]) if row[6] == "edited" else None
-            item = render((*row[:6], *said[1:], row[6], row[7],
-                           edit[4] if edit else None, edit[7] if edit else False))
-            kept.put(row[0], row, item, generation)
-            page[n] = (row, item)
+            (position, kind, sender, tokens, change, changed_tokens, change_position, seq,
+             running) = rows[n]
+            said = content[position]
+            edit = content.get(change_position) if change == "edited" else None
+            item = render((position, seq, kind, sender, tokens, running, *said[1:], change,
+                           changed_tokens, edit[4] if edit else None,
+                           edit[7] if edit else False))
+            kept.put(position, rows[n][:7], item, generation)
+            page[n] = (position, seq, running, item)
     return page

@@ -75,20 +75,23 @@ def take_turn(engine: Engine, store: EventStore, assembler: ContextAssembler, ev
               budget: int, bounds: Bounds, tag_senders: bool = False,
               encoding: str | None = None,
               admit_for: Callable[[ProjectionInfo], Admit] | None = None,
-              follower: Follower | None = None) -> Turn:
+              follower: Follower | None = None, ahead_store: EventStore | None = None) -> Turn:
     """Append `event` and answer its session's context in the active projection.
 
     `admit_for`, given the projection, makes the append's check of the event (a
     fenced reply's lease); a refusal raises TurnRefused with the append's code. With
     `follower` (a server's), the turn waits for its fold instead of folding itself.
+    `ahead_store`: the store (and engine) for the append and the answer ahead of the
+    fold, if not `store` (a server's plans them once: `workers.api.services`).
     """
+    fast = ahead_store or store
     check_turn(event, encoding)
     info = follower.active if follower is not None else None
     if info is None:
         with engine.connect() as conn:
             info = get(conn, None)
     prepared = prepare([event])
-    result = store.append_prepared(
+    result = fast.append_prepared(
         prepared, admit=admit_for(info) if admit_for is not None else None)
     if result.rejected:
         rejection = result.rejected[0]
@@ -96,7 +99,9 @@ def take_turn(engine: Engine, store: EventStore, assembler: ContextAssembler, ev
     event_id = prepared[0].event_id
     position = result.positions[event_id]
     if encoding is None:
-        with engine.connect() as conn:
+        # Autocommit: no BEGIN and ROLLBACK round trips. The reads need no transaction:
+        # the first one's snapshot is checked by the ones after it (`projections.ahead`).
+        with fast.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             ahead = answer_ahead(conn, info, assembler, event, position, budget=budget,
                                  tag_senders=tag_senders, max_tail=bounds.max_lag)
         if ahead is not None:

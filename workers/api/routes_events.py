@@ -102,6 +102,7 @@ def answer_turn(body: TurnRequest, principal: Principal, api: Services) -> Respo
     try:
         turn = take_turn(
             api.engine, api.store, api.assembler, event, budget=body.budget,
+            ahead_store=api.turn_store,
             bounds=Bounds(settings.api_consistency_timeout, settings.api_catch_up_max_lag),
             tag_senders=body.tag_senders, encoding=body.encoding,
             admit_for=None if token is None else (

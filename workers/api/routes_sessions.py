@@ -163,9 +163,9 @@ def post_summary(
     projection: ProjectionName = None,
 ) -> AppendedOne:
     info = api.projection(projection)
+    api.settle(info)  # the span a summary may cover holds every turn appended before it
     with api.engine.connect() as conn:
-        row = scoped_session(conn, info, session, principal,
-                             lambda: api.settle(info))
+        row = scoped_session(conn, info, session, principal)
         data = summary_event(conn, api.store, row, body.covers_position, body.text, body.id)
     return _append_one(api, principal, data)
 
@@ -180,9 +180,9 @@ def post_reset(
     projection: ProjectionName = None,
 ) -> AppendedOne:
     info = api.projection(projection)
+    api.settle(info)  # reset where someone last wrote, counting turns appended before it
     with api.engine.connect() as conn:
-        row = scoped_session(conn, info, session, principal,
-                             lambda: api.settle(info))
+        row = scoped_session(conn, info, session, principal)
         made = reset_event(conn, api.store, info.id, row, body.id)
     if isinstance(made, tuple):  # a retried reset the log already holds
         return AppendedOne(status="duplicate", event_id=made[0], position=made[1])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
 
 from eventlog.access import PrincipalCache
 from eventlog.database import resolve_url
@@ -36,6 +36,9 @@ class Services:
     reads: Reads  # analysts' reads: the standby when CONVLOG_READ_DATABASE_URL is set
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     follower: Follower | None = None  # while the app runs: folds for every turn
+    # A turn's append and its answer ahead of the fold, on connections of their own that
+    # plan each statement once (`_plan_once`); None: the store's.
+    turn_store: EventStore | None = None
 
     def projection(self, name: str | None) -> ProjectionInfo:
         """The projection a request names, else the active one (UNKNOWN_PROJECTION)."""
@@ -64,6 +67,8 @@ class Services:
             self.follower.stop()
         self.reads.close()
         self.engine.dispose()
+        if self.turn_store is not None:
+            self.turn_store.engine.dispose()
 
 
 def build_services(settings: ApiSettings) -> Services:
@@ -77,10 +82,30 @@ def build_services(settings: ApiSettings) -> Services:
     # backend with cold caches.
     pool = {"pool_pre_ping": False, "pool_recycle": 300,
             "pool_size": 2 * settings.api_pool_size, "max_overflow": 0, "pool_timeout": 10}
-    engine = create_engine(resolve_url(settings), **pool)
+    url = resolve_url(settings)
+    engine = create_engine(url, **pool)
     counter = TokenCounter(settings.encoding)
+    turns = create_engine(url, **pool, connect_args=_plan_once(url))
     return Services(settings, engine, EventStore(engine, counter), ContextAssembler(counter),
-                    LeaseManager(engine), Metrics(engine), _reads(settings, engine, pool))
+                    LeaseManager(engine), Metrics(engine), _reads(settings, engine, pool),
+                    turn_store=EventStore(turns, counter))
+
+
+def _plan_once(url: str) -> dict[str, Any]:
+    """Connection options for a turn's statements (its append, and its answer ahead of the
+    fold): prepared at their first use and planned once, generically.
+
+    They are few and fixed, and each finds its rows by key, so one plan serves every
+    value. Left to choose, PostgreSQL plans most of them again on every execution (a
+    plan for all of a partitioned table's partitions looks dearer than one for the
+    partition a value names), and planning was a quarter of the database's time under
+    32 busy chats. Other requests keep the server's choice.
+    """
+    options = make_url(url).query.get("options", "")
+    if not isinstance(options, str):
+        options = " ".join(options)
+    return {"prepare_threshold": 0,
+            "options": f"{options} -c plan_cache_mode=force_generic_plan".strip()}
 
 
 def _reads(settings: ApiSettings, engine: Engine, pool: dict[str, Any]) -> Reads:
