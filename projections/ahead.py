@@ -16,9 +16,11 @@ Only the common case is answered so: a tail of messages and tool uses, in the
 projection's own counts. Anything else waits for the fold as before: another kind of
 event in the tail (an edit, a reset event, a thread, a summary), a turn that is a
 reset command, a thread that opens with its parent's context, a count in another
-encoding, a tail longer than a turn may fold itself, or an event the fold would
-quarantine. A test compares every answer given ahead with the context read at its
-position once the fold has passed it.
+encoding, a tail longer than TAIL_LIMIT (or than a turn may fold itself), unmerged
+slices of a parallel build, or an event the fold would quarantine. Members rendered
+here are kept (`projections.rendered.Kept`) with the row the fold will write for them,
+so the next context of the session reads no content for them. A test compares every
+answer given ahead with the context read at its position once the fold has passed it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from eventlog.database import driver_rows, driver_statement
 from eventlog.envelopes import PAYLOAD_TYPES, Envelope
@@ -79,6 +82,8 @@ SELECT p.checkpoint, h.session_id, h.epoch, h.started_by, h.last_user_at,
         SELECT t.tokens FROM token_counts t
          WHERE t.encoding = :encoding AND t.position = e.position OFFSET 0) t ON true
  WHERE p.id = :p
+   -- A parallel build's slices not merged yet: the rows run ahead of the checkpoint.
+   AND NOT EXISTS (SELECT FROM projection_slices ps WHERE ps.projection_id = p.id)
  ORDER BY e.position
 """))
 # The heads of the tail's other keys, with their sessions, and the checkpoint: a fold
@@ -94,6 +99,9 @@ SELECT p.checkpoint, h.key, h.session_id, h.epoch, h.started_by, h.last_user_at,
 _ENVELOPE = slice(7, 22)
 _SESSION = slice(27, 35)  # the head's session as of the checkpoint (SessionRow)
 _REPLIES = ("message.sent", "tool.used")
+# Events after the checkpoint a turn decides itself, at most: the folder follows the log
+# a few dozen events behind; a longer tail (a backlog, an import) is the folder's.
+TAIL_LIMIT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +128,14 @@ def answer_ahead(conn: Connection, info: ProjectionInfo, assembler: ContextAssem
         key = policy.resolve(event).key
     except ResolveError:
         return None
-    rows = driver_rows(conn, _TAIL, {"p": info.id, "key": key, "upto": position,
-                                     "encoding": policy.encoding, "limit": max_tail + 1})
+    max_tail = min(max_tail, TAIL_LIMIT)
+    try:
+        rows = driver_rows(conn, _TAIL, {"p": info.id, "key": key, "upto": position,
+                                         "encoding": policy.encoding, "limit": max_tail + 1})
+    except DBAPIError:
+        if conn.invalidated:
+            raise
+        return None  # an event the driver cannot load: the fold quarantines it
     if not rows or rows[0][7] is None or len(rows) > max_tail or rows[-1][7] != position:
         return None  # no projection, already folded, a long tail, or not this event's
     tail = [Envelope._make(row[_ENVELOPE]) for row in rows]
@@ -141,8 +155,8 @@ def answer_ahead(conn: Connection, info: ProjectionInfo, assembler: ContextAssem
         return None  # a reset command opens a session it does not enter
     opened = {row[0]: row for row in out.opened}
     if session_id in opened and policy.policy.threads.inherit_parent and any(
-            resolution is not None and resolution.is_thread and resolution.key == key
-            for resolution in want.resolutions):
+            resolution is not None and resolution.is_thread
+            and resolution.key == opened[session_id][1] for resolution in want.resolutions):
         return None  # a thread's first context may begin with its parent's (origins)
     head = SessionRow(*rows[0][_SESSION])
     kept = assembler.kept[tag_senders]

@@ -1,7 +1,9 @@
 """Read-your-writes: a projection brought up to a position, or a clear refusal within a bound.
 
-A reader that must see a write (a gateway's turn, a context asked `after` a position)
-asks `wait_until_projected`. The edges map its refusals: PROJECTION_LAGGING is a
+A reader that must see a write (a context asked `after` a position, a turn that cannot
+be answered ahead of the fold) asks `wait_until_projected`; a look-up of a session that
+may not be folded yet (a turn answered ahead names it) asks `settle`, which brings the
+projection up to the log's head. The edges map the refusals: PROJECTION_LAGGING is a
 retryable answer (HTTP 503 with Retry-After), POSITION_PAST_HEAD a caller's mistake.
 """
 

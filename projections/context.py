@@ -226,7 +226,7 @@ class ContextAssembler:
         if ahead:
             remaining = self.take_ahead(context, ahead, floor, budget - context.summary_tokens)
         if remaining is None:  # the budget stopped within `ahead`: the rest is left out too
-            seq, running = self._at(conn, projection_id, session_id, floor)
+            seq, running = self._at(conn, projection_id, session_id, min(floor, upper))
             last_seq, last_running = self._at(conn, projection_id, session_id, upper)
             context.left_out_messages += last_seq - seq
             context.left_out_tokens += last_running - running

@@ -3,9 +3,10 @@ wait for one batch instead of each folding the projection itself.
 
 A server starts a `Follower`. Its thread LISTENs for appends (every append notifies
 at commit) and for checkpoints other processes move, folds the active projection
-after each wake-up (coalesced: a burst of turns is one batch), and wakes the turns
-waiting for a position. A turn then costs its append and its answer; the fold's
-statements are shared by every turn of the batch.
+after each wake-up (coalesced: a burst of turns is one batch; while appends keep
+coming, at most every FOLD_PACE seconds), and wakes the readers waiting for a
+position. Most turns do not wait (`projections.ahead`); the fold's statements are
+shared by every turn of the batch.
 
 Nothing is lost if the thread or the process dies: the projection resumes from its
 own checkpoint, and a turn that cannot be answered in time is refused
@@ -44,7 +45,7 @@ FOLD_PACE = 0.03
 
 
 class Follower:
-    """Folds the active projection after each append; `wait` is read-your-writes."""
+    """Folds the active projection as appends arrive (paced); `wait` is read-your-writes."""
 
     def __init__(self, engine: Engine, store: EventStore,
                  notices: dict[str, Callable[[], None]] | None = None, *,

@@ -171,8 +171,8 @@ def test_kept_members_go_when_content_moves_on_and_are_not_kept_from_before() ->
 
 def test_a_server_lets_go_of_what_it_kept_when_an_erasure_is_announced(
         api: ApiServer) -> None:
-    # Given her secret in a context the server rendered from the projection, and kept (a
-    # turn answered ahead of the fold renders its tail afresh; the read after it keeps)
+    # Given her secret in contexts the server rendered (a turn answered ahead of the fold
+    # keeps its tail's members; the read after it keeps what the projection holds)
     client = api.client(api.token("gw"))
     client.turn(event_dict(text=SECRET, message_id="s1"))
     second = client.turn(event_dict(sender="222", sender_name="bob", text="bob's words",

@@ -27,6 +27,7 @@ from projections.projector import Projector
 from projections.registry import get
 from projections.sessions import session_of_event
 from projections.turns import TURN_TYPES
+from tests.fixtures.builders import make_event
 from tests.fixtures.projections import new_projection
 from workers.tools.workload import generate
 
@@ -101,3 +102,40 @@ def test_every_answer_given_ahead_is_the_context_the_fold_makes(
                                       as_of=a.position, tag_senders=a.tag_senders)
             made = {**a.ahead.context.as_dict(), "as_of": a.position}
             assert made == expected.as_dict(), (policy_name, a.position, a.budget)
+
+
+def test_a_reply_into_a_thread_opened_after_the_checkpoint_is_its_threads_context(
+        store: EventStore, engine: Engine) -> None:
+    # Given threads that begin with their parent's context, a folded parent message and
+    # the thread made from it
+    new_projection(engine, "p", Policy.model_validate({"threads": {"inherit_parent": True}}))
+    store.append([make_event(message_id="m1", text="the parent message"),
+                  make_event(type="thread.created", topic="t1", parent_message_id="m1",
+                             message_id="t1", text=None)])
+    Projector(engine, store, "p").catch_up()
+    # When the thread's first message and the bot's reply to it, said without the thread,
+    # are not folded yet, and the reply is answered ahead
+    first = make_event(message_id="q1", topic="t1", text="asked in the thread")
+    reply = make_event(type="message.sent", sender="bot", message_id="a1", reply_to="q1",
+                       text="answered")
+    position = store.append([first, reply]).last_position
+    assert position is not None
+    assembler = ContextAssembler(store.counter)
+    with engine.connect() as conn:
+        ahead = answer_ahead(conn, get(conn, "p"), assembler, reply, position, budget=8_000,
+                             tag_senders=False, max_tail=100)
+    Projector(engine, store, "p").catch_up()
+    # Then the fold put the reply in the thread's session, which begins with its parent's
+    # context, and an answer given ahead (if any) is that context
+    with engine.connect() as conn:
+        info = get(conn, "p")
+        session_id = session_of_event(conn, info.id, position)
+        assert session_id is not None
+        folded = ContextAssembler(store.counter).assemble(conn, info.id, session_id,
+                                                          budget=8_000, as_of=position)
+    assert folded.inherited_from is not None
+    assert [m["content"] for m in folded.messages] == [
+        "the parent message", "asked in the thread", "answered"]
+    if ahead is not None:
+        assert ahead.session_id == session_id
+        assert {**ahead.context.as_dict(), "as_of": position} == folded.as_dict()

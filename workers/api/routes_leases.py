@@ -14,7 +14,7 @@ from projections.sessions import Session
 from workers.api.auth import Ingester
 from workers.api.problems import ERROR_RESPONSES
 from workers.api.schemas import LeaseRequest, LeaseResponse, RenewRequest
-from workers.api.scoped import scoped_session
+from workers.api.scoped import settled_session
 from workers.api.services import Api, Services
 
 router = APIRouter(prefix="/v1", tags=["leases"], responses=ERROR_RESPONSES)
@@ -27,7 +27,8 @@ def _response(lease: Lease) -> LeaseResponse:
 def _session(api: Services, ref: str, principal: Principal) -> Session:
     with api.engine.connect() as conn:
         info = get(conn, None)
-        return scoped_session(conn, info, ref, principal, lambda: api.settle(info))
+    return settled_session(api.engine, api.engine, info, ref, principal,
+                           lambda: api.settle(info))[0]
 
 
 @router.post("/sessions/{session:path}/lease", response_model=LeaseResponse,

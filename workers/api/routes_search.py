@@ -118,8 +118,7 @@ def get_search(
         with api.reads.current().connect() as conn:
             current = ensure_config(conn, api.settings.search_config)
             info = get(conn, projection)
-            session_id = (scoped_session(conn, info, session, principal,
-                                         lambda: api.settle(info)).session_id
+            session_id = (scoped_session(conn, info, session, principal).session_id
                           if session is not None else None)
             wanted = SearchFilter(
                 agents=agents,

@@ -29,7 +29,7 @@ from workers.api.schemas import (
     SessionPage,
     SummaryRequest,
 )
-from workers.api.scoped import context_response, scoped_session
+from workers.api.scoped import context_response, scoped_session, settled_session
 from workers.api.services import Api, Services
 
 router = APIRouter(prefix="/v1", tags=["sessions"], responses=ERROR_RESPONSES)
@@ -100,9 +100,9 @@ def get_context(
         source = api.reads.stale_ok()
     if checkpoint is None:
         checkpoint = checkpoint_of(source, info.id)
+    row, source = settled_session(source, api.engine, info, session, principal,
+                                  lambda: api.settle(info))
     with source.connect() as conn:
-        row = scoped_session(conn, info, session, principal,
-                             lambda: api.settle(info))
         context = api.assembler.assemble(conn, info.id, row.session_id, budget=budget,
                                          as_of=as_of, tag_senders=tag_senders,
                                          encoding=encoding)
@@ -118,9 +118,8 @@ def get_session(
     projection: ProjectionName = None,
 ) -> SessionModel:
     info = api.projection(projection)
-    with api.reads.stale_ok().connect() as conn:
-        return _model(scoped_session(conn, info, session, principal,
-                                     lambda: api.settle(info)))
+    return _model(settled_session(api.reads.stale_ok(), api.engine, info, session, principal,
+                                  lambda: api.settle(info))[0])
 
 
 @router.post("/resolve", response_model=ResolveResponse,
@@ -163,7 +162,11 @@ def post_summary(
     projection: ProjectionName = None,
 ) -> AppendedOne:
     info = api.projection(projection)
-    api.settle(info)  # the span a summary may cover holds every turn appended before it
+    row = settled_session(api.engine, api.engine, info, session, principal,
+                          lambda: api.settle(info))[0]
+    if row.last_position < body.covers_position <= api.store.horizon():
+        # A span that ends past what is folded: a turn answered ahead of the fold.
+        api.projected(info, body.covers_position)
     with api.engine.connect() as conn:
         row = scoped_session(conn, info, session, principal)
         data = summary_event(conn, api.store, row, body.covers_position, body.text, body.id)
@@ -180,7 +183,7 @@ def post_reset(
     projection: ProjectionName = None,
 ) -> AppendedOne:
     info = api.projection(projection)
-    api.settle(info)  # reset where someone last wrote, counting turns appended before it
+    settled_session(api.engine, api.engine, info, session, principal, lambda: api.settle(info))
     with api.engine.connect() as conn:
         row = scoped_session(conn, info, session, principal)
         made = reset_event(conn, api.store, info.id, row, body.id)

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from eventlog.access import Principal
+from projections.consistency import ProjectionLagging
 from projections.context import Context
 from projections.errors import ContextError
 from projections.registry import ProjectionInfo
@@ -24,18 +25,41 @@ def not_found(ref: str) -> ContextError:
                         "see GET /v1/sessions", code="UNKNOWN_SESSION")
 
 
-def scoped_session(conn: Connection, info: ProjectionInfo, ref: str, principal: Principal,
-                   settle: Callable[[], bool] | None = None) -> Session:
-    """The session `ref` names, if the token may read it. Not found while the projection
-    is behind the log (a turn answered ahead of the fold names a session not yet folded),
-    `settle` brings the projection up to the log's head and the session is looked up
-    again: a gateway may hold, summarize or reset its turn's session at once."""
+def scoped_session(conn: Connection, info: ProjectionInfo, ref: str,
+                   principal: Principal) -> Session:
+    """The session `ref` names, if the token may read it, as `conn` sees the projection."""
     row = _lookup(conn, info, ref)
-    if row is None and settle is not None and settle():
-        row = _lookup(conn, info, ref)
     if row is None or not principal.allows(row.agent):
         raise not_found(ref)
     return row
+
+
+def settled_session(source: Engine, primary: Engine, info: ProjectionInfo, ref: str,
+                    principal: Principal, settle: Callable[[], bool]) -> tuple[Session, Engine]:
+    """The session `ref` names, if the token may read it, and where it was found.
+
+    Looked up on `source` (a standby, perhaps). Not found, `settle` brings the projection
+    up to the log's head if it is behind (a turn answered ahead of the fold names a
+    session not yet folded), holding no connection meanwhile, and the primary is asked
+    again, as it is when `source` is a standby that may not have replayed the session
+    yet: a gateway may read, hold, summarize or reset its turn's session at once. A
+    projection that cannot catch up in time answers as before: not found.
+    """
+    with source.connect() as conn:
+        row = _lookup(conn, info, ref)
+    found_on = source
+    if row is None:
+        try:
+            settled = settle()
+        except ProjectionLagging:
+            settled = False
+        if settled or source is not primary:
+            with primary.connect() as conn:
+                row = _lookup(conn, info, ref)
+            found_on = primary
+    if row is None or not principal.allows(row.agent):
+        raise not_found(ref)
+    return row, found_on
 
 
 def _lookup(conn: Connection, info: ProjectionInfo, ref: str) -> Session | None:

@@ -99,13 +99,15 @@ def _plan_once(url: str) -> dict[str, Any]:
     value. Left to choose, PostgreSQL plans most of them again on every execution (a
     plan for all of a partitioned table's partitions looks dearer than one for the
     partition a value names), and planning was a quarter of the database's time under
-    32 busy chats. Other requests keep the server's choice.
+    32 busy chats. No JIT: a generic plan's estimates may look dear enough to compile it,
+    which costs more than any of these statements. Other requests keep the server's
+    choice.
     """
     options = make_url(url).query.get("options", "")
     if not isinstance(options, str):
         options = " ".join(options)
     return {"prepare_threshold": 0,
-            "options": f"{options} -c plan_cache_mode=force_generic_plan".strip()}
+            "options": f"{options} -c plan_cache_mode=force_generic_plan -c jit=off".strip()}
 
 
 def _reads(settings: ApiSettings, engine: Engine, pool: dict[str, Any]) -> Reads:
