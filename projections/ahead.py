@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -45,13 +45,13 @@ from projections.context import (
 from projections.context import Ahead as AheadMember
 from projections.errors import ResolveError, UnfoldableEvent
 from projections.members import kept_row
-from projections.projector.assign import Assigner, Known, wanted
+from projections.projector.assign import Assigner, Known, Wanted, wanted
 from projections.projector.native import run
 from projections.projector.preload import INDEX
 from projections.projector.state import MEMBER_KINDS, TRIGGER_TEXT_CHARS, Head
 from projections.registry import ProjectionInfo
 from projections.rendered import Kept
-from projections.resolver import compile_policy
+from projections.resolver import CompiledPolicy, compile_policy
 
 # The checkpoint, the head of the turn's key (with its session, if the fold opened it)
 # and every event after the checkpoint up to the turn's, with what rendering needs:
@@ -128,26 +128,14 @@ def answer_ahead(conn: Connection, info: ProjectionInfo, assembler: ContextAssem
         key = policy.resolve(event).key
     except ResolveError:
         return None
-    max_tail = min(max_tail, TAIL_LIMIT)
-    try:
-        rows = driver_rows(conn, _TAIL, {"p": info.id, "key": key, "upto": position,
-                                         "encoding": policy.encoding, "limit": max_tail + 1})
-    except DBAPIError:
-        if conn.invalidated:
-            raise
-        return None  # an event the driver cannot load: the fold quarantines it
-    if not rows or rows[0][7] is None or len(rows) > max_tail or rows[-1][7] != position:
-        return None  # no projection, already folded, a long tail, or not this event's
-    tail = [Envelope._make(row[_ENVELOPE]) for row in rows]
-    if any(envelope.type not in MEMBER_KINDS for envelope in tail):
+    read: _Read | bool = True
+    for _ in range(2):  # a fold that commits between the tail and the heads: once more
+        read = _read(conn, info.id, policy, key, position, min(max_tail, TAIL_LIMIT))
+        if read is not True:
+            break
+    if not isinstance(read, _Read):
         return None
-    try:
-        want = wanted(policy, tail)
-    except (ResolveError, UnfoldableEvent):
-        return None  # the fold quarantines it; the turn learns so by waiting
-    known = _known(conn, info.id, (key, *rows[0][:7]), want.keys, tail)
-    if known is None:
-        return None
+    rows, tail, want, known = read
     out = Assigner(policy, known).run(tail, want.resolutions)
     joined = dict(zip(out.member_positions, out.member_sessions, strict=True))
     session_id = joined.get(position)
@@ -174,6 +162,37 @@ def answer_ahead(conn: Connection, info: ProjectionInfo, assembler: ContextAssem
                                            ahead=ahead, budget=budget,
                                            tag_senders=tag_senders, session=session)
     return Ahead(session_id, context)
+
+
+class _Read(NamedTuple):
+    rows: list[tuple[Any, ...]]
+    tail: list[Envelope]
+    want: Wanted
+    known: Known
+
+
+def _read(conn: Connection, projection_id: int, policy: CompiledPolicy, key: str,
+          position: int, max_tail: int) -> _Read | bool:
+    """The tail up to `position` and what the fold would load for it; False where the
+    turn must wait for the fold, True where the fold moved between the reads."""
+    try:
+        rows = driver_rows(conn, _TAIL, {"p": projection_id, "key": key, "upto": position,
+                                         "encoding": policy.encoding, "limit": max_tail + 1})
+    except DBAPIError:
+        if conn.invalidated:
+            raise
+        return False  # an event the driver cannot load: the fold quarantines it
+    if not rows or rows[0][7] is None or len(rows) > max_tail or rows[-1][7] != position:
+        return False  # no projection, already folded, a long tail, or not this event's
+    tail = [Envelope._make(row[_ENVELOPE]) for row in rows]
+    if any(envelope.type not in MEMBER_KINDS for envelope in tail):
+        return False
+    try:
+        want = wanted(policy, tail)
+    except (ResolveError, UnfoldableEvent):
+        return False  # the fold quarantines it; the turn learns so by waiting
+    known = _known(conn, projection_id, (key, *rows[0][:7]), want.keys, tail)
+    return True if known is None else _Read(rows, tail, want, known)
 
 
 def _known(conn: Connection, projection_id: int, head: tuple[Any, ...], keys: set[str],

@@ -13,10 +13,12 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+import projections.ahead as ahead_module
 from eventlog.appending import prepare
 from eventlog.events import Event
 from eventlog.store import EventStore
@@ -139,3 +141,42 @@ def test_a_reply_into_a_thread_opened_after_the_checkpoint_is_its_threads_contex
     if ahead is not None:
         assert ahead.session_id == session_id
         assert {**ahead.context.as_dict(), "as_of": position} == folded.as_dict()
+
+
+def test_a_fold_between_the_reads_is_read_again_not_mixed_in(
+        store: EventStore, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two folded chats, and a message in each appended since (the turn's is the last)
+    new_projection(engine, "p")
+    store.append([make_event(chat="a", message_id="a1"), make_event(chat="b", message_id="b1")])
+    Projector(engine, store, "p").catch_up()
+    turn = make_event(chat="b", message_id="b2", text="the turn")
+    position = store.append([make_event(chat="a", message_id="a2"), turn]).last_position
+    assert position is not None
+    # When the folder commits a batch just after the tail was read (before the heads of
+    # the tail's other keys are)
+    tails: list[int] = []
+    original = ahead_module.driver_rows
+
+    def folding_after_the_tail(conn: Any, statement: Any, params: Any) -> Any:
+        rows = original(conn, statement, params)
+        if statement is ahead_module._TAIL:
+            tails.append(len(rows))
+            if len(tails) == 1:  # the other chat's message, not the turn's
+                Projector(engine, store, "p", batch_size=1).catch_up(max_batches=1)
+        return rows
+
+    monkeypatch.setattr(ahead_module, "driver_rows", folding_after_the_tail)
+    with engine.connect() as conn:
+        answer = answer_ahead(conn, get(conn, "p"), ContextAssembler(store.counter), turn,
+                              position, budget=8_000, tag_senders=False, max_tail=100)
+    # Then the tail is read again (the heads no longer match it), and the answer is the
+    # context the fold makes
+    assert tails == [2, 1]
+    assert answer is not None
+    Projector(engine, store, "p").catch_up()
+    with engine.connect() as conn:
+        info = get(conn, "p")
+        folded = ContextAssembler(store.counter).assemble(conn, info.id, answer.session_id,
+                                                          budget=8_000, as_of=position)
+    assert {**answer.context.as_dict(), "as_of": position} == folded.as_dict()
+    assert [m["content"] for m in folded.messages][-1] == "the turn"
