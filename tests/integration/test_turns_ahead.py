@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 import projections.ahead as ahead_module
 from eventlog.appending import prepare
+from eventlog.database import driver_rows
 from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.ahead import Ahead, answer_ahead
@@ -155,7 +156,7 @@ def test_a_fold_between_the_reads_is_read_again_not_mixed_in(
     # When the folder commits a batch just after the tail was read (before the heads of
     # the tail's other keys are)
     tails: list[int] = []
-    original = ahead_module.driver_rows
+    original = driver_rows
 
     def folding_after_the_tail(conn: Any, statement: Any, params: Any) -> Any:
         rows = original(conn, statement, params)
