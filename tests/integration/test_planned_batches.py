@@ -21,19 +21,8 @@ from projections.policy import Policy
 from projections.projector import Projector, catchup, fold, sets
 from projections.projector.fold import Plan
 from tests.fixtures.builders import make_event
-from tests.fixtures.projections import new_projection, snapshot
+from tests.fixtures.projections import POLICIES, new_projection, snapshot
 from workers.tools.workload import generate
-
-POLICIES = {
-    "default": {},
-    "per-user, resets, summaries": {
-        "dimensions": ["chat", "sender"], "threads": {"inherit_parent": True},
-        "reset": {"mode": "both", "idle_minutes": 90, "at_hour": 4},
-        "compaction": {"summarize_threshold": 4, "context_limit_tokens": 400}},
-    "per-space, DMs in one": {
-        "dimensions": ["space"], "threads": {"isolate": False}, "dm_scope": "main",
-        "reset": {"mode": "idle", "idle_minutes": 30}},
-}
 
 
 def counted_plans(monkeypatch: pytest.MonkeyPatch) -> list[Plan]:

@@ -31,19 +31,9 @@ from projections.registry import get
 from projections.sessions import session_of_event
 from projections.turns import TURN_TYPES
 from tests.fixtures.builders import make_event
-from tests.fixtures.projections import new_projection
+from tests.fixtures.projections import POLICIES, new_projection
 from workers.tools.workload import generate
 
-POLICIES = {
-    "default": {},
-    "per-user, resets, threads inherit, summaries": {
-        "dimensions": ["chat", "sender"], "threads": {"inherit_parent": True},
-        "reset": {"mode": "both", "idle_minutes": 90, "at_hour": 4},
-        "compaction": {"summarize_threshold": 4, "context_limit_tokens": 400}},
-    "per-space, DMs in one, idle": {
-        "dimensions": ["space"], "threads": {"isolate": False}, "dm_scope": "main",
-        "reset": {"mode": "idle", "idle_minutes": 30}},
-}
 BUDGETS = (40, 300, 8_000)  # within the tail, within the projection, everything
 
 
