@@ -222,9 +222,7 @@ class ContextAssembler:
                                    "covers_position": session.covers_position}
             else:
                 context.summary_left_out = True
-        remaining: int | None = budget - context.summary_tokens
-        if ahead:
-            remaining = self.take_ahead(context, ahead, floor, budget - context.summary_tokens)
+        remaining = self.take_ahead(context, ahead, floor, budget - context.summary_tokens)
         if remaining is None:  # the budget stopped within `ahead`: the rest is left out too
             seq, running = self._at(conn, projection_id, session_id, min(floor, upper))
             last_seq, last_running = self._at(conn, projection_id, session_id, upper)

@@ -164,11 +164,12 @@ def post_summary(
     info = api.projection(projection)
     row = settled_session(api.engine, api.engine, info, session, principal,
                           lambda: api.settle(info))[0]
-    if row.last_position < body.covers_position <= api.store.horizon():
-        # A span that ends past what is folded: a turn answered ahead of the fold.
+    waited = row.last_position < body.covers_position <= api.store.horizon()
+    if waited:  # a span that ends past what is folded: a turn answered ahead of the fold
         api.projected(info, body.covers_position)
     with api.engine.connect() as conn:
-        row = scoped_session(conn, info, session, principal)
+        if waited:
+            row = scoped_session(conn, info, session, principal)
         data = summary_event(conn, api.store, row, body.covers_position, body.text, body.id)
     return _append_one(api, principal, data)
 
@@ -183,9 +184,9 @@ def post_reset(
     projection: ProjectionName = None,
 ) -> AppendedOne:
     info = api.projection(projection)
-    settled_session(api.engine, api.engine, info, session, principal, lambda: api.settle(info))
+    row = settled_session(api.engine, api.engine, info, session, principal,
+                          lambda: api.settle(info))[0]
     with api.engine.connect() as conn:
-        row = scoped_session(conn, info, session, principal)
         made = reset_event(conn, api.store, info.id, row, body.id)
     if isinstance(made, tuple):  # a retried reset the log already holds
         return AppendedOne(status="duplicate", event_id=made[0], position=made[1])
