@@ -21,33 +21,44 @@ from projections.projector.native import columns, native, run
 # -- writing ---------------------------------------------------------------------------
 
 _MEMBERS = native("""
-WITH batch AS (
-    SELECT f.session_id, f.position, f.indexed, t.tokens, e.type, e.agent, e.platform,
-           e.account, e.chat, e.message_id, e.sender,
-           row_number() OVER w AS n, sum(t.tokens) OVER w AS run
-      FROM (SELECT (CAST(:sessions AS uuid[]))[u.slot] AS session_id, u.position, u.indexed
-              FROM unnest(CAST(:slots AS integer[]), CAST(:positions AS bigint[]),
-                          CAST(:indexed AS boolean[])) AS u(slot, position, indexed)) f
-      -- The batch is one range of positions: saying so makes both joins range scans.
-      JOIN events e ON e.position = f.position AND e.position BETWEEN :lo AND :hi
-      JOIN token_counts t ON t.encoding = :encoding AND t.position = f.position
+WITH base AS (
+    -- Each of the batch's sessions once (its slot is its place in :sessions), with the
+    -- count and running total its members start from; one look-up a session, not a member.
+    SELECT u.slot, u.session_id, coalesce(s.message_count, 0) AS count,
+           coalesce(s.running_total, 0) AS total
+      FROM unnest(CAST(:sessions AS uuid[])) WITH ORDINALITY AS u(session_id, slot)
+      LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = u.session_id
+), logged AS MATERIALIZED (
+    -- The batch's range of the log with its token counts, both read as ranges and joined
+    -- once: joined member by member, the counts were an index look-up each.
+    SELECT e.position, e.type, e.agent, e.platform, e.account, e.chat, e.message_id,
+           e.sender, t.tokens
+      FROM events e
+      JOIN token_counts t ON t.encoding = :encoding AND t.position = e.position
        AND t.position BETWEEN :lo AND :hi
-    WINDOW w AS (PARTITION BY f.session_id ORDER BY f.position)
+     WHERE e.position BETWEEN :lo AND :hi
+), batch AS (
+    SELECT f.slot, f.position, f.indexed, l.tokens, l.type, l.agent, l.platform, l.account,
+           l.chat, l.message_id, l.sender,
+           row_number() OVER w AS n, sum(l.tokens) OVER w AS run
+      FROM unnest(CAST(:slots AS integer[]), CAST(:positions AS bigint[]),
+                  CAST(:indexed AS boolean[])) AS f(slot, position, indexed)
+      JOIN logged l ON l.position = f.position
+    WINDOW w AS (PARTITION BY f.slot ORDER BY f.position)
 ), indexed AS (
     INSERT INTO message_index (projection_id, agent, platform, account, chat, message_id,
                                session_id, position)
-    SELECT :p, agent, platform, account, chat, message_id, session_id, position
-      FROM batch WHERE indexed
+    SELECT :p, b.agent, b.platform, b.account, b.chat, b.message_id, s.session_id, b.position
+      FROM batch b JOIN base s ON s.slot = b.slot
+     WHERE b.indexed
 )
 INSERT INTO session_members (projection_id, session_id, position, kind, message_id, sender,
                              seq, tokens, running_tokens)
-SELECT :p, b.session_id, b.position,
+SELECT :p, s.session_id, b.position,
        CASE b.type WHEN 'message.received' THEN 'user' WHEN 'message.sent' THEN 'assistant'
                    ELSE 'tool' END,
-       b.message_id, b.sender, coalesce(s.message_count, 0) + b.n, b.tokens,
-       coalesce(s.running_total, 0) + b.run
-  FROM batch b
-  LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = b.session_id
+       b.message_id, b.sender, s.count + b.n, b.tokens, s.total + b.run
+  FROM batch b JOIN base s ON s.slot = b.slot
 """)
 
 _CHANGES = native("""
