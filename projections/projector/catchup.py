@@ -6,15 +6,15 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
 
 from eventlog.envelopes import Envelope, read_envelopes
 from eventlog.partition import Partition
 from eventlog.store import EventStore
-from projections.errors import LockLost, PoisonEvent, StaleCheckpoint
+from projections.errors import PoisonEvent, StaleCheckpoint
 from projections.projector.assign import Known, Wanted
-from projections.projector.fold import fold_batch, plan_batch, prepare_batch
+from projections.projector.fold import Seen, fold_batch, plan_batch, prepare_batch
 from projections.projector.interface import BatchFold, BatchPrepare, FoldOutcome
+from projections.projector.locks import HeldLocks, check_lock, take_lock
 from projections.projector.quarantine import blame, fold_isolating, read_isolating, record
 from projections.projector.readahead import ReadAhead
 from projections.projector.slices import merge_slices, slice_states
@@ -32,24 +32,14 @@ from projections.registry import (
     index_partitions,
     lock_holders,
     projector_lock_key,
-    slice_lock_key,
     unlock_all,
 )
 from projections.resolver import CompiledPolicy, compile_policy
 
 BatchHook = Callable[[str, int], None]
 OnBatch = Callable[[BatchResult], None]
-HeldLocks = list[tuple[int, str]]  # (advisory key, pg_locks mode)
-
-_HOLDS = text(
-    "SELECT count(*) FROM pg_locks l JOIN unnest(CAST(:hi AS bigint[]), "
-    "CAST(:lo AS bigint[]), CAST(:modes AS text[])) AS w(hi, lo, mode) "
-    "ON l.classid::bigint = w.hi AND l.objid::bigint = w.lo AND l.mode = w.mode "
-    "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
-    "AND l.pid = pg_backend_pid()")
-
-
 _NO_JIT = text("SET LOCAL jit = off")
+_INDEXED = text("SELECT EXISTS (SELECT 1 FROM message_index WHERE projection_id = :p)")
 
 
 class _Poisoned(Exception):
@@ -78,6 +68,7 @@ class Projector:
         self._ahead: ReadAhead | None = None  # while `_run` runs
         self._prepared: object | None = None  # the read-ahead's preparation of this batch
         self._marked_caught_up = False  # caught_up_at is set (read by catch_up)
+        self._seen: Seen | None = None  # what a build from an empty index has indexed
 
     def info(self) -> ProjectionInfo:
         with self.engine.connect() as conn:
@@ -101,14 +92,15 @@ class Projector:
         started = time.perf_counter()
         with self.engine.connect() as lock_conn:
             try:
-                held = self._lock(lock_conn, info.id)
+                held = take_lock(lock_conn, info.id, self.partition)
                 if held is None:
                     result.skipped = True
                     result.holders = tuple(lock_holders(lock_conn, projector_lock_key(info.id)))
                     return result
                 if self.partition is not None or self._finish_sliced_build(
                         lock_conn, held, info, compiled, result, on_batch, max_batches):
-                    self._run(lock_conn, held, info.id, compiled, result, on_batch, max_batches)
+                    self._run(lock_conn, held, info.id, compiled, result, on_batch, max_batches,
+                              fresh=info.checkpoint == 0)
             finally:
                 unlock_all(lock_conn)
         result.seconds = time.perf_counter() - started
@@ -116,24 +108,30 @@ class Projector:
 
     def _run(self, lock_conn: Connection, held: HeldLocks, projection_id: int,
              policy: CompiledPolicy, result: CatchUpResult, on_batch: OnBatch | None,
-             max_batches: int | None) -> bool:
-        """Batches until there is nothing left (True) or max_batches is reached (False)."""
+             max_batches: int | None, *, fresh: bool = False) -> bool:
+        """Batches until there is nothing left (True) or max_batches is reached (False).
+
+        `fresh`: the projection had nothing folded when the caller looked (a build).
+        """
         prepare = self.prepare
+        # Plans are the default fold's: another fold decides for itself.
+        planned = self.fold is fold_batch and prepare is prepare_batch
+        self._seen = self._record_of_build(projection_id) if planned and fresh else None
 
         def plan(events: list[Envelope], want: object, before: object) -> object:
             assert isinstance(want, Wanted) and isinstance(before, Known)
-            return plan_batch(self.engine, projection_id, policy, events, want, before)
+            return plan_batch(self.engine, projection_id, policy, events, want, before,
+                              self._seen)
 
         self._ahead = ReadAhead(
             self.engine, self.partition, TRIGGER_TEXT_CHARS,
             prepare=(lambda events: prepare(policy, events)) if prepare is not None else None,
-            # Plans are the default fold's: another fold decides for itself.
-            plan=plan if self.fold is fold_batch and prepare is prepare_batch else None)
+            plan=plan if planned else None)
         try:
             while max_batches is None or result.batches < max_batches:
                 # A projector whose lock went away (its connection died) must not write
                 # another batch: another projector may already hold the lock.
-                _check_lock(lock_conn, held, self._label)
+                check_lock(lock_conn, held, self._label)
                 batch = self.run_batch(projection_id, policy)
                 if batch is None:
                     return True
@@ -150,6 +148,28 @@ class Projector:
         finally:
             self._ahead.close()
             self._ahead = None
+            self._seen = None
+
+    def _record_of_build(self, projection_id: int) -> Seen | None:
+        """A record of what this run indexes, when the projection's index is empty.
+
+        The projector lock is held, so only this run writes the index from here on;
+        slices of a parallel build index on their own, so they keep none.
+        """
+        if self.partition is not None:
+            return None
+        with self.engine.connect() as conn:
+            if conn.execute(_INDEXED, {"p": projection_id}).scalar():
+                return None
+            return Seen(self.store.horizon(conn))
+
+    def _decided(self, known: object) -> None:
+        """A batch's decisions are made (its writes follow): what it indexed is recorded,
+        then its state is handed to the next batch's plan."""
+        if self._seen is not None and isinstance(known, Known):
+            self._seen.add(known.index)
+        if self._ahead is not None:
+            self._ahead.hand_over(known)
 
     def _finish_sliced_build(self, lock_conn: Connection, held: HeldLocks,
                              info: ProjectionInfo, policy: CompiledPolicy,
@@ -178,20 +198,6 @@ class Projector:
             merge_slices(conn, info.id, strict=self.strict)
             result.checkpoint = get(conn, info.name).checkpoint
         return True
-
-    def _lock(self, conn: Connection, projection_id: int) -> HeldLocks | None:
-        """One projector per projection; slices of a parallel build share it among them."""
-        key = projector_lock_key(projection_id)
-        if self.partition is None:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            conn.commit()  # session locks outlive it; no transaction stays open for hours
-            return [(key, "ExclusiveLock")] if got else None
-        slice_key = slice_lock_key(projection_id, self.partition.index)
-        got = conn.execute(
-            text("SELECT pg_try_advisory_lock_shared(:k) AND pg_try_advisory_lock(:s)"),
-            {"k": key, "s": slice_key}).scalar()
-        conn.commit()
-        return [(key, "ShareLock"), (slice_key, "ExclusiveLock")] if got else None
 
     def _checkpoint(self, conn: Connection, projection_id: int) -> tuple[int, int | None]:
         # FOR UPDATE: a second projector (one that lost its lock, say) waits here
@@ -232,6 +238,9 @@ class Projector:
         try:
             return self._batch(projection_id, policy, isolate=False)
         except _Poisoned:
+            # Isolating folds sub-batches past `_decided`: the record would miss what
+            # they index, so the rest of the run looks every name up.
+            self._seen = None
             if self._ahead is not None:
                 # What this batch decided before it failed may have reached the next
                 # batch's plan: that plan must not outlive it.
@@ -340,7 +349,8 @@ class Projector:
             return FoldOutcome(0, 0), (), None
         if not isolate:
             prepared, self._prepared = self._prepared, None
-            decided = self._ahead.hand_over if self._ahead is not None else None
+            decided = (self._decided if self._ahead is not None or self._seen is not None
+                       else None)
             try:
                 return (self.fold(conn, projection_id, policy, events, prepared, decided), (),
                         None)
@@ -373,22 +383,3 @@ class Projector:
     def _hook(self, point: str, count: int) -> None:
         if self.hook is not None:
             self.hook(point, count)
-
-
-def _check_lock(conn: Connection, held: HeldLocks, label: str) -> None:
-    """Raise LockLost unless `conn` is alive and still holds every lock in `held`."""
-    try:
-        count = conn.execute(_HOLDS, {"hi": [k >> 32 for k, _ in held],
-                                      "lo": [k & 0xFFFFFFFF for k, _ in held],
-                                      "modes": [m for _, m in held]}).scalar_one()
-        conn.commit()
-    except DBAPIError as error:
-        raise LockLost(
-            f"the projector of {label} lost its lock: its lock "
-            f"connection failed ({str(error.orig).strip().splitlines()[0]}); it stopped "
-            "before its next batch. What committed stays; run the catch-up again") from error
-    if count != len(held):
-        raise LockLost(f"the projector of {label} no longer holds its "
-                       "lock; it stopped before its next batch. What committed stays; run "
-                       "the catch-up again", code="LOCK_LOST")
-

@@ -18,7 +18,7 @@ poison event), is never used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine, text
@@ -30,6 +30,38 @@ from projections.projector.assign import Assigner, Assignment, Known, Wanted, wa
 from projections.projector.interface import FoldOutcome
 from projections.projector.state import MessageRef
 from projections.resolver import CompiledPolicy
+
+
+class Seen:
+    """What a build has indexed, as one bit per hash of a message's name.
+
+    A build from an empty index looks up every message its events name, and finds almost
+    none: a message is named first by itself, and replies and edits mostly point back
+    into their own batch. A clear bit proves a name was never indexed, so only names
+    whose bit is set are looked up. A set bit may be another name's, which costs a
+    look-up, never a wrong answer. Valid only while every index row of the projection
+    went through `add`: from an empty index, one process, no batch folded around it.
+    """
+
+    BITS_PER_EVENT = 32  # about 3 % of never-indexed names looked up in vain at 1M
+    MIN_BITS, MAX_BITS = 1 << 16, 1 << 27  # 8 KiB to 16 MiB
+
+    def __init__(self, events: int) -> None:
+        bits = self.MIN_BITS
+        while bits < min(events * self.BITS_PER_EVENT, self.MAX_BITS):
+            bits <<= 1
+        self._bits = bytearray(bits >> 3)
+        self._mask = bits - 1
+
+    def add(self, names: Iterable[MessageRef]) -> None:
+        bits, mask = self._bits, self._mask
+        for name in names:
+            h = hash(name) & mask
+            bits[h >> 3] |= 1 << (h & 7)
+
+    def may_hold(self, name: MessageRef) -> bool:
+        h = hash(name) & self._mask
+        return bool(self._bits[h >> 3] >> (h & 7) & 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +78,8 @@ def prepare_batch(policy: CompiledPolicy, events: Sequence[Envelope], /) -> Want
 
 
 def plan_batch(engine: Engine, projection_id: int, policy: CompiledPolicy,
-               events: Sequence[Envelope], want: Wanted, before: Known) -> Plan:
+               events: Sequence[Envelope], want: Wanted, before: Known,
+               seen: Seen | None = None) -> Plan:
     """Decide `events`' sessions given `before`, the state the batch just before them left
     in memory (it may not have committed yet).
 
@@ -54,18 +87,21 @@ def plan_batch(engine: Engine, projection_id: int, policy: CompiledPolicy,
     decided (`before`), what these events can touch wins. Only that is kept, so what a
     plan holds, and hands on, stays the size of a batch: anything older has committed
     by the time the next plan loads. Heads are copied: the batch before's writer may
-    still be reading its own.
+    still be reading its own. With `seen` (a build's), only the names it may have
+    indexed are looked up; what the batch before indexed is in `before` either way.
     """
+    named = _named(events, want)
     with engine.connect() as conn, conn.begin():
         conn.execute(text("SET LOCAL jit = off"))  # as the catch-up's own batches
         known = preload.load(conn, projection_id, want,
-                             (events[0].position, events[-1].position))
+                             (events[0].position, events[-1].position),
+                             None if seen is None else
+                             [name for name in named if seen.may_hold(name)])
     keys = want.keys
     known.heads.update({key: replace(head) for key, head in before.heads.items()
                         if key in keys})
     known.origins.update({key: origin for key, origin in before.origins.items()
                           if key in keys})
-    named = _named(events, want)
     known.index.update({ref: place for ref, place in before.index.items() if ref in named})
     sessions = want.sessions | {head.session_id for head in known.heads.values()}
     known.sessions.update({session: covers for session, covers in before.sessions.items()

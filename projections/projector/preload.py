@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import Connection
 
 from projections.projector.assign import Indexed, Known, Wanted
@@ -33,11 +35,29 @@ WITH named AS (
                          CAST(:accounts AS text[]), CAST(:chats AS text[]),
                          CAST(:ids AS text[]))
 )
-SELECT i.agent, i.platform, i.account, i.chat, i.message_id, i.session_id, i.position
+SELECT r.agent, r.platform, r.account, r.chat, r.message_id, i.session_id, i.position
   FROM named r
-  JOIN message_index i ON i.projection_id = :p AND i.agent = r.agent
-   AND i.platform = r.platform AND i.account = r.account AND i.chat = r.chat
-   AND i.message_id = r.message_id
+  -- One primary-key look-up a name. Left to itself the planner hashes the projection's
+  -- whole index (a scan that grows with every batch of a build) to find the few names a
+  -- batch's replies and edits point back at; OFFSET 0 keeps the look-up per name.
+  CROSS JOIN LATERAL (
+      SELECT i.session_id, i.position FROM message_index i
+       WHERE i.projection_id = :p AND i.agent = r.agent AND i.platform = r.platform
+         AND i.account = r.account AND i.chat = r.chat AND i.message_id = r.message_id
+      OFFSET 0) i
+""")
+# The same look-up for names the caller lists (a build's, once its own record of what it
+# indexed has ruled out the rest: `fold.Seen`).
+INDEX_OF = native("""
+SELECT r.agent, r.platform, r.account, r.chat, r.message_id, i.session_id, i.position
+  FROM unnest(CAST(:agents AS text[]), CAST(:platforms AS text[]), CAST(:accounts AS text[]),
+              CAST(:chats AS text[]), CAST(:ids AS text[]))
+       AS r(agent, platform, account, chat, message_id)
+  CROSS JOIN LATERAL (
+      SELECT i.session_id, i.position FROM message_index i
+       WHERE i.projection_id = :p AND i.agent = r.agent AND i.platform = r.platform
+         AND i.account = r.account AND i.chat = r.chat AND i.message_id = r.message_id
+      OFFSET 0) i
 """)
 _ORIGINS = native(
     "SELECT thread_key, parent_session_id, parent_position FROM thread_origins "
@@ -47,10 +67,13 @@ _SESSIONS = native(
     "WHERE projection_id = :p AND session_id = ANY(:ids)")
 
 
-def load(conn: Connection, projection_id: int, want: Wanted, span: tuple[int, int]) -> Known:
+def load(conn: Connection, projection_id: int, want: Wanted, span: tuple[int, int],
+         names: Collection[MessageRef] | None = None) -> Known:
     """Heads, indexed messages, thread origins and existing sessions the batch can touch.
 
-    `span` is (first, last) position of the batch's events.
+    `span` is (first, last) position of the batch's events. `names`: the only messages
+    to look up in the index (they include the thread parents), instead of every one the
+    batch's events name.
     """
     known = Known()
     p = projection_id
@@ -59,12 +82,16 @@ def load(conn: Connection, projection_id: int, want: Wanted, span: tuple[int, in
         known.heads = {r[0]: Head(*r) for r in run(conn, _HEADS, {"p": p, "keys": keys})}
         known.origins = {r[0]: (r[1], r[2])
                          for r in run(conn, _ORIGINS, {"p": p, "keys": keys})}
-    agents, platforms, accounts, chats, ids = columns(list(want.parents), 5)
+    listed = want.parents if names is None else names
+    agents, platforms, accounts, chats, ids = columns(list(listed), 5)
+    arrays = {"p": p, "agents": agents, "platforms": platforms, "accounts": accounts,
+              "chats": chats, "ids": ids}
     index: dict[MessageRef, Indexed] = {}
-    for r in run(conn, INDEX, {"p": p, "lo": span[0], "hi": span[1], "agents": agents,
-                                 "platforms": platforms, "accounts": accounts,
-                                 "chats": chats, "ids": ids}):
-        index[r[:5]] = (r[5], r[6])
+    if names is None or names:
+        found = (run(conn, INDEX, {**arrays, "lo": span[0], "hi": span[1]})
+                 if names is None else run(conn, INDEX_OF, arrays))
+        for r in found:
+            index[r[:5]] = (r[5], r[6])
     known.index = index
     wanted_sessions = want.sessions | {head.session_id for head in known.heads.values()}
     if wanted_sessions:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.policy import Policy
-from projections.projector import Projector, catchup, fold, sets
+from projections.projector import Projector, catchup, fold, preload, sets
 from projections.projector.fold import Plan
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import POLICIES, new_projection, snapshot
@@ -96,3 +96,59 @@ def test_a_batch_refused_after_handing_over_its_decisions_leaves_no_plan(
     assert {row[2] for row in batched["sessions"]} == {0}  # one epoch
     for table in batched:
         assert batched[table] == whole[table], table
+
+
+@pytest.mark.parametrize("bits", [64, None], ids=["every-name-shares-a-bit", "default-size"])
+def test_a_build_looks_up_only_the_names_it_may_have_indexed(
+        store: EventStore, engine: Engine, monkeypatch: pytest.MonkeyPatch,
+        bits: int | None) -> None:
+    # Given a realistic log, whose replies and edits point back into earlier batches,
+    # and a build's record of what it indexed, in its own size or in 64 bits (so that
+    # nearly every name shares a bit with an indexed one)
+    store.append([Event.model_validate(e) for e in generate(700, seed=11)])
+    if bits is not None:
+        monkeypatch.setattr(fold.Seen, "MIN_BITS", bits)
+        monkeypatch.setattr(fold.Seen, "MAX_BITS", bits)
+    listed: list[int] = []
+    load = preload.load
+
+    def listing(conn: Any, projection_id: int, want: Any, span: tuple[int, int],
+                names: Any = None) -> Any:
+        if names is not None:
+            listed.append(len(names))
+        return load(conn, projection_id, want, span, names)
+
+    monkeypatch.setattr(preload, "load", listing)
+    # When one projection is built in batches of 37 with the record, and another with
+    # every name looked up, under the default policy
+    new_projection(engine, "recorded")
+    Projector(engine, store, "recorded", batch_size=37).catch_up()
+    recorded_lists = list(listed)
+    monkeypatch.setattr(catchup.Projector, "_record_of_build", lambda *_: None)
+    new_projection(engine, "looked_up")
+    Projector(engine, store, "looked_up", batch_size=37).catch_up()
+    # Then the recorded build listed the names it looked up, batch after batch (fewer
+    # than the batch names when it has room: most names are new)
+    assert len(recorded_lists) >= 700 // 37 - 1 and listed == recorded_lists
+    if bits is None:
+        assert sum(recorded_lists) < 700 // 2
+    # And both hold exactly the same rows
+    recorded, looked_up = snapshot(engine, "recorded"), snapshot(engine, "looked_up")
+    for table in recorded:
+        assert recorded[table] == looked_up[table], table
+
+
+def test_a_resumed_build_keeps_no_record(store: EventStore, engine: Engine) -> None:
+    # Given a build stopped after two batches (its index holds their messages)
+    store.append([Event.model_validate(e) for e in generate(200, seed=3)])
+    new_projection(engine, "resumed")
+    Projector(engine, store, "resumed", batch_size=40).catch_up(max_batches=2)
+    projector = Projector(engine, store, "resumed", batch_size=40)
+    # When it is taken up again, then only a run that starts from an empty index keeps a
+    # record of what it indexes: this one would miss what the first two batches indexed
+    info = projector.info()
+    assert info.checkpoint > 0
+    assert projector._record_of_build(info.id) is None
+    new_projection(engine, "fresh")
+    fresh = Projector(engine, store, "fresh", batch_size=40)
+    assert fresh._record_of_build(fresh.info().id) is not None
