@@ -39,7 +39,8 @@ from projections.resolver import CompiledPolicy, compile_policy
 BatchHook = Callable[[str, int], None]
 OnBatch = Callable[[BatchResult], None]
 _NO_JIT = text("SET LOCAL jit = off")
-_INDEXED = text("SELECT EXISTS (SELECT 1 FROM message_index WHERE projection_id = :p)")
+_INDEXED = text("SELECT checkpoint, EXISTS (SELECT 1 FROM message_index i "
+                "WHERE i.projection_id = :p) FROM projections WHERE id = :p")
 
 
 class _Poisoned(Exception):
@@ -69,6 +70,7 @@ class Projector:
         self._prepared: object | None = None  # the read-ahead's preparation of this batch
         self._marked_caught_up = False  # caught_up_at is set (read by catch_up)
         self._seen: Seen | None = None  # what a build from an empty index has indexed
+        self._seen_at = 0  # the checkpoint `_seen` is complete up to
 
     def info(self) -> ProjectionInfo:
         with self.engine.connect() as conn:
@@ -139,7 +141,7 @@ class Projector:
                 result.batches += 1
                 result.quarantined += len(batch.quarantined)
                 if self.partition is None:
-                    result.checkpoint = batch.checkpoint
+                    result.checkpoint = self._seen_at = batch.checkpoint
                 if on_batch is not None:
                     on_batch(batch)
                 if batch.caught_up:  # no empty batch to learn that nothing is left
@@ -159,8 +161,10 @@ class Projector:
         if self.partition is not None:
             return None
         with self.engine.connect() as conn:
-            if conn.execute(_INDEXED, {"p": projection_id}).scalar():
+            checkpoint, indexed = conn.execute(_INDEXED, {"p": projection_id}).one()
+            if indexed:
                 return None
+            self._seen_at = checkpoint
             return Seen(self.store.horizon(conn))
 
     def _decided(self, known: object) -> None:
@@ -256,6 +260,10 @@ class Projector:
             # statement itself (12 ms of 13 for the index load at 2M events).
             conn.execute(_NO_JIT)
             checkpoint, upto = self._checkpoint(conn, projection_id)
+            if self._seen is not None and checkpoint != self._seen_at:
+                # Another projector committed since (one that lost its lock, finishing
+                # the batch it was writing): what it indexed is not in the record.
+                self._seen = None
             if upto is not None and checkpoint >= upto:
                 return None
             window, final = self._window(conn, checkpoint, upto)

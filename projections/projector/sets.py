@@ -30,7 +30,9 @@ WITH base AS (
       LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = u.session_id
 ), logged AS MATERIALIZED (
     -- The batch's range of the log with its token counts, both read as ranges and joined
-    -- once: joined member by member, the counts were an index look-up each.
+    -- once: joined member by member, the counts were an index look-up each. (A slice's
+    -- batch holds a fraction of its range: `_SPARSE_MEMBERS` leaves the join to the
+    -- planner.)
     SELECT e.position, e.type, e.agent, e.platform, e.account, e.chat, e.message_id,
            e.sender, t.tokens
       FROM events e
@@ -60,6 +62,8 @@ SELECT :p, s.session_id, b.position,
        b.message_id, b.sender, s.count + b.n, b.tokens, s.total + b.run
   FROM batch b JOIN base s ON s.slot = b.slot
 """)
+
+_SPARSE_MEMBERS = _MEMBERS.replace("logged AS MATERIALIZED", "logged AS NOT MATERIALIZED")
 
 _CHANGES = native("""
 INSERT INTO member_changes (projection_id, session_id, target_position, position, change,
@@ -269,11 +273,12 @@ def write(conn: Connection, projection_id: int, encoding: str, compaction: Compa
                "m_slots": _literal(slots[s] for s in out.member_sessions),
                "m_positions": _literal(out.member_positions)}
     if out.member_positions:
-        run(conn, _MEMBERS, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
-                              "sessions": members["m_sessions"], "slots": members["m_slots"],
-                              "positions": members["m_positions"],
-                              "indexed": "{" + ",".join("t" if i else "f"
-                                                        for i in out.member_indexed) + "}"})
+        dense = 2 * len(out.member_positions) >= hi - lo + 1
+        run(conn, _MEMBERS if dense else _SPARSE_MEMBERS, {
+            "p": p, "lo": lo, "hi": hi, "encoding": encoding,
+            "sessions": members["m_sessions"], "slots": members["m_slots"],
+            "positions": members["m_positions"],
+            "indexed": "{" + ",".join("t" if i else "f" for i in out.member_indexed) + "}"})
     changes = columns(out.changes, 4)
     if out.changes:
         run(conn, _CHANGES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,

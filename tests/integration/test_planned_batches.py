@@ -20,6 +20,7 @@ from eventlog.store import EventStore
 from projections.policy import Policy
 from projections.projector import Projector, catchup, fold, preload, sets
 from projections.projector.fold import Plan
+from projections.resolver import compile_policy
 from tests.fixtures.builders import make_event
 from tests.fixtures.projections import POLICIES, new_projection, snapshot
 from workers.tools.workload import generate
@@ -152,3 +153,33 @@ def test_a_resumed_build_keeps_no_record(store: EventStore, engine: Engine) -> N
     new_projection(engine, "fresh")
     fresh = Projector(engine, store, "fresh", batch_size=40)
     assert fresh._record_of_build(fresh.info().id) is not None
+
+
+def test_a_build_drops_its_record_when_another_projector_folded_meanwhile(
+        store: EventStore, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a realistic log, and a build that starts its record from an empty index
+    # while another projector (one that lost its lock, finishing the batches it was
+    # writing) commits two batches before the build's first
+    store.append([Event.model_validate(e) for e in generate(700, seed=11)])
+    new_projection(engine, "raced")
+    other = Projector(engine, store, "raced", batch_size=37)
+    record = catchup.Projector._record_of_build
+    policy = compile_policy(other.info().policy)
+
+    def then_another_folds(self: catchup.Projector, projection_id: int) -> Any:
+        seen = record(self, projection_id)
+        assert seen is not None  # the index was empty when the build looked
+        other.run_batch(projection_id, policy)
+        other.run_batch(projection_id, policy)
+        return seen
+
+    monkeypatch.setattr(catchup.Projector, "_record_of_build", then_another_folds)
+    Projector(engine, store, "raced", batch_size=37).catch_up()
+    monkeypatch.setattr(catchup.Projector, "_record_of_build", record)
+    new_projection(engine, "whole")
+    Projector(engine, store, "whole", batch_size=100_000).catch_up()
+    # Then the build looked up what the other projector indexed, and holds exactly the
+    # rows of a build in one batch
+    raced, whole = snapshot(engine, "raced"), snapshot(engine, "whole")
+    for table in raced:
+        assert raced[table] == whole[table], table
