@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -49,14 +50,13 @@ def settled_session(source: Engine, primary: Engine, info: ProjectionInfo, ref: 
         row = _lookup(conn, info, ref)
     found_on = source
     if row is None:
-        try:
-            settled = settle()
-        except ProjectionLagging:
-            settled = False
-        if settled or source is not primary:
-            with primary.connect() as conn:
-                row = _lookup(conn, info, ref)
-            found_on = primary
+        with contextlib.suppress(ProjectionLagging):
+            settle()
+        # Asked again even when nothing was left to settle: the fold may have committed
+        # the session between the look-up above and settle's look at the checkpoint.
+        with primary.connect() as conn:
+            row = _lookup(conn, info, ref)
+        found_on = primary
     if row is None or not principal.allows(row.agent):
         raise not_found(ref)
     return row, found_on
