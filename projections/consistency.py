@@ -87,12 +87,10 @@ def wait_for(engine: Engine, store: EventStore, info: ProjectionInfo, position: 
 
 
 def settle(engine: Engine, store: EventStore, info: ProjectionInfo, *, timeout: float,
-           max_lag: int) -> bool:
-    """The projection brought up to the log's head as it is now, if it is behind; True
-    when it was. A session a turn answered ahead of the fold (`projections.ahead`) is in
-    the projection once this returns: a look-up that found nothing looks again."""
+           max_lag: int) -> None:
+    """The projection brought up to the log's head as it is now, if it is behind. A
+    session a turn answered ahead of the fold (`projections.ahead`) is in the projection
+    once this returns: a look-up that found nothing looks again."""
     head = store.horizon()
-    if checkpoint_of(engine, info.id) >= head:
-        return False
-    wait_until_projected(engine, store, info, head, timeout=timeout, max_lag=max_lag)
-    return True
+    if checkpoint_of(engine, info.id) < head:
+        wait_until_projected(engine, store, info, head, timeout=timeout, max_lag=max_lag)

@@ -357,8 +357,7 @@ class Projector:
             return FoldOutcome(0, 0), (), None
         if not isolate:
             prepared, self._prepared = self._prepared, None
-            decided = (self._decided if self._ahead is not None or self._seen is not None
-                       else None)
+            decided = self._decided if self._ahead is not None else None  # set with _seen
             try:
                 return (self.fold(conn, projection_id, policy, events, prepared, decided), (),
                         None)

@@ -39,11 +39,10 @@ def test_a_session_folded_between_the_look_up_and_the_settle_is_found(
         session_id = session_of_event(conn, get(conn, "twin").id, position)
     assert session_id is not None
 
-    def folded_meanwhile() -> bool:
+    def folded_meanwhile() -> None:
         # The fold commits while the reader settles, so settle finds the projection
-        # already at the head and reports that it had nothing to do.
+        # already at the head and has nothing to do.
         Projector(engine, store, "main").catch_up()
-        return False
 
     # When the session is looked up, then it is found, on the primary
     row, found_on = settled_session(engine, engine, info, str(session_id), ANYONE,
@@ -52,4 +51,4 @@ def test_a_session_folded_between_the_look_up_and_the_settle_is_found(
     # And a session that does not exist is still not found
     with pytest.raises(ContextError):
         settled_session(engine, engine, info, "agent=main/platform=discord/chat=none",
-                        ANYONE, lambda: False)
+                        ANYONE, lambda: None)

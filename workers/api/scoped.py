@@ -36,7 +36,7 @@ def scoped_session(conn: Connection, info: ProjectionInfo, ref: str,
 
 
 def settled_session(source: Engine, primary: Engine, info: ProjectionInfo, ref: str,
-                    principal: Principal, settle: Callable[[], bool]) -> tuple[Session, Engine]:
+                    principal: Principal, settle: Callable[[], None]) -> tuple[Session, Engine]:
     """The session `ref` names, if the token may read it, and where it was found.
 
     Looked up on `source` (a standby, perhaps). Not found, `settle` brings the projection

@@ -55,12 +55,11 @@ class Services:
                                     timeout=self.settings.api_consistency_timeout,
                                     max_lag=self.settings.api_catch_up_max_lag)
 
-    def settle(self, info: ProjectionInfo) -> bool:
+    def settle(self, info: ProjectionInfo) -> None:
         """`info` brought up to the log's head, if behind (`projections.consistency.settle`):
         for a session look-up that found nothing, before it looks again."""
-        return settle(self.engine, self.store, info,
-                      timeout=self.settings.api_consistency_timeout,
-                      max_lag=self.settings.api_catch_up_max_lag)
+        settle(self.engine, self.store, info, timeout=self.settings.api_consistency_timeout,
+               max_lag=self.settings.api_catch_up_max_lag)
 
     def close(self) -> None:
         if self.follower is not None:
