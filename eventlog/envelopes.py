@@ -54,6 +54,10 @@ _SELECT = (
     "CASE WHEN e.type IN ('thread.created', 'summary.recorded') THEN e.payload END "
     "FROM events e LEFT JOIN event_content c "
     "ON c.position = e.position AND e.type = 'message.received' "
+    # The range again on the joined side: the planner merges the two tables in position
+    # order, and without it scans content from the log's start to the batch (quadratic
+    # over a build: 0.4 s a batch at 600k events).
+    "AND c.position > %(after)s AND c.position <= %(upto)s "
     "WHERE e.position > %(after)s AND e.position <= %(upto)s {where}"
     "ORDER BY e.position LIMIT %(limit)s"
 )

@@ -53,6 +53,12 @@ _CUT_PAYLOAD = (
 )
 _FROM = ("FROM events e LEFT JOIN event_content c ON c.position = e.position "
          "LEFT JOIN token_counts t ON t.encoding = :encoding AND t.position = e.position")
+# A range of the log: the range bounds each joined table too, or the planner's merge join
+# scans it from the log's start (`eventlog.envelopes` says more).
+_RANGE_FROM = ("FROM events e LEFT JOIN event_content c ON c.position = e.position "
+               "AND c.position > :after AND c.position <= :upto "
+               "LEFT JOIN token_counts t ON t.encoding = :encoding AND t.position = e.position "
+               "AND t.position > :after AND t.position <= :upto")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +197,7 @@ class EventStore:
         if text_chars is not None:
             payload = _CUT_PAYLOAD
             params["chars"] = text_chars
-        query = text(f"SELECT {_ENVELOPE}, {payload}, c.erased_by IS NOT NULL {_FROM} "
+        query = text(f"SELECT {_ENVELOPE}, {payload}, c.erased_by IS NOT NULL {_RANGE_FROM} "
                      f"WHERE e.position > :after AND e.position <= :upto {where}"
                      "ORDER BY e.position LIMIT :limit")
         values = {"after": after, "upto": bound, "limit": limit, **params}

@@ -33,9 +33,13 @@ _WATERMARK = text("SELECT counted_upto FROM token_watermarks WHERE encoding = :e
 _MISSING = text("""
     SELECT e.position, coalesce(c.text, '') AS text
       FROM events e LEFT JOIN event_content c ON c.position = e.position
+       -- The range bounds the joined tables too: merged in position order, they are
+       -- otherwise scanned from the log's start to the page.
+       AND c.position > :after AND c.position <= :upto
      WHERE e.position > :after AND e.position <= :upto
        AND NOT EXISTS (SELECT 1 FROM token_counts t
-                        WHERE t.encoding = :e AND t.position = e.position)
+                        WHERE t.encoding = :e AND t.position = e.position
+                          AND t.position > :after AND t.position <= :upto)
      ORDER BY e.position
      LIMIT :limit
 """)
