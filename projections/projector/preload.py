@@ -59,9 +59,13 @@ SELECT r.agent, r.platform, r.account, r.chat, r.message_id, i.session_id, i.pos
          AND i.account = r.account AND i.chat = r.chat AND i.message_id = r.message_id
       OFFSET 0) i
 """)
+# A probe per key: thread origins are few, so the planner reads them all, and tested
+# every one against the whole array of the batch's keys (25 ms a batch at 1M events).
 _ORIGINS = native(
-    "SELECT thread_key, parent_session_id, parent_position FROM thread_origins "
-    "WHERE projection_id = :p AND thread_key = ANY(:keys)")
+    "SELECT o.thread_key, o.parent_session_id, o.parent_position "
+    "FROM unnest(CAST(:keys AS text[])) AS k(key) CROSS JOIN LATERAL ("
+    "SELECT * FROM thread_origins o WHERE o.projection_id = :p AND o.thread_key = k.key "
+    "OFFSET 0) o")
 _SESSIONS = native(
     "SELECT session_id, summary_position FROM sessions "
     "WHERE projection_id = :p AND session_id = ANY(:ids)")
