@@ -18,9 +18,14 @@ def native(sql: str) -> str:
     return re.sub(r":(\w+)", r"%(\1)b", sql.replace("%", "%%"))
 
 
-def run(conn: Connection, sql: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
+def run(conn: Connection, sql: str, params: dict[str, Any], *,
+        sized: bool = False) -> psycopg.Cursor[Any]:
+    """Execute `sql`. psycopg prepares a statement run often enough, and the server then
+    reuses one generic plan, which takes every array parameter for ten elements. `sized`:
+    plan this execution for the arrays it is given (a build's batches of thousands, for
+    which the generic plan's nested loops cost the square of the batch's sessions)."""
     cursor: psycopg.Cursor[Any] = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(sql, params)
+    cursor.execute(sql, params, prepare=False if sized else None)
     return cursor
 
 

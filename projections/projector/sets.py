@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -19,6 +20,9 @@ from projections.projector.assign import Assignment
 from projections.projector.native import columns, native, run
 
 # -- writing ---------------------------------------------------------------------------
+
+# Members and changes of a batch from which its statements are planned for its size.
+SIZED_PLANS_FROM = 500
 
 _MEMBERS = native("""
 WITH base AS (
@@ -264,6 +268,10 @@ def write(conn: Connection, projection_id: int, encoding: str, compaction: Compa
     """
     p = projection_id
     lo, hi = span
+    # A gateway's batch of a few events reuses the prepared generic plans; a build's
+    # batch is planned for its own size (`native.run`).
+    sized = len(out.member_positions) + len(out.changes) > SIZED_PLANS_FROM
+    execute = partial(run, conn, sized=sized)
     # Members travel as array literals (one string each, no per-element dumping) and
     # their sessions as 1-based slots into the batch's distinct sessions.
     slots: dict[uuid.UUID, int] = {}
@@ -274,28 +282,27 @@ def write(conn: Connection, projection_id: int, encoding: str, compaction: Compa
                "m_positions": _literal(out.member_positions)}
     if out.member_positions:
         dense = 2 * len(out.member_positions) >= hi - lo + 1
-        run(conn, _MEMBERS if dense else _SPARSE_MEMBERS, {
+        execute(_MEMBERS if dense else _SPARSE_MEMBERS, {
             "p": p, "lo": lo, "hi": hi, "encoding": encoding,
             "sessions": members["m_sessions"], "slots": members["m_slots"],
             "positions": members["m_positions"],
             "indexed": "{" + ",".join("t" if i else "f" for i in out.member_indexed) + "}"})
     changes = columns(out.changes, 4)
     if out.changes:
-        run(conn, _CHANGES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
-                                "sessions": changes[0],
-                                "targets": changes[1], "positions": changes[2],
-                                "changes": changes[3]})
+        execute(_CHANGES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
+                           "sessions": changes[0], "targets": changes[1],
+                           "positions": changes[2], "changes": changes[3]})
     summaries = columns(out.summaries, 3)
     if out.summaries:
-        run(conn, _SUMMARIES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
-                                  "sessions": summaries[0],
-                                  "positions": summaries[1], "covers": summaries[2]})
+        execute(_SUMMARIES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
+                             "sessions": summaries[0], "positions": summaries[1],
+                             "covers": summaries[2]})
     if out.origins:
         keys, parents, positions = columns(out.origins, 3)
-        run(conn, _ORIGINS_INSERT, {"p": p, "keys": keys, "parents": parents,
-                                       "positions": positions})
+        execute(_ORIGINS_INSERT, {"p": p, "keys": keys, "parents": parents,
+                                  "positions": positions})
     if out.heads:
-        run(conn, _HEADS_UPSERT, {
+        execute(_HEADS_UPSERT, {
             "p": p, "keys": [h.key for h in out.heads],
             "sessions": [h.session_id for h in out.heads],
             "epochs": [h.epoch for h in out.heads],
@@ -304,7 +311,7 @@ def write(conn: Connection, projection_id: int, encoding: str, compaction: Compa
     if not (out.member_positions or out.changes or out.summaries):
         return 0
     opened = columns(out.opened, 9)
-    return run(conn, _SESSIONS_UPSERT, {
+    return execute(_SESSIONS_UPSERT, {
         "p": p, "lo": lo, "hi": hi, **members,
         "c_sessions": changes[0], "c_targets": changes[1], "c_positions": changes[2],
         "s_sessions": summaries[0], "s_positions": summaries[1], "s_covers": summaries[2],
