@@ -69,7 +69,7 @@ class Plan:
     """A batch's decisions, made before the batch before it committed (`plan_batch`)."""
 
     known: Known  # the state after this batch's decisions, handed over to the next plan
-    out: Assignment
+    rows: sets.Rows  # the decisions, as the writes' parameters
 
 
 def prepare_batch(policy: CompiledPolicy, events: Sequence[Envelope], /) -> Wanted:
@@ -106,7 +106,7 @@ def plan_batch(engine: Engine, projection_id: int, policy: CompiledPolicy,
     sessions = want.sessions | {head.session_id for head in known.heads.values()}
     known.sessions.update({session: covers for session, covers in before.sessions.items()
                            if session in sessions})
-    return Plan(known, Assigner(policy, known).run(events, want.resolutions))
+    return Plan(known, sets.rows_of(Assigner(policy, known).run(events, want.resolutions)))
 
 
 _OWN_IDS = frozenset({"message.received", "message.sent", "tool.used", "message.edited",
@@ -137,8 +137,9 @@ def fold_batch(conn: Connection, projection_id: int, policy: CompiledPolicy,
     decisions are written as they are. `decided` gets the batch's Known before the writes.
     """
     span = (events[0].position, events[-1].position)
+    out: Assignment | sets.Rows
     if isinstance(prepared, Plan):
-        known, out = prepared.known, prepared.out
+        known, out = prepared.known, prepared.rows
     else:
         want = prepared if isinstance(prepared, Wanted) else wanted(policy, events)
         known = preload.load(conn, projection_id, want, span)
@@ -150,4 +151,5 @@ def fold_batch(conn: Connection, projection_id: int, policy: CompiledPolicy,
     encoding = policy.encoding
     ensure_counted(conn, encoding, events[-1].position)
     touched = sets.write(conn, projection_id, encoding, policy.policy.compaction, out, span)
-    return FoldOutcome(members=len(out.member_positions), sessions_touched=touched)
+    members = out.members if isinstance(out, sets.Rows) else len(out.member_positions)
+    return FoldOutcome(members=members, sessions_touched=touched)

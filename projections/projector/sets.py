@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -260,65 +262,91 @@ ON CONFLICT (projection_id, session_id) DO UPDATE SET
 """)
 
 
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A batch's decisions as its statements' array parameters (`rows_of`).
+
+    Making them is pure work on the Assignment, so a planned batch makes them on the
+    read-ahead thread while the batch before it is written, and the writing thread only
+    sends them.
+    """
+
+    members: int
+    changes: int
+    summaries: int
+    # Members travel as array literals (one string each, no per-element dumping) and
+    # their sessions as 1-based slots into the batch's distinct sessions.
+    member_arrays: dict[str, object]
+    indexed: str
+    change_columns: list[list[Any]]
+    summary_columns: list[list[Any]]
+    origin_columns: list[list[Any]]
+    heads: dict[str, list[Any]]
+    opened: dict[str, list[Any]]
+
+
+def rows_of(out: Assignment) -> Rows:
+    slots: dict[uuid.UUID, int] = {}
+    for session_id in out.member_sessions:
+        slots.setdefault(session_id, len(slots) + 1)
+    heads = out.heads
+    return Rows(
+        len(out.member_positions), len(out.changes), len(out.summaries),
+        {"m_sessions": list(slots), "m_slots": _literal(slots[s] for s in out.member_sessions),
+         "m_positions": _literal(out.member_positions)},
+        "{" + ",".join("t" if i else "f" for i in out.member_indexed) + "}",
+        columns(out.changes, 4), columns(out.summaries, 3), columns(out.origins, 3),
+        {"keys": [h.key for h in heads], "sessions": [h.session_id for h in heads],
+         "epochs": [h.epoch for h in heads], "started": [h.started_by for h in heads],
+         "last_user": [h.last_user_at for h in heads]},
+        dict(zip(("o_sessions", "o_keys", "o_epochs", "o_started", "o_agents",
+                  "o_platforms", "o_legacy", "o_parents", "o_parent_positions"),
+                 columns(out.opened, 9), strict=True)))
+
+
 def write(conn: Connection, projection_id: int, encoding: str, compaction: CompactionPolicy,
-          out: Assignment, span: tuple[int, int]) -> int:
+          out: Assignment | Rows, span: tuple[int, int]) -> int:
     """Write the batch's rows; the number of sessions it touched.
 
-    `span` is (first, last) position of the batch's events.
+    `out`: the batch's decisions, or their parameters made ahead (`rows_of`). `span` is
+    (first, last) position of the batch's events.
     """
+    rows = out if isinstance(out, Rows) else rows_of(out)
     p = projection_id
     lo, hi = span
     # A gateway's batch of a few events reuses the prepared generic plans; a build's
     # batch is planned for its own size (`native.run`).
-    sized = len(out.member_positions) + len(out.changes) > SIZED_PLANS_FROM
-    execute = partial(run, conn, sized=sized)
-    # Members travel as array literals (one string each, no per-element dumping) and
-    # their sessions as 1-based slots into the batch's distinct sessions.
-    slots: dict[uuid.UUID, int] = {}
-    for session_id in out.member_sessions:
-        slots.setdefault(session_id, len(slots) + 1)
-    members = {"m_sessions": list(slots),
-               "m_slots": _literal(slots[s] for s in out.member_sessions),
-               "m_positions": _literal(out.member_positions)}
-    if out.member_positions:
-        dense = 2 * len(out.member_positions) >= hi - lo + 1
+    execute = partial(run, conn, sized=rows.members + rows.changes > SIZED_PLANS_FROM)
+    members = rows.member_arrays
+    if rows.members:
+        dense = 2 * rows.members >= hi - lo + 1
         execute(_MEMBERS if dense else _SPARSE_MEMBERS, {
             "p": p, "lo": lo, "hi": hi, "encoding": encoding,
             "sessions": members["m_sessions"], "slots": members["m_slots"],
-            "positions": members["m_positions"],
-            "indexed": "{" + ",".join("t" if i else "f" for i in out.member_indexed) + "}"})
-    changes = columns(out.changes, 4)
-    if out.changes:
+            "positions": members["m_positions"], "indexed": rows.indexed})
+    changes = rows.change_columns
+    if rows.changes:
         execute(_CHANGES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
                            "sessions": changes[0], "targets": changes[1],
                            "positions": changes[2], "changes": changes[3]})
-    summaries = columns(out.summaries, 3)
-    if out.summaries:
+    summaries = rows.summary_columns
+    if rows.summaries:
         execute(_SUMMARIES, {"p": p, "lo": lo, "hi": hi, "encoding": encoding,
                              "sessions": summaries[0], "positions": summaries[1],
                              "covers": summaries[2]})
-    if out.origins:
-        keys, parents, positions = columns(out.origins, 3)
+    keys, parents, positions = rows.origin_columns
+    if keys:
         execute(_ORIGINS_INSERT, {"p": p, "keys": keys, "parents": parents,
                                   "positions": positions})
-    if out.heads:
-        execute(_HEADS_UPSERT, {
-            "p": p, "keys": [h.key for h in out.heads],
-            "sessions": [h.session_id for h in out.heads],
-            "epochs": [h.epoch for h in out.heads],
-            "started": [h.started_by for h in out.heads],
-            "last_user": [h.last_user_at for h in out.heads]})
-    if not (out.member_positions or out.changes or out.summaries):
+    if rows.heads["keys"]:
+        execute(_HEADS_UPSERT, {"p": p, **rows.heads})
+    if not (rows.members or rows.changes or rows.summaries):
         return 0
-    opened = columns(out.opened, 9)
     return execute(_SESSIONS_UPSERT, {
         "p": p, "lo": lo, "hi": hi, **members,
         "c_sessions": changes[0], "c_targets": changes[1], "c_positions": changes[2],
         "s_sessions": summaries[0], "s_positions": summaries[1], "s_covers": summaries[2],
-        **dict(zip(("o_sessions", "o_keys", "o_epochs", "o_started", "o_agents",
-                    "o_platforms", "o_legacy", "o_parents", "o_parent_positions"),
-                   opened, strict=True)),
-        **_compaction(compaction)}).rowcount
+        **rows.opened, **_compaction(compaction)}).rowcount
 
 
 def _literal(values: Iterable[int]) -> str:
