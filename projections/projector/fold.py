@@ -87,7 +87,8 @@ def plan_batch(engine: Engine, projection_id: int, policy: CompiledPolicy,
     decided (`before`), what these events can touch wins. Only that is kept, so what a
     plan holds, and hands on, stays the size of a batch: anything older has committed
     by the time the next plan loads. Heads are copied: the batch before's writer may
-    still be reading its own. With `seen` (a build's), only the names it may have
+    still be reading its own (a batch folded without a plan makes its write parameters
+    as it writes). With `seen` (a build's), only the names it may have
     indexed are looked up; what the batch before indexed is in `before` either way.
     """
     named = _named(events, want)
