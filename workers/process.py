@@ -1,12 +1,13 @@
 """Settings of the convlog process itself, which only its owner (the CLI) may change.
 
-Three interpreter settings for ingest and builds: freezing the objects that exist
-after imports takes them out of every later full collection (parsing the generated
+Three interpreter settings, chosen for ingest and builds and taken by every verb
+(`docs/deployment.md`): freezing the objects that exist after imports takes them out
+of every later full collection (parsing the generated
 workload in a process with the CLI's imports took 20.6–20.7 µs of CPU an event
 frozen, 22.0–22.8 not); collecting the youngest objects every 50,000 allocations
 instead of every 700 stops the collector walking a batch's lists again and again
 while they grow (a build's read, resolve and assign of 300k events spent 4.4–6.5 µs
-an event in the collector, against 0.8–1.1 µs); and a shorter switch interval lets
+an event in the collector, against 0.8–1.0 µs); and a shorter switch interval lets
 the thread that writes a batch take the interpreter back sooner after each of its
 round trips while the next batch is parsed. All are process-wide, so the library
 never sets them; the command line does, once.

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, text
 from eventlog.envelopes import Envelope
 from eventlog.tokens import ensure_counted
 from projections.projector import preload, sets
-from projections.projector.assign import Assigner, Assignment, Known, Wanted, wanted
+from projections.projector.assign import Assigner, Known, Wanted, wanted
 from projections.projector.interface import FoldOutcome
 from projections.projector.state import MessageRef
 from projections.resolver import CompiledPolicy
@@ -138,19 +138,17 @@ def fold_batch(conn: Connection, projection_id: int, policy: CompiledPolicy,
     decisions are written as they are. `decided` gets the batch's Known before the writes.
     """
     span = (events[0].position, events[-1].position)
-    out: Assignment | sets.Rows
     if isinstance(prepared, Plan):
-        known, out = prepared.known, prepared.rows
+        known, rows = prepared.known, prepared.rows
     else:
         want = prepared if isinstance(prepared, Wanted) else wanted(policy, events)
         known = preload.load(conn, projection_id, want, span)
-        out = Assigner(policy, known).run(events, want.resolutions)
+        rows = sets.rows_of(Assigner(policy, known).run(events, want.resolutions))
     if decided is not None:
         decided(known)
     # Counts are the workers' job (once per event and encoding); a fold that outruns
     # them counts what it needs, so it never meets a missing count.
     encoding = policy.encoding
     ensure_counted(conn, encoding, events[-1].position)
-    touched = sets.write(conn, projection_id, encoding, policy.policy.compaction, out, span)
-    members = out.members if isinstance(out, sets.Rows) else len(out.member_positions)
-    return FoldOutcome(members=members, sessions_touched=touched)
+    touched = sets.write(conn, projection_id, encoding, policy.policy.compaction, rows, span)
+    return FoldOutcome(members=rows.members, sessions_touched=touched)

@@ -305,13 +305,11 @@ def rows_of(out: Assignment) -> Rows:
 
 
 def write(conn: Connection, projection_id: int, encoding: str, compaction: CompactionPolicy,
-          out: Assignment | Rows, span: tuple[int, int]) -> int:
-    """Write the batch's rows; the number of sessions it touched.
+          rows: Rows, span: tuple[int, int]) -> int:
+    """Write the batch's rows (its decisions, `rows_of`); the number of sessions it touched.
 
-    `out`: the batch's decisions, or their parameters made ahead (`rows_of`). `span` is
-    (first, last) position of the batch's events.
+    `span` is (first, last) position of the batch's events.
     """
-    rows = out if isinstance(out, Rows) else rows_of(out)
     p = projection_id
     lo, hi = span
     # A gateway's batch of a few events reuses the prepared generic plans; a build's

@@ -129,5 +129,5 @@ def fold_summaries(conn: Connection, projection_id: int, upto: int, *,
             current[session_id] = covers
             out.summaries.append((session_id, position, covers))
         if out.summaries:
-            sets.write(conn, projection_id, policy.encoding, policy.policy.compaction, out,
-                       (events[0].position, events[-1].position))
+            sets.write(conn, projection_id, policy.encoding, policy.policy.compaction,
+                       sets.rows_of(out), (events[0].position, events[-1].position))
