@@ -33,7 +33,9 @@ WITH base AS (
     SELECT u.slot, u.session_id, coalesce(s.message_count, 0) AS count,
            coalesce(s.running_total, 0) AS total
       FROM unnest(CAST(:sessions AS uuid[])) WITH ORDINALITY AS u(session_id, slot)
-      LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = u.session_id
+      LEFT JOIN LATERAL (
+          SELECT s.message_count, s.running_total FROM sessions s
+           WHERE s.projection_id = :p AND s.session_id = u.session_id OFFSET 0) s ON true
 ), logged AS MATERIALIZED (
     -- The batch's range of the log with its token counts, both read as ranges and joined
     -- once: joined member by member, the counts were an index look-up each. (A slice's
@@ -126,10 +128,6 @@ WITH members AS (
                FILTER (WHERE type = 'message.received' AND sender IS NOT NULL) AS senders,
            array_agg(chat ORDER BY position) FILTER (WHERE chat IS NOT NULL) AS chats
       FROM members GROUP BY session_id
-), last_member AS (
-    SELECT a.session_id, m.seq, m.running_tokens
-      FROM added a JOIN session_members m ON m.projection_id = :p
-       AND m.session_id = a.session_id AND m.position = a.last_position
 ), targets AS (
     SELECT session_id, target, min(position) AS first, max(position) AS last
       FROM unnest(CAST(:c_sessions AS uuid[]), CAST(:c_targets AS bigint[]),
@@ -140,11 +138,15 @@ WITH members AS (
     -- session total moves by (tokens after the batch) - (tokens before it), per target.
     SELECT t.session_id, sum(after.tokens - coalesce(before.tokens, m.tokens)) AS delta
       FROM targets t
-      JOIN member_changes after ON after.projection_id = :p
-       AND after.session_id = t.session_id AND after.target_position = t.target
-       AND after.position = t.last
-      JOIN session_members m ON m.projection_id = :p AND m.session_id = t.session_id
-       AND m.position = t.target
+      CROSS JOIN LATERAL (
+          SELECT after.tokens FROM member_changes after
+           WHERE after.projection_id = :p AND after.session_id = t.session_id
+             AND after.target_position = t.target AND after.position = t.last
+          OFFSET 0) after
+      CROSS JOIN LATERAL (
+          SELECT m.tokens FROM session_members m
+           WHERE m.projection_id = :p AND m.session_id = t.session_id AND m.position = t.target
+          OFFSET 0) m
       LEFT JOIN LATERAL (
           SELECT mc.tokens FROM member_changes mc
            WHERE mc.projection_id = :p AND mc.session_id = t.session_id
@@ -209,10 +211,16 @@ WITH members AS (
            CASE WHEN s.session_id IS NULL THEN o.parent_position
                 ELSE s.parent_position END AS parent_position
       FROM touched t
-      LEFT JOIN sessions s ON s.projection_id = :p AND s.session_id = t.session_id
+      LEFT JOIN LATERAL (
+          SELECT * FROM sessions s
+           WHERE s.projection_id = :p AND s.session_id = t.session_id OFFSET 0) s ON true
       LEFT JOIN opened o ON o.session_id = t.session_id
       LEFT JOIN added a ON a.session_id = t.session_id
-      LEFT JOIN last_member l ON l.session_id = t.session_id
+      -- The session's last member after the batch: its count and running total.
+      LEFT JOIN LATERAL (
+          SELECT m.seq, m.running_tokens FROM session_members m
+           WHERE m.projection_id = :p AND m.session_id = a.session_id
+             AND m.position = a.last_position OFFSET 0) l ON true
       LEFT JOIN changed c ON c.session_id = t.session_id
       LEFT JOIN covered v ON v.session_id = t.session_id
 ), flagged AS (
