@@ -41,7 +41,8 @@ _FIRST_PAUSE = 0.0005
 _LONGEST_PAUSE = 0.02
 _WARN_EVERY = 60.0  # seconds between two warnings about reads the primary took over
 # How long a stale read trusts the last look at the standby: a standby seen up is looked
-# at again after a second, one seen down after five (meanwhile the primary serves).
+# at again after a second, one seen down after five (meanwhile the primary serves), in
+# the background (`Reads._standby_answers`).
 _UP_FOR, _DOWN_FOR = 1.0, 5.0
 _PING = text("SELECT 1")
 _CONNECT_TIMEOUT = 2  # seconds
@@ -136,6 +137,8 @@ class Reads:
         self._warned_at: float | None = None
         self._standby_up = True
         self._look_again_at = 0.0  # monotonic time after which the standby is looked at
+        self._looked = False  # the first look is made by the read that needs it
+        self._looking = False  # a look is under way in the background
 
     def stale_ok(self) -> Engine:
         """The standby when there is one and it answers (it may be a little behind the
@@ -172,15 +175,28 @@ class Reads:
             self.standby.dispose()
 
     def _standby_answers(self) -> bool:
-        """Whether the standby answered when last looked at (at most a second ago while it
-        does, five while it does not)."""
+        """Whether the standby answered when last looked at.
+
+        The first look is made by the read that asks, so a standby that is down from the
+        start serves no read. Later looks (a second after the standby answered, five
+        after it did not) run in the background and every read goes by the last one: a
+        look on the request path cost one read a second a round trip, and while the
+        standby was down, a connection attempt of up to two seconds every five.
+        """
         assert self.standby is not None
         with self._lock:
-            now = time.monotonic()
-            if now < self._look_again_at:
+            if self._looking or time.monotonic() < self._look_again_at:
                 return self._standby_up
-            # One request looks; the others go by the last look meanwhile.
-            self._look_again_at = now + _DOWN_FOR
+            self._looking = True
+            first, self._looked = not self._looked, True
+        if first:
+            return self._look()
+        threading.Thread(target=self._look, name="convlog-standby-look", daemon=True).start()
+        return self._standby_up
+
+    def _look(self) -> bool:
+        """Ping the standby and record whether it answered."""
+        assert self.standby is not None
         try:
             with self.standby.connect().execution_options(
                     isolation_level=_ONE_STATEMENT) as conn:
@@ -188,12 +204,16 @@ class Reads:
         except DBAPIError as error:
             self._went_away(error)
             return False
-        with self._lock:
-            if not self._standby_up:
-                log.warning("the standby answers again; reads go to it")
-            self._standby_up = True
-            self._look_again_at = time.monotonic() + _UP_FOR
-        return True
+        else:
+            with self._lock:
+                if not self._standby_up:
+                    log.warning("the standby answers again; reads go to it")
+                self._standby_up = True
+                self._look_again_at = time.monotonic() + _UP_FOR
+            return True
+        finally:
+            with self._lock:
+                self._looking = False
 
     def _went_away(self, error: DBAPIError | None = None) -> None:
         """The standby did not answer: the primary serves every read for the next five
