@@ -41,11 +41,14 @@ _FIRST_PAUSE = 0.0005
 _LONGEST_PAUSE = 0.02
 _WARN_EVERY = 60.0  # seconds between two warnings about reads the primary took over
 # How long a stale read trusts the last look at the standby: a standby seen up is looked
-# at again after a second, one seen down after five (meanwhile the primary serves), in
-# the background (`Reads._standby_answers`).
+# at again after a second, one seen down after five (meanwhile the primary serves).
+# Looks due for less than a second more run in the background (`Reads._standby_answers`).
 _UP_FOR, _DOWN_FOR = 1.0, 5.0
 _PING = text("SELECT 1")
 _CONNECT_TIMEOUT = 2  # seconds
+# A look running longer than this is taken for a standby that does not answer (a
+# half-open connection can hold a ping for as long as TCP takes to give up).
+_LOOK_BOUND = _CONNECT_TIMEOUT + 1.0
 # WAL positions as byte offsets (numeric), which every supported PostgreSQL compares.
 # The flush position, not the insert one: reads on the primary insert WAL too (pruning,
 # hint bits under checksums) that no commit follows and that may wait to be flushed,
@@ -137,8 +140,8 @@ class Reads:
         self._warned_at: float | None = None
         self._standby_up = True
         self._look_again_at = 0.0  # monotonic time after which the standby is looked at
-        self._looked = False  # the first look is made by the read that needs it
-        self._looking = False  # a look is under way in the background
+        self._looked = False  # whether the standby was ever looked at
+        self._looking_since: float | None = None  # when the look under way began
 
     def stale_ok(self) -> Engine:
         """The standby when there is one and it answers (it may be a little behind the
@@ -177,22 +180,41 @@ class Reads:
     def _standby_answers(self) -> bool:
         """Whether the standby answered when last looked at.
 
-        The first look is made by the read that asks, so a standby that is down from the
-        start serves no read. Later looks (a second after the standby answered, five
-        after it did not) run in the background and every read goes by the last one: a
-        look on the request path cost one read a second a round trip, and while the
-        standby was down, a connection attempt of up to two seconds every five.
+        Under a steady stream of reads, a look that falls due runs in the background and
+        the reads go by the last one: made by a read, it cost that read a round trip
+        every second, and while the standby was down, a connection attempt of up to two
+        seconds every five. The first look, and one due for longer (reads were sparse),
+        is made by the read that asks, so no read trusts a look much older than a
+        second. A look that hangs past `_LOOK_BOUND` counts as an answer not given.
         """
         assert self.standby is not None
         with self._lock:
-            if self._looking or time.monotonic() < self._look_again_at:
+            now = time.monotonic()
+            if self._looking_since is not None:  # a look is under way
+                if now - self._looking_since <= _LOOK_BOUND or not self._standby_up:
+                    return self._standby_up
+                hung = True
+            elif now < self._look_again_at:
                 return self._standby_up
-            self._looking = True
-            first, self._looked = not self._looked, True
-        if first:
+            else:
+                hung = False
+                self._looking_since = now
+                in_background = self._looked and now - self._look_again_at < _UP_FOR
+                self._looked = True
+                up = self._standby_up
+        if hung:
+            self._went_away()
+            return False
+        if not in_background:
             return self._look()
-        threading.Thread(target=self._look, name="convlog-standby-look", daemon=True).start()
-        return self._standby_up
+        try:
+            threading.Thread(target=self._look, name="convlog-standby-look",
+                             daemon=True).start()
+        except BaseException:
+            with self._lock:
+                self._looking_since = None
+            raise
+        return up
 
     def _look(self) -> bool:
         """Ping the standby and record whether it answered."""
@@ -201,7 +223,7 @@ class Reads:
             with self.standby.connect().execution_options(
                     isolation_level=_ONE_STATEMENT) as conn:
                 conn.execute(_PING)
-        except DBAPIError as error:
+        except Exception as error:  # noqa: BLE001 - in a thread: any failure is "down"
             self._went_away(error)
             return False
         else:
@@ -213,16 +235,17 @@ class Reads:
             return True
         finally:
             with self._lock:
-                self._looking = False
+                self._looking_since = None
 
-    def _went_away(self, error: DBAPIError | None = None) -> None:
+    def _went_away(self, error: Exception | None = None) -> None:
         """The standby did not answer: the primary serves every read for the next five
         seconds; said once, until it answers again."""
         with self._lock:
             was_up, self._standby_up = self._standby_up, False
             self._look_again_at = time.monotonic() + _DOWN_FOR
         if was_up:
-            why = (f" ({error.__class__.__name__}: {str(error.orig).strip()})"
+            cause = getattr(error, "orig", None) or error
+            why = (f" ({error.__class__.__name__}: {str(cause).strip()})"
                    if error is not None else "")
             log.warning("the standby does not answer%s; the primary serves every read until "
                         "it does", why)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine
 
 from eventlog import replica
 from eventlog.replica import Reads, standby_engine
-from tests.fixtures.hosts import Relay
 
 
 def closed_port() -> int:
@@ -63,32 +65,67 @@ def test_reads_at_a_position_go_to_the_primary_while_the_standby_does_not_answer
         gone.dispose()
 
 
+def _looking() -> bool:
+    return any(t.name == "convlog-standby-look" for t in threading.enumerate())
+
+
+class _Switch:
+    """Connections to the test's server until `off()`; then refused, as a standby's that
+    went away are (works over TCP and over the embedded server's Unix socket)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.cargs, self.cparams = engine.dialect.create_connect_args(engine.url)
+        self.dialect = engine.dialect
+        self.on = True
+
+    def connect(self) -> Any:
+        if not self.on:
+            raise psycopg.OperationalError("connection refused (the test switched it off)")
+        return self.dialect.connect(*self.cargs, **self.cparams)
+
+    def off(self) -> None:
+        self.on = False
+
+
 def test_a_standby_that_goes_away_is_found_out_in_the_background(
-        engine: Engine, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a standby reached through a relay (here the same server), seen to answer by
-    # the first read, and looked at again whenever a read comes after a look
-    monkeypatch.setattr(replica, "_UP_FOR", 0.0)
-    host, port = engine.url.host or "127.0.0.1", engine.url.port or 5432
-    relay = Relay("127.0.0.1", (host, port))
-    url = engine.url.set(host="127.0.0.1", port=int(relay.address.rsplit(":", 1)[1]))
-    standby = standby_engine(url.render_as_string(hide_password=False))
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a standby (here the same server) that the first read saw answer
+    switch = _Switch(engine)
+    standby = create_engine(engine.url, creator=switch.connect)
     reads = Reads(engine, standby)
     try:
         assert reads.stale_ok() is standby
-        # When the standby goes away (nothing listens on its address any more)
-        relay.close()
+        # When it goes away, and a read comes as the next look falls due
+        switch.off()
         standby.dispose()
-        # Then the next read is not held up by a look at it: it goes by the last look,
-        # which a read made on the request path before
+        time.sleep(replica._UP_FOR)
+        # Then that read is not held up by the look: it goes by the last one
         assert reads.stale_ok() is standby
-        # And the look made meanwhile finds it gone: the primary serves the reads after
-        # it, and the operator is told once
+        # And the look, made in the background, finds it gone: the primary serves the
+        # reads after it, and the operator is told once
         deadline = time.monotonic() + 30
-        while reads.stale_ok() is standby and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while _looking() and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert reads.stale_ok() is engine
         assert sum("does not answer" in r.getMessage() for r in caplog.records) == 1
     finally:
-        relay.close()
+        standby.dispose()
+
+
+def test_after_a_quiet_spell_the_read_itself_looks_at_the_standby(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a standby the first read saw answer, then no read for longer than a look
+    # is trusted, during which the standby went away
+    monkeypatch.setattr(replica, "_UP_FOR", 0.1)
+    switch = _Switch(engine)
+    standby = create_engine(engine.url, creator=switch.connect)
+    reads = Reads(engine, standby)
+    try:
+        assert reads.stale_ok() is standby
+        switch.off()
+        standby.dispose()
+        time.sleep(3 * replica._UP_FOR)
+        # When a read comes, then it does not trust the old look: the primary serves it
+        assert reads.stale_ok() is engine
+    finally:
         standby.dispose()
