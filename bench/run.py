@@ -35,6 +35,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--lag-seconds", type=int, default=10)
     parser.add_argument("--context-calls", type=int, default=1000,
                         help="calls per session size (p99 is the 10th slowest of 1,000)")
+    parser.add_argument("--replica-calls", type=int, default=3000,
+                        help="calls per session size and side in the replica section: its "
+                        "figure is a ratio of two p99s, each the 30th slowest of 3,000 (at "
+                        "1,000 a few of the machine's hiccups moved it by a third)")
     parser.add_argument("--context-budget", type=int, default=8_000)
     args = parser.parse_args(argv)
     if args.events < 1:

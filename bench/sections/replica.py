@@ -101,7 +101,7 @@ def _measure(bench: Bench, pair: StreamingPair) -> dict[str, Any]:
         primary.dispose()
         standby.dispose()
     figures: dict[str, Any] = {"budget": bench.args.context_budget,
-                               "calls": bench.args.context_calls, "server": server,
+                               "calls": bench.args.replica_calls, "server": server,
                                "fallbacks": reads.fallbacks, "sizes": {}}
     for label, size in sizes.items():
         by_side = {side: latencies[label][side] for side in SIDES}
@@ -137,7 +137,7 @@ def _latencies(bench: Bench, reads: Reads, pid: int, sessions: dict[str, uuid.UU
               "standby_at_position": reads.current}
     latencies: dict[str, dict[str, list[float]]] = {
         label: {side: [] for side in SIDES} for label in sessions}
-    for call in range(bench.args.context_calls + 5):
+    for call in range(bench.args.replica_calls + 5):
         for label, session_id in sessions.items():
             for side in SIDES:
                 started = time.perf_counter()
