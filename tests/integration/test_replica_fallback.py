@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -87,17 +89,27 @@ class _Switch:
         self.on = False
 
 
-def test_a_standby_that_goes_away_is_found_out_in_the_background(
-        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    # Given a standby (here the same server) that the first read saw answer
+@contextmanager
+def _seen_then_gone(engine: Engine) -> Iterator[tuple[Reads, Engine]]:
+    """Reads with a standby (here the same server) that the first read saw answer, and
+    that then went away."""
     switch = _Switch(engine)
     standby = create_engine(engine.url, creator=switch.connect)
-    reads = Reads(engine, standby)
     try:
+        reads = Reads(engine, standby)
         assert reads.stale_ok() is standby
-        # When it goes away, and a read comes as the next look falls due
         switch.off()
         standby.dispose()
+        yield reads, standby
+    finally:
+        standby.dispose()
+
+
+def test_a_standby_that_goes_away_is_found_out_in_the_background(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a standby the first read saw answer, which went away
+    with _seen_then_gone(engine) as (reads, standby):
+        # When a read comes as the next look falls due
         time.sleep(replica._UP_FOR)
         # Then that read is not held up by the look: it goes by the last one
         assert reads.stale_ok() is standby
@@ -108,24 +120,14 @@ def test_a_standby_that_goes_away_is_found_out_in_the_background(
             time.sleep(0.01)
         assert reads.stale_ok() is engine
         assert sum("does not answer" in r.getMessage() for r in caplog.records) == 1
-    finally:
-        standby.dispose()
 
 
 def test_after_a_quiet_spell_the_read_itself_looks_at_the_standby(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a standby the first read saw answer, then no read for longer than a look
-    # is trusted, during which the standby went away
+    # Given a standby the first read saw answer, which went away, and no read for
+    # longer than a look is trusted
     monkeypatch.setattr(replica, "_UP_FOR", 0.1)
-    switch = _Switch(engine)
-    standby = create_engine(engine.url, creator=switch.connect)
-    reads = Reads(engine, standby)
-    try:
-        assert reads.stale_ok() is standby
-        switch.off()
-        standby.dispose()
+    with _seen_then_gone(engine) as (reads, _):
         time.sleep(3 * replica._UP_FOR)
         # When a read comes, then it does not trust the old look: the primary serves it
         assert reads.stale_ok() is engine
-    finally:
-        standby.dispose()
