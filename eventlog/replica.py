@@ -140,8 +140,9 @@ class Reads:
         self._warned_at: float | None = None
         self._standby_up = True
         self._look_again_at = 0.0  # monotonic time after which the standby is looked at
-        self._looked = False  # whether the standby was ever looked at
+        self._looked_at: float | None = None  # when the last look ended
         self._looking_since: float | None = None  # when the look under way began
+        self._look_number = 0  # a look given up as hung records nothing when it ends
 
     def stale_ok(self) -> Engine:
         """The standby when there is one and it answers (it may be a little behind the
@@ -183,32 +184,41 @@ class Reads:
         Under a steady stream of reads, a look that falls due runs in the background and
         the reads go by the last one: made by a read, it cost that read a round trip
         every second, and while the standby was down, a connection attempt of up to two
-        seconds every five. The first look, and one due for longer (reads were sparse),
-        is made by the read that asks, so no read trusts a look much older than a
-        second. A look that hangs past `_LOOK_BOUND` counts as an answer not given.
+        seconds every five. The first look, and one due for more than a second (reads
+        were sparse), is made by the read that asks; reads that come meanwhile go to the
+        primary rather than trust an old look. A look running past `_LOOK_BOUND` counts
+        as no answer, and the next one does not wait for it.
         """
         assert self.standby is not None
         with self._lock:
             now = time.monotonic()
             if self._looking_since is not None:  # a look is under way
-                if now - self._looking_since <= _LOOK_BOUND or not self._standby_up:
-                    return self._standby_up
+                if now - self._looking_since <= _LOOK_BOUND:
+                    trusted = (self._looked_at is not None
+                               and now - self._looked_at <= 2 * _UP_FOR + _LOOK_BOUND)
+                    return self._standby_up and trusted
+                self._look_number += 1  # it hangs: give it up
+                self._looking_since = None
+                was_up = self._down(now)
                 hung = True
             elif now < self._look_again_at:
                 return self._standby_up
             else:
                 hung = False
                 self._looking_since = now
-                in_background = self._looked and now - self._look_again_at < _UP_FOR
-                self._looked = True
+                self._look_number += 1
+                number = self._look_number
+                in_background = (self._looked_at is not None
+                                 and now - self._look_again_at < _UP_FOR)
                 up = self._standby_up
         if hung:
-            self._went_away()
+            if was_up:
+                _say_down(None)
             return False
         if not in_background:
-            return self._look()
+            return self._look(number)
         try:
-            threading.Thread(target=self._look, name="convlog-standby-look",
+            threading.Thread(target=self._look, args=(number,), name="convlog-standby-look",
                              daemon=True).start()
         except BaseException:
             with self._lock:
@@ -216,39 +226,49 @@ class Reads:
             raise
         return up
 
-    def _look(self) -> bool:
-        """Ping the standby and record whether it answered."""
+    def _look(self, number: int) -> bool:
+        """Ping the standby and record whether it answered, unless the look was given up."""
         assert self.standby is not None
+        error: Exception | None = None
         try:
             with self.standby.connect().execution_options(
                     isolation_level=_ONE_STATEMENT) as conn:
                 conn.execute(_PING)
-        except Exception as error:  # noqa: BLE001 - in a thread: any failure is "down"
-            self._went_away(error)
-            return False
-        else:
-            with self._lock:
-                if not self._standby_up:
-                    log.warning("the standby answers again; reads go to it")
+        except Exception as caught:  # noqa: BLE001 - in a thread: any failure is "down"
+            error = caught
+        with self._lock:
+            if number != self._look_number:
+                return False  # given up as hung meanwhile
+            now = time.monotonic()
+            self._looking_since = None
+            self._looked_at = now
+            if error is not None:
+                was_up = self._down(now)
+            else:
+                came_back = not self._standby_up
                 self._standby_up = True
-                self._look_again_at = time.monotonic() + _UP_FOR
-            return True
-        finally:
-            with self._lock:
-                self._looking_since = None
+                self._look_again_at = now + _UP_FOR
+        if error is not None:
+            if was_up:
+                _say_down(error)
+            return False
+        if came_back:
+            log.warning("the standby answers again; reads go to it")
+        return True
+
+    def _down(self, now: float) -> bool:
+        """Record the standby as not answering (the lock held); whether it was up."""
+        was_up, self._standby_up = self._standby_up, False
+        self._look_again_at = now + _DOWN_FOR
+        return was_up
 
     def _went_away(self, error: Exception | None = None) -> None:
         """The standby did not answer: the primary serves every read for the next five
         seconds; said once, until it answers again."""
         with self._lock:
-            was_up, self._standby_up = self._standby_up, False
-            self._look_again_at = time.monotonic() + _DOWN_FOR
+            was_up = self._down(time.monotonic())
         if was_up:
-            cause = getattr(error, "orig", None) or error
-            why = (f" ({error.__class__.__name__}: {str(cause).strip()})"
-                   if error is not None else "")
-            log.warning("the standby does not answer%s; the primary serves every read until "
-                        "it does", why)
+            _say_down(error)
 
     def _fell_back(self, lsn: int) -> None:
         with self._lock:
@@ -262,6 +282,13 @@ class Reads:
                     "read (%d such reads so far in this process); see "
                     "pg_stat_replication on the primary", lsn_text(lsn), self.timeout, count)
 
+
+
+def _say_down(error: Exception | None) -> None:
+    cause = getattr(error, "orig", None) or error
+    why = f" ({error.__class__.__name__}: {str(cause).strip()})" if error is not None else ""
+    log.warning("the standby does not answer%s; the primary serves every read until it does",
+                why)
 
 def standby_url(settings: Settings) -> str | None:
     """CONVLOG_READ_DATABASE_URL spelled for SQLAlchemy, or None when it is unset."""

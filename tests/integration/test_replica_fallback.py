@@ -79,11 +79,18 @@ class _Switch:
         self.cargs, self.cparams = engine.dialect.create_connect_args(engine.url)
         self.dialect = engine.dialect
         self.on = True
+        self.hanging = False
+        self.released = threading.Event()
 
     def connect(self) -> Any:
-        if not self.on:
+        if self.hanging:  # as a connection to a host that stopped answering does
+            self.released.wait(120)
+        if not self.on or self.hanging:
             raise psycopg.OperationalError("connection refused (the test switched it off)")
         return self.dialect.connect(*self.cargs, **self.cparams)
+
+    def hang(self) -> None:
+        self.hanging = True
 
     def off(self) -> None:
         self.on = False
@@ -131,3 +138,40 @@ def test_after_a_quiet_spell_the_read_itself_looks_at_the_standby(
         time.sleep(3 * replica._UP_FOR)
         # When a read comes, then it does not trust the old look: the primary serves it
         assert reads.stale_ok() is engine
+
+
+def test_a_look_that_hangs_counts_as_no_answer_and_holds_up_no_later_look(
+        engine: Engine, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a standby the first read saw answer, whose connections then hang
+    monkeypatch.setattr(replica, "_LOOK_BOUND", 0.2)
+    monkeypatch.setattr(replica, "_DOWN_FOR", 0.3)
+    switch = _Switch(engine)
+    standby = create_engine(engine.url, creator=switch.connect)
+    reads = Reads(engine, standby)
+    try:
+        assert reads.stale_ok() is standby
+        switch.hang()
+        standby.dispose()
+        # When the next look, made in the background, hangs past the bound
+        time.sleep(replica._UP_FOR)
+        assert reads.stale_ok() is standby  # goes by the last look, a second old
+        time.sleep(3 * replica._LOOK_BOUND)
+        # Then the reads after it go to the primary, and the operator is told once
+        assert reads.stale_ok() is engine
+        assert sum("does not answer" in r.getMessage() for r in caplog.records) == 1
+        # And when the standby answers again, a later look finds it while the hung one
+        # is still stuck, and the hung one, ending at last, records nothing
+        switch.hanging = False
+        deadline = time.monotonic() + 10  # well within the hung look's own 120 s
+        while reads.stale_ok() is not standby and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reads.stale_ok() is standby
+        switch.released.set()
+        while _looking() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reads.stale_ok() is standby
+        assert sum("does not answer" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        switch.released.set()
+        standby.dispose()
