@@ -37,8 +37,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="calls per session size (p99 is the 10th slowest of 1,000)")
     parser.add_argument("--replica-calls", type=int, default=3000,
                         help="calls per session size and side in the replica section: its "
-                        "figure is a ratio of two p99s, each the 30th slowest of 3,000 (at "
-                        "1,000 a few of the machine's hiccups moved it by a third)")
+                        "figure is a ratio of two p99s, each the 30th slowest of 3,000")
     parser.add_argument("--context-budget", type=int, default=8_000)
     args = parser.parse_args(argv)
     if args.events < 1:

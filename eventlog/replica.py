@@ -220,10 +220,8 @@ class Reads:
         try:
             threading.Thread(target=self._look, args=(number,), name="convlog-standby-look",
                              daemon=True).start()
-        except BaseException:
-            with self._lock:
-                self._looking_since = None
-            raise
+        except RuntimeError:  # no thread to be had: this read looks itself
+            return self._look(number)
         return up
 
     def _look(self, number: int) -> bool:
@@ -283,12 +281,12 @@ class Reads:
                     "pg_stat_replication on the primary", lsn_text(lsn), self.timeout, count)
 
 
-
 def _say_down(error: Exception | None) -> None:
     cause = getattr(error, "orig", None) or error
     why = f" ({error.__class__.__name__}: {str(cause).strip()})" if error is not None else ""
     log.warning("the standby does not answer%s; the primary serves every read until it does",
                 why)
+
 
 def standby_url(settings: Settings) -> str | None:
     """CONVLOG_READ_DATABASE_URL spelled for SQLAlchemy, or None when it is unset."""

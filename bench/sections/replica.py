@@ -62,8 +62,8 @@ def measure(bench: Bench) -> dict[str, Any]:
     except BinariesMissing as missing:
         return {"status": "not available", "reason": str(missing)}
     # The bench's server flushes what earlier sections left dirty first (a 1M build leaves
-    # gigabytes in the kernel's cache): its writeback otherwise falls on a few of the
-    # timed calls, and a p99 of a thousand calls is its ten slowest.
+    # gigabytes in the kernel's cache), so that its writeback does not fall on the timed
+    # calls, as the per-user build starts from a checkpoint too.
     with bench.engine.connect() as conn:
         conn.execute(text("CHECKPOINT"))
     with streaming_pair(fsync=True) as pair:
