@@ -326,8 +326,8 @@ def rows_replica(r: dict[str, Any], goals: dict[str, Any]) -> list[Row]:
                      f"{v['standby_at_position_p50_ms']:.2f} / "
                      f"{v['standby_at_position_p99_ms']:.2f}", "the primary, as above",
                      _n(v["ratio_p99_at_position"], 2), "—", "—"])
-    rows.append(["context p99 from the replica / from the primary (worst size)", "", "",
-                 _n(r["ratio_p99_worst"], 2),
+    rows.append(["context p99 from the replica / from the primary (worst size)",
+                 "", r.get("placement", "not pinned")[:80], _n(r["ratio_p99_worst"], 2),
                  *_goal(goals, "context p99 from the replica / from the primary")])
     return rows
 

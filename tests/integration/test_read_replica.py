@@ -314,3 +314,17 @@ def test_a_read_url_that_is_no_replica_of_the_database_is_refused(
     capsys.readouterr()
     assert main(["sessions"]) == 2
     assert "[NOT_A_REPLICA]" in capsys.readouterr().err
+
+
+def test_the_pair_names_every_process_of_both_servers(replicated: Replicated) -> None:
+    # (the bench pins these to CPUs of their own: one missed would be placed by chance)
+    r = replicated
+    with r.primary.connect() as primary, r.standby.connect() as standby:
+        backends = [conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                    for conn in (primary, standby)]
+        processes = r.pair.processes()
+    for which in ("primary", "standby"):
+        postmaster = int((r.pair.base / which / "postmaster.pid").read_text().split()[0])
+        assert postmaster in processes
+    assert set(backends) <= set(processes)
+    assert os.getpid() not in processes
