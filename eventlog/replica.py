@@ -197,9 +197,7 @@ class Reads:
                     trusted = (self._looked_at is not None
                                and now - self._looked_at <= 2 * _UP_FOR + _LOOK_BOUND)
                     return self._standby_up and trusted
-                self._look_number += 1  # it hangs: give it up
-                self._looking_since = None
-                was_up = self._down(now)
+                was_up = self._down(now)  # it hangs: give it up
                 hung = True
             elif now < self._look_again_at:
                 return self._standby_up
@@ -255,7 +253,13 @@ class Reads:
         return True
 
     def _down(self, now: float) -> bool:
-        """Record the standby as not answering (the lock held); whether it was up."""
+        """Record the standby as not answering (the lock held); whether it was up.
+
+        A look under way is given up, so that its answer, begun before this was known,
+        cannot undo it: a standby wrongly taken for down costs the reads their offload
+        for a few seconds, one wrongly taken for up costs them their answers."""
+        self._look_number += 1
+        self._looking_since = None
         was_up, self._standby_up = self._standby_up, False
         self._look_again_at = now + _DOWN_FOR
         return was_up

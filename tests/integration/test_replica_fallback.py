@@ -175,3 +175,41 @@ def test_a_look_that_hangs_counts_as_no_answer_and_holds_up_no_later_look(
     finally:
         switch.released.set()
         standby.dispose()
+
+
+def test_a_look_under_way_does_not_undo_a_read_finding_the_standby_gone(
+        engine: Engine) -> None:
+    # Given a standby the first read saw answer, and a look at it under way in the
+    # background, held up in connecting, which will reach it
+    held, released = threading.Event(), threading.Event()
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+
+    def connect() -> Any:  # the look's connection waits; the test's own are refused
+        if held.is_set():
+            if threading.current_thread() is threading.main_thread():
+                raise psycopg.OperationalError("connection refused (the test refused it)")
+            released.wait(30)
+        return engine.dialect.connect(*cargs, **cparams)
+
+    standby = create_engine(engine.url, creator=connect)
+    reads = Reads(engine, standby, timeout=30)
+    try:
+        assert reads.stale_ok() is standby
+        standby.dispose()
+        held.set()
+        time.sleep(replica._UP_FOR)
+        assert reads.stale_ok() is standby  # the look starts, in the background
+        deadline = time.monotonic() + 10
+        while not _looking() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # When a read at a position cannot reach the standby
+        assert reads.seeing(0) is engine
+        # and the look, begun before, then ends having reached it
+        released.set()
+        while _looking() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Then the standby is still taken for down: the primary serves the next reads
+        assert reads.stale_ok() is engine
+    finally:
+        released.set()
+        standby.dispose()
