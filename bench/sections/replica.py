@@ -12,20 +12,16 @@ see a position (`Reads.current()`: the primary's WAL position, the standby's rep
 position compared with it, then the read).
 
 During the timed calls the client runs on one CPU and every process of the pair on the
-others. Left to the scheduler, a round trip to a backend that shares the client's CPU
-took a third of one to a backend on the other CPU of this two-CPU machine
-(`SELECT 1`: 0.03 against 0.09 ms), and which of the pooled connections landed where
-was chance, so the ratio measured that chance (1.02 to 1.62 over runs on this machine).
+others (`placed_apart`). Left to the scheduler, a round trip to a backend that shares
+the client's CPU was three times faster than one to a backend on the other CPU of a
+two-CPU machine (`SELECT 1`: 0.03 against 0.09 ms), and which of the pooled connections
+landed where was chance, so the ratio measured that chance.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
@@ -44,6 +40,7 @@ from tests.fixtures.streaming_replica import (
     BinariesMissing,
     StreamingPair,
     find_binaries,
+    placed_apart,
     streaming_pair,
 )
 from workers.migrate import upgrade
@@ -104,7 +101,7 @@ def _measure(bench: Bench, pair: StreamingPair) -> dict[str, Any]:
         sessions = {label: _session(primary, pid, f"ctx-{size}")
                     for label, size in sizes.items()}
         reads = Reads(primary, standby, timeout=5.0)
-        with _placed(pair) as placement:
+        with placed_apart(pair) as placement:
             log(f"  {placement}")
             latencies = _latencies(bench, reads, pid, sessions)
         with primary.connect() as conn:
@@ -130,38 +127,6 @@ def _measure(bench: Bench, pair: StreamingPair) -> dict[str, Any]:
     figures["ratio_p99_at_position_worst"] = max(row["ratio_p99_at_position"]
                                                  for row in by_size.values())
     return figures
-
-
-@contextmanager
-def _placed(pair: StreamingPair) -> Iterator[str]:
-    """This process on one CPU and the pair's servers on the others while the calls are
-    timed (their backends, started by the postmasters, inherit it), so that both sides'
-    round trips cross between CPUs alike; what was done, said in the figures."""
-    if not hasattr(os, "sched_setaffinity"):
-        yield "not pinned: this system sets no CPU affinity"
-        return
-    everywhere = os.sched_getaffinity(0)
-    if len(everywhere) < 2:
-        yield "not pinned: one CPU"
-        return
-    client = {min(everywhere)}
-    servers = everywhere - client
-    try:
-        for process in pair.processes():
-            for task in Path(f"/proc/{process}/task").iterdir():
-                os.sched_setaffinity(int(task.name), servers)
-        os.sched_setaffinity(0, client)
-    except OSError as error:  # another user's servers: none pinned rather than some
-        for process in pair.processes():
-            with suppress(OSError):
-                os.sched_setaffinity(process, everywhere)
-        yield f"not pinned: {error}"
-        return
-    try:
-        yield (f"the client pinned to CPU {min(client)}, the pair's servers to CPUs "
-               f"{','.join(map(str, sorted(servers)))}")
-    finally:
-        os.sched_setaffinity(0, everywhere)
 
 
 def _session(engine: Engine, pid: int, chat: str) -> uuid.UUID:

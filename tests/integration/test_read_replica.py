@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -36,6 +37,7 @@ from tests.fixtures.streaming_replica import (
     StreamingPair,
     find_binaries,
     free_port,
+    placed_apart,
     streaming_pair,
 )
 from workers.cli.main import main
@@ -320,11 +322,36 @@ def test_the_pair_names_every_process_of_both_servers(replicated: Replicated) ->
     # (the bench pins these to CPUs of their own: one missed would be placed by chance)
     r = replicated
     with r.primary.connect() as primary, r.standby.connect() as standby:
-        backends = [conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-                    for conn in (primary, standby)]
-        processes = r.pair.processes()
-    for which in ("primary", "standby"):
-        postmaster = int((r.pair.base / which / "postmaster.pid").read_text().split()[0])
-        assert postmaster in processes
-    assert set(backends) <= set(processes)
+        # every process each server reports: backends, walsender, walreceiver, startup,
+        # checkpointer and the rest
+        listed = {pid for conn in (primary, standby) for pid in conn.execute(
+            text("SELECT pid FROM pg_stat_activity")).scalars()}
+        processes = set(r.pair.processes())
+    assert len(listed) > 6
+    assert listed <= processes
+    assert set(r.pair.postmasters()) <= processes
     assert os.getpid() not in processes
+
+
+def test_placed_apart_pins_the_pair_away_from_the_client_until_the_block_ends(
+        replicated: Replicated) -> None:
+    r = replicated
+    before = os.sched_getaffinity(0)
+    if len(before) < 2:
+        pytest.skip("one CPU here: nothing to place apart")
+    servers_before = {pid: os.sched_getaffinity(pid) for pid in r.pair.processes()}
+    client, servers = {min(before)}, before - {min(before)}
+    with placed_apart(r.pair) as said:
+        assert said.startswith("the client pinned"), said
+        assert os.sched_getaffinity(0) == client
+        # a backend started meanwhile inherits its postmaster's
+        with psycopg.connect(r.pair.standby_url(), autocommit=True) as late:
+            backend = late.execute("SELECT pg_backend_pid()").fetchone()
+            assert backend is not None
+            assert os.sched_getaffinity(backend[0]) == servers
+            pids = r.pair.processes()
+            assert {pid: os.sched_getaffinity(pid) for pid in pids} == dict.fromkeys(
+                pids, servers)
+    assert os.sched_getaffinity(0) == before
+    for pid in r.pair.processes():
+        assert os.sched_getaffinity(pid) == servers_before.get(pid, before)
