@@ -142,7 +142,8 @@ class Reads:
         self._look_again_at = 0.0  # monotonic time after which the standby is looked at
         self._looked_at: float | None = None  # when the last look ended
         self._looking_since: float | None = None  # when the look under way began
-        self._look_number = 0  # a look given up as hung records nothing when it ends
+        self._look_number = 0  # a look given up (hung, or outrun by a read that
+        # found the standby gone) records nothing when it ends
 
     def stale_ok(self) -> Engine:
         """The standby when there is one and it answers (it may be a little behind the

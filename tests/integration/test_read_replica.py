@@ -12,7 +12,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -318,6 +319,15 @@ def test_a_read_url_that_is_no_replica_of_the_database_is_refused(
     assert "[NOT_A_REPLICA]" in capsys.readouterr().err
 
 
+def _affinities(pids: Iterable[int]) -> dict[int, set[int]]:
+    """Each process's CPUs, for those still running."""
+    found = {}
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            found[pid] = os.sched_getaffinity(pid)
+    return found
+
+
 def test_the_pair_names_every_process_of_both_servers(replicated: Replicated) -> None:
     # (the bench pins these to CPUs of their own: one missed would be placed by chance)
     r = replicated
@@ -327,8 +337,9 @@ def test_the_pair_names_every_process_of_both_servers(replicated: Replicated) ->
         listed = {pid for conn in (primary, standby) for pid in conn.execute(
             text("SELECT pid FROM pg_stat_activity")).scalars()}
         processes = set(r.pair.processes())
-    assert len(listed) > 6
-    assert listed <= processes
+    still_running = {pid for pid in listed if Path(f"/proc/{pid}").exists()}
+    assert len(still_running) > 6
+    assert still_running <= processes
     assert set(r.pair.postmasters()) <= processes
     assert os.getpid() not in processes
 
@@ -339,9 +350,11 @@ def test_placed_apart_pins_the_pair_away_from_the_client_until_the_block_ends(
     before = os.sched_getaffinity(0)
     if len(before) < 2:
         pytest.skip("one CPU here: nothing to place apart")
-    servers_before = {pid: os.sched_getaffinity(pid) for pid in r.pair.processes()}
+    servers_before = _affinities(r.pair.processes())
     client, servers = {min(before)}, before - {min(before)}
     with placed_apart(r.pair) as said:
+        if said.startswith("not pinned") and not os.environ.get("CI"):
+            pytest.skip(f"CPU affinity cannot be set here ({said})")
         assert said.startswith("the client pinned"), said
         assert os.sched_getaffinity(0) == client
         # a backend started meanwhile inherits its postmaster's
@@ -349,9 +362,8 @@ def test_placed_apart_pins_the_pair_away_from_the_client_until_the_block_ends(
             backend = late.execute("SELECT pg_backend_pid()").fetchone()
             assert backend is not None
             assert os.sched_getaffinity(backend[0]) == servers
-            pids = r.pair.processes()
-            assert {pid: os.sched_getaffinity(pid) for pid in pids} == dict.fromkeys(
-                pids, servers)
+            pinned = _affinities(r.pair.processes())
+            assert pinned == dict.fromkeys(pinned, servers)
     assert os.sched_getaffinity(0) == before
-    for pid in r.pair.processes():
-        assert os.sched_getaffinity(pid) == servers_before.get(pid, before)
+    after = _affinities(r.pair.processes())
+    assert after == {pid: servers_before.get(pid, before) for pid in after}

@@ -178,7 +178,7 @@ def test_a_look_that_hangs_counts_as_no_answer_and_holds_up_no_later_look(
 
 
 def test_a_look_under_way_does_not_undo_a_read_finding_the_standby_gone(
-        engine: Engine) -> None:
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     # Given a standby the first read saw answer, and a look at it under way in the
     # background, held up in connecting, which will reach it
     held, released = threading.Event(), threading.Event()
@@ -208,8 +208,10 @@ def test_a_look_under_way_does_not_undo_a_read_finding_the_standby_gone(
         released.set()
         while _looking() and time.monotonic() < deadline:
             time.sleep(0.01)
-        # Then the standby is still taken for down: the primary serves the next reads
+        # Then the standby is still taken for down: the primary serves the next reads,
+        # and the operator is not told it answers again
         assert reads.stale_ok() is engine
+        assert not any("answers again" in r.getMessage() for r in caplog.records)
     finally:
         released.set()
         standby.dispose()
