@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from projections.gateways.hermes import keys
+from projections.gateways.sqlite_store import first_row, read_sqlite, table_columns, table_rows
 from workers.gateways.lines import json_file, json_lines
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
-from workers.gateways.sqlite_store import first_row, read_sqlite, table_columns, table_rows
 from workers.gateways.timeparse import MILLIS_FROM, parse_time
 
 _SUMMARY_PREFIXES = ("[CONTEXT COMPACTION", "[CONTEXT SUMMARY]")
@@ -77,7 +77,7 @@ def _index(home: Path, read: StoreRead) -> dict[str, dict[str, Any]]:
 def _database(db: Path, read: StoreRead) -> list[dict[str, Any]]:
     if not db.exists() or not read.may_read(db):
         return []
-    return read_sqlite(db, read, lambda conn: _rows(conn, read), [])
+    return read_sqlite(db, lambda conn: _rows(conn, read), [], read.problem)
 
 
 def _rows(conn: sqlite3.Connection, read: StoreRead) -> list[dict[str, Any]]:

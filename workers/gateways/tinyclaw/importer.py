@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from eventlog.edge import EARLIEST_TIME, LATEST_TIME
+from projections.gateways.sqlite_store import read_sqlite, table_columns, table_rows
 from workers.gateways.records import Address, Entry, GatewaySession, StoreRead
-from workers.gateways.sqlite_store import read_sqlite, table_columns, table_rows
 from workers.gateways.timeparse import parse_time
 from workers.gateways.tinyclaw import claude
 
@@ -125,7 +125,7 @@ def _known_texts(sessions: list[GatewaySession]) -> dict[str, dict[str, dict[str
 def _database(db: Path, read: StoreRead) -> dict[str, list[dict[str, Any]]]:
     if not read.may_read(db):
         return {}
-    return read_sqlite(db, read, lambda conn: _tables(conn, read, db), {})
+    return read_sqlite(db, lambda conn: _tables(conn, read, db), {}, read.problem)
 
 
 def _tables(conn: sqlite3.Connection, read: StoreRead,

@@ -1,5 +1,6 @@
 """A gateway's own SQLite store (Hermes's state.db, TinyClaw's tinyclaw.db), read without
-a write: every query an importer makes of such a file is here.
+a write: every query an importer makes of such a file is here, below the importers
+(workers/gateways), as convlog's own queries are below the edges.
 
 The file is opened read-only; with no `-wal` beside it nobody has it open and it is
 whole, so it is read immutable (not even a `-shm` or `-wal` appears beside it); with
@@ -14,15 +15,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from workers.gateways.records import StoreRead
-
 T = TypeVar("T")
 
 
-def read_sqlite(db: Path, read: StoreRead, reader: Callable[[sqlite3.Connection], T],
-               nothing: T) -> T:
-    """`reader` run on the store opened read-only; `nothing`, with the problem named, when
-    the file is not a readable SQLite database."""
+def read_sqlite(db: Path, reader: Callable[[sqlite3.Connection], T], nothing: T,
+                problem: Callable[[Path, str], None]) -> T:
+    """`reader` run on the store opened read-only; `nothing`, with the problem told to
+    `problem`, when the file is not a readable SQLite database."""
     uri = f"file:{quote(str(db))}?mode=ro"
     live = Path(f"{db}-wal").exists()
     try:
@@ -31,7 +30,7 @@ def read_sqlite(db: Path, read: StoreRead, reader: Callable[[sqlite3.Connection]
         try:  # a WAL database whose -shm cannot be made: read the file as it is
             return _with(uri + "&immutable=1", reader)
         except sqlite3.DatabaseError:
-            read.problem(db, f"not a readable SQLite database ({first}); skipped")
+            problem(db, f"not a readable SQLite database ({first}); skipped")
             return nothing
 
 
