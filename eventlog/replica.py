@@ -235,7 +235,7 @@ class Reads:
             error = caught
         with self._lock:
             if number != self._look_number:
-                return False  # given up as hung meanwhile
+                return False  # given up meanwhile (see `_down`)
             now = time.monotonic()
             self._looking_since = None
             self._looked_at = now
